@@ -1,0 +1,50 @@
+"""`mlops-lab`: a click group whose commands live one module each in this package.
+
+Each module defines ``COMMANDS``, a list of click commands; modules import heavy SDKs
+inside the command bodies only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+from typing import Any
+
+import click
+
+from mlops_lab.errors import LabError, UsageError
+
+
+class LabGroup(click.Group):
+    def _all(self) -> dict[str, click.Command]:
+        found: dict[str, click.Command] = {}
+        for info in pkgutil.iter_modules(__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            for command in getattr(module, "COMMANDS", []):
+                found[command.name] = command
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._all())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._all().get(name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabError as exc:
+            if os.environ.get("MLOPS_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2 if isinstance(exc, UsageError) else 1)
+
+
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlops-lab")
+def main() -> None:
+    """Run the model lifecycle from JupyterLab, and notebooks as production jobs."""

@@ -1,0 +1,338 @@
+"""Project configuration: ``mlops.toml`` found by walking up like git, embedded defaults,
+and endpoint overrides from each ecosystem's own environment variables.
+
+Secrets never live here: a secret-looking key in the file is refused, and credentials are
+read from the environment (or files the user names) by the backend that needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_lab.errors import ConfigError, SecretInConfigError
+
+CONFIG_FILE = "mlops.toml"
+STATE_DIR = ".mlops"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    backend: str = "local"
+    """"local" (content-addressed store under .mlops/data) or "lakefs"."""
+    path: str = ".mlops/data"
+    """Where the local store keeps objects, commits and refs."""
+    endpoint: str = ""
+    """lakeFS server URL (env: LAKECTL_SERVER_ENDPOINT_URL or LAKEFS_ENDPOINT)."""
+    repository: str = ""
+    """lakeFS repository name."""
+    default_branch: str = "main"
+    credentials_file: str = ""
+    """Optional lakectl.yaml holding lakeFS credentials (never put them in mlops.toml)."""
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    repo: str = "feature_repo"
+    """Feast repository directory (feature_store.yaml inside)."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = "sqlite:///.mlops/mlflow.db"
+    """MLflow tracking URI (env: MLFLOW_TRACKING_URI)."""
+    artifacts: str = ".mlops/mlartifacts"
+    """Artifact root for experiments the lab creates."""
+    experiment: str = "default"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    backend: str = "ray-local"
+    """"ray-local" (a head the lab starts), "ray-remote" (RAY_ADDRESS) or "kubernetes"."""
+    address: str = ""
+    """Ray dashboard / Job Submission address of a remote head (env: RAY_ADDRESS)."""
+    dashboard_port: int = 8265
+    """Port of the local head's dashboard, bound to 127.0.0.1."""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    backend: str = "ray-serve"
+    http_port: int = 8000
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    reports: str = ".mlops/drift"
+    threshold: float = 0.2
+    """Population stability index above which a feature counts as drifted."""
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    kubeconfig: str = ""
+    """Path of the kubeconfig (env: KUBECONFIG; default ~/.kube/config)."""
+    context: str = ""
+    namespace: str = "default"
+    image: str = ""
+    """Container image with mlops-lab installed, for RayJobs and scheduled notebooks."""
+
+
+@dataclass(frozen=True)
+class NotebooksConfig:
+    kernel: str = "mlops"
+    """Kernel papermill runs notebooks with ("mlops" loads the magics at start)."""
+    output_dir: str = ".mlops/runs"
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "features": FeaturesConfig,
+    "tracking": TrackingConfig,
+    "training": TrainingConfig,
+    "serving": ServingConfig,
+    "drift": DriftConfig,
+    "kubernetes": KubernetesConfig,
+    "notebooks": NotebooksConfig,
+}
+
+# Each ecosystem's own variables win over mlops.toml; MLOPS_<SECTION>_<KEY> covers the rest.
+ECOSYSTEM_ENV: dict[str, tuple[str, str]] = {
+    "MLFLOW_TRACKING_URI": ("tracking", "uri"),
+    "LAKECTL_SERVER_ENDPOINT_URL": ("data", "endpoint"),
+    "LAKEFS_ENDPOINT": ("data", "endpoint"),
+    "RAY_ADDRESS": ("training", "address"),
+    "KUBECONFIG": ("kubernetes", "kubeconfig"),
+}
+
+SECRET_WORDS = ("key", "secret", "token", "password")
+
+# Where to put each kind of secret instead of mlops.toml.
+SECRET_HOMES = {
+    "data": "LAKECTL_CREDENTIALS_ACCESS_KEY_ID / LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY",
+    "tracking": "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)",
+    "kubernetes": "your kubeconfig (KUBECONFIG) and Kubernetes Secrets via secretKeyRef",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    """Project directory: where mlops.toml is, or the working directory without one."""
+    file: Path | None
+    """The mlops.toml read, or None when running on embedded defaults."""
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    notebooks: NotebooksConfig = field(default_factory=NotebooksConfig)
+    overrides: dict[str, str] = field(default_factory=dict)
+    """'section.key' -> the environment variable that set it."""
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the project root."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def notice(self) -> str | None:
+        """One line to show when there is no mlops.toml, else None."""
+        if self.file is not None:
+            return None
+        return (
+            f"No {CONFIG_FILE} found in {self.root} or any parent; using embedded defaults "
+            f"in {self.root}. Run `mlops-lab init` to create one."
+        )
+
+
+def find_config(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the project config.
+
+    ``path`` is a project directory or an mlops.toml; without it the search walks up
+    from the working directory. Missing file or sections mean the embedded defaults.
+    """
+    env = os.environ if env is None else env
+    start = Path(path).resolve() if path is not None else Path.cwd().resolve()
+    if start.is_file():
+        file: Path | None = start
+    else:
+        file = find_config(start)
+    root = file.parent if file is not None else start
+    raw = _read(file) if file is not None else {}
+    sections = _validate(raw, file)
+    overrides = _apply_env(sections, env)
+    built = {name: _build(name, SECTIONS[name], values, file) for name, values in sections.items()}
+    return Config(root=root, file=file, overrides=overrides, **built)
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib ends its message with "(at line L, column C)"; put file:line:col first.
+        match = re.search(r"\(at line (\d+), column (\d+)\)$", str(exc))
+        reason = str(exc)[: match.start()].strip() if match else str(exc)
+        where = f"{file}:{match.group(1)}:{match.group(2)}" if match else str(file)
+        raise ConfigError(f"{where}: invalid TOML: {reason}; fix the file and retry") from None
+
+
+def _is_secret_name(key: str) -> bool:
+    words = re.split(r"[_\-.]", key.lower())
+    return any(word in SECRET_WORDS for word in words) or any(
+        word.endswith(secret) for word in words for secret in SECRET_WORDS
+    )
+
+
+def _validate(raw: dict[str, Any], file: Path | None) -> dict[str, dict[str, Any]]:
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for name, values in raw.items():
+        if not isinstance(values, dict):
+            if _is_secret_name(name):
+                raise _secret_error(file, None, name)
+            raise ConfigError(f"{file}: '{name}' must be a [section]; known sections: {', '.join(SECTIONS)}")
+        if name not in SECTIONS:
+            raise ConfigError(f"{file}: unknown section [{name}]{_did_you_mean(name, SECTIONS)}")
+        known = {f.name for f in dataclasses.fields(SECTIONS[name])}
+        for key in values:
+            if _is_secret_name(key):
+                raise _secret_error(file, name, key)
+            if key not in known:
+                raise ConfigError(f"{file}: unknown key '{key}' in [{name}]{_did_you_mean(key, known)}")
+        sections[name] = dict(values)
+    return sections
+
+
+def _secret_error(file: Path | None, section: str | None, key: str) -> SecretInConfigError:
+    where = f"[{section}] {key}" if section else key
+    home = SECRET_HOMES.get(section or "", f"an environment variable such as MLOPS_{key.upper()}")
+    return SecretInConfigError(
+        f"{file}: {where} looks like a secret and secrets are never read from mlops.toml; "
+        f"remove it and set {home} instead"
+    )
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(choices))}"
+
+
+def _apply_env(sections: dict[str, dict[str, Any]], env: Mapping[str, str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for variable, (section, key) in ECOSYSTEM_ENV.items():
+        if env.get(variable) and f"{section}.{key}" not in overrides:
+            sections[section][key] = env[variable]
+            overrides[f"{section}.{key}"] = variable
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            variable = f"MLOPS_{section.upper()}_{f.name.upper()}"
+            if env.get(variable):
+                sections[section][f.name] = env[variable]
+                overrides[f"{section}.{f.name}"] = variable
+    if overrides.get("training.address") == "RAY_ADDRESS" and "training.backend" not in overrides:
+        # A user who exports RAY_ADDRESS means that cluster, unless mlops.toml says kubernetes.
+        if sections["training"].get("backend", "ray-local") == "ray-local":
+            sections["training"]["backend"] = "ray-remote"
+    return overrides
+
+
+def _build(name: str, cls: type, values: dict[str, Any], file: Path | None) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value, default = values[f.name], f.default
+        kwargs[f.name] = _coerce(value, type(default), f"[{name}] {f.name}", file)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, kind: type, where: str, file: Path | None) -> Any:
+    origin = file if file is not None else "environment"
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "0", "false", "no"}:
+            return value.lower() in {"1", "true", "yes"}
+    elif kind is int and not isinstance(value, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is float and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{origin}: {where} must be a {kind.__name__}, got {value!r}")
+
+
+def render_default() -> str:
+    """The mlops.toml that `mlops-lab init` writes: every key, commented, at its default."""
+    lines = [
+        "# mlops-lab project configuration. Every key below is commented out at its default;",
+        "# uncomment and change what you need. Secrets never go here: use environment",
+        "# variables (e.g. LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY, MLFLOW_TRACKING_TOKEN).",
+    ]
+    for name, cls in SECTIONS.items():
+        lines += ["", f"[{name}]"]
+        docs = _field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in docs:
+                lines.append(f"# {docs[f.name]}")
+            lines.append(f"# {f.name} = {_toml_value(f.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """The string literal under each field in the class body is its help text."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for prev, node in zip(body, body[1:], strict=False):
+        if (
+            isinstance(prev, ast.AnnAssign)
+            and isinstance(prev.target, ast.Name)
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            docs[prev.target.id] = node.value.value
+    return docs

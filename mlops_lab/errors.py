@@ -1,0 +1,101 @@
+"""The one exception root of the lab.
+
+``str(error)`` is the single line a user sees: what failed and what to do next.
+IPython shows ``_render_traceback_`` instead of a traceback, so a failing magic prints
+that line and still raises (papermill marks the cell failed). Errors pickle with their
+fields intact because they cross Ray process boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LabError(Exception):
+    """Root of every error the lab raises on purpose."""
+
+    http_status = 500
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        return f"{type(self).__name__}: {self.message}"
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.one_line()]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.fields))
+
+
+def _rebuild(cls: type[LabError], message: str, fields: dict[str, Any]) -> LabError:
+    return cls(message, **fields)
+
+
+class UsageError(LabError):
+    """The user asked for something malformed: wrong flag, bad value, bad name."""
+
+    http_status = 400
+
+
+class ConfigError(LabError):
+    """mlops.toml or the environment holds something the lab cannot use."""
+
+    http_status = 400
+
+
+class SecretInConfigError(ConfigError):
+    """A secret was put where secrets must never be."""
+
+
+class NotFoundError(LabError):
+    http_status = 404
+
+
+class ConflictError(LabError):
+    """The target exists already, or changed concurrently (merge conflict, branch exists)."""
+
+    http_status = 409
+
+
+class AccessDeniedError(LabError):
+    """Wrong credentials, forbidden, or a protected branch."""
+
+    http_status = 403
+
+
+class UnreachableError(LabError):
+    """A backend endpoint did not answer in time."""
+
+    http_status = 503
+
+
+class BackendError(LabError):
+    """A backend answered with a failure that is not the user's mistake."""
+
+    http_status = 502
+
+
+class NotAvailableError(LabError):
+    """The capability is not part of this version or needs an optional install."""
+
+    http_status = 501
+
+
+def require(module: str, extra: str | None = None) -> Any:
+    """Import an optional heavy SDK on first use, with an install hint when it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        target = f"mlops-lab[{extra}]" if extra else module.split(".")[0]
+        raise NotAvailableError(
+            f"{module} is not installed ({exc}); run: pip install '{target}'"
+        ) from None

@@ -1,0 +1,147 @@
+"""The Lab: one object per project (and per kernel) exposing one service per concern.
+
+Services are created on first attribute access, so ``connect()`` costs a TOML read and
+nothing else; each service imports its heavy SDK only when it first needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab import config as config_module
+from mlops_lab.errors import ConflictError, NotAvailableError
+
+if TYPE_CHECKING:
+    from mlops_lab.status import StatusReport
+
+# concern -> "module:Class"; each class is constructed as Class(lab).
+SERVICES: dict[str, str] = {
+    "data": "mlops_lab.services.data:DataService",
+    "features": "mlops_lab.services.features:FeatureService",
+    "tracking": "mlops_lab.services.tracking:TrackingService",
+    "models": "mlops_lab.services.models:ModelRegistry",
+    "training": "mlops_lab.services.training:TrainingService",
+    "serving": "mlops_lab.services.serving:ServingService",
+    "drift": "mlops_lab.services.drift:DriftService",
+    "notebooks": "mlops_lab.services.notebooks:NotebookService",
+}
+
+GITIGNORE_ENTRY = ".mlops/"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: Path
+    created: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+    def __str__(self) -> str:
+        parts = [f"Project at {self.root}"]
+        if self.created:
+            parts.append("created " + ", ".join(self.created))
+        if self.unchanged:
+            parts.append("already there: " + ", ".join(self.unchanged))
+        return "; ".join(parts)
+
+
+class Lab:
+    """Entry point of the Python API; magics, widgets, REST handlers and the CLI call it."""
+
+    def __init__(self, config: config_module.Config) -> None:
+        self.config = config
+        self._services: dict[str, Any] = {}
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in SERVICES:
+            raise AttributeError(name)
+        if name not in self._services:
+            self._services[name] = _load_service(name)(self)
+        return self._services[name]
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *SERVICES})
+
+    def __repr__(self) -> str:
+        source = self.config.file or "embedded defaults"
+        return f"<Lab root={str(self.root)!r} config={str(source)!r}>"
+
+    def init(self, force: bool = False) -> InitResult:
+        """Create mlops.toml (every key commented at its default), .mlops/ and a .gitignore entry.
+
+        Idempotent; refuses to replace a different mlops.toml unless ``force``.
+        """
+        root = self.root
+        created: list[str] = []
+        unchanged: list[str] = []
+        config_file = root / config_module.CONFIG_FILE
+        wanted = config_module.render_default()
+        if config_file.exists():
+            if config_file.read_text(encoding="utf-8") == wanted:
+                unchanged.append(config_module.CONFIG_FILE)
+            elif not force:
+                raise ConflictError(
+                    f"{config_file} already exists with other settings; keep it, or rerun "
+                    "with --force to replace it with the defaults"
+                )
+            else:
+                _write_atomic(config_file, wanted)
+                created.append(f"{config_module.CONFIG_FILE} (replaced)")
+        else:
+            _write_atomic(config_file, wanted)
+            created.append(config_module.CONFIG_FILE)
+
+        state = root / config_module.STATE_DIR
+        if state.is_dir():
+            unchanged.append(config_module.STATE_DIR + "/")
+        else:
+            state.mkdir(parents=True)
+            created.append(config_module.STATE_DIR + "/")
+
+        gitignore = root / ".gitignore"
+        existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+        if GITIGNORE_ENTRY in existing.splitlines():
+            unchanged.append(".gitignore entry")
+        else:
+            prefix = "" if not existing or existing.endswith("\n") else "\n"
+            _write_atomic(gitignore, existing + prefix + GITIGNORE_ENTRY + "\n")
+            created.append(".gitignore entry")
+
+        self.config = config_module.load(root)
+        self._services.clear()
+        return InitResult(root, tuple(created), tuple(unchanged))
+
+    def status(self, timeout: float = 2.5) -> StatusReport:
+        """Per backend: kind, target, and whether it answers, each probe bounded by ``timeout``."""
+        from mlops_lab.status import probe_all
+
+        return probe_all(self.config, timeout)
+
+
+def _load_service(name: str) -> Any:
+    module_name, _, cls_name = SERVICES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise NotAvailableError(f"lab.{name} is not part of this version of mlops-lab") from None
+    return getattr(module, cls_name)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def connect(path: str | os.PathLike[str] | None = None) -> Lab:
+    """Open the project at ``path`` (or the one found from the working directory)."""
+    return Lab(config_module.load(path))
