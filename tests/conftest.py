@@ -1,0 +1,57 @@
+"""Shared fixtures. Engines that are slow to start (Ray head, Jupyter server) are
+session-scoped so the whole suite shares one of each."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlops_lab
+from mlops_lab.lab import Lab
+
+# Variables that would point a test at a user's real services.
+_ENDPOINT_VARIABLES = [
+    "MLFLOW_TRACKING_URI", "LAKECTL_SERVER_ENDPOINT_URL", "LAKEFS_ENDPOINT", "RAY_ADDRESS",
+    "KUBECONFIG",
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ENDPOINT_VARIABLES + [v for v in os.environ if v.startswith("MLOPS_")]:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    """A fresh initialised project as the working directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    lab = mlops_lab.connect(root)
+    lab.init()
+    return lab
+
+
+@pytest.fixture(scope="session")
+def _shell() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "mlops_lab")
+    return shell
+
+
+@pytest.fixture
+def ipython(_shell: Any) -> Iterator[Any]:
+    """An IPython shell with %mlops loaded; per-kernel state is reset for each test."""
+    magics = _shell.magics_manager.registry["MLOps"]
+    magics.reset()
+    magics.max_rows = 50
+    magics.project = ""
+    yield _shell
+    magics.reset()
