@@ -55,3 +55,14 @@ def ipython(_shell: Any) -> Iterator[Any]:
     magics.project = ""
     yield _shell
     magics.reset()
+
+
+@pytest.fixture(scope="session")
+def specs_dir() -> Path:
+    """The official API contracts (lakeFS OpenAPI, KubeRay CRDs) kept beside the repository
+    in ../shared/specs, or wherever MLOPS_SPECS_DIR points."""
+    repo = Path(__file__).resolve().parents[1]
+    path = Path(os.environ.get("MLOPS_SPECS_DIR") or repo.parent / "shared" / "specs")
+    if not (path / "lakefs" / "swagger.yml").is_file():
+        pytest.fail(f"API contracts not found in {path}; set MLOPS_SPECS_DIR")
+    return path
