@@ -22,7 +22,9 @@ _ENDPOINT_VARIABLES = [
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _ENDPOINT_VARIABLES + [v for v in os.environ if v.startswith("MLOPS_")]:
+    for name in _ENDPOINT_VARIABLES + [
+        v for v in os.environ if v.startswith("MLOPS_") and v != "MLOPS_SPECS_DIR"
+    ]:
         monkeypatch.delenv(name, raising=False)
 
 
