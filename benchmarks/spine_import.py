@@ -29,8 +29,11 @@ print(time.perf_counter() - t)
 
 def measure(code: str, runs: int) -> float:
     times = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout.strip().splitlines()[-1])
+        float(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         for _ in range(runs)
     ]
     return statistics.median(times)

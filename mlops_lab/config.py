@@ -167,7 +167,9 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
     """Load the project config.
 
     ``path`` is a project directory or an mlops.toml; without it the search walks up
@@ -215,7 +217,9 @@ def _validate(raw: dict[str, Any], file: Path | None) -> dict[str, dict[str, Any
         if not isinstance(values, dict):
             if _is_secret_name(name):
                 raise _secret_error(file, None, name)
-            raise ConfigError(f"{file}: '{name}' must be a [section]; known sections: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{file}: '{name}' must be a [section]; known sections: {', '.join(SECTIONS)}"
+            )
         if name not in SECTIONS:
             raise ConfigError(f"{file}: unknown section [{name}]{_did_you_mean(name, SECTIONS)}")
         known = {f.name for f in dataclasses.fields(SECTIONS[name])}
@@ -223,7 +227,9 @@ def _validate(raw: dict[str, Any], file: Path | None) -> dict[str, dict[str, Any
             if _is_secret_name(key):
                 raise _secret_error(file, name, key)
             if key not in known:
-                raise ConfigError(f"{file}: unknown key '{key}' in [{name}]{_did_you_mean(key, known)}")
+                raise ConfigError(
+                    f"{file}: unknown key '{key}' in [{name}]{_did_you_mean(key, known)}"
+                )
         sections[name] = dict(values)
     return sections
 
@@ -254,10 +260,13 @@ def _apply_env(sections: dict[str, dict[str, Any]], env: Mapping[str, str]) -> d
             if env.get(variable):
                 sections[section][f.name] = env[variable]
                 overrides[f"{section}.{f.name}"] = variable
-    if overrides.get("training.address") == "RAY_ADDRESS" and "training.backend" not in overrides:
-        # A user who exports RAY_ADDRESS means that cluster, unless mlops.toml says kubernetes.
-        if sections["training"].get("backend", "ray-local") == "ray-local":
-            sections["training"]["backend"] = "ray-remote"
+    # A user who exports RAY_ADDRESS means that cluster, unless mlops.toml says kubernetes.
+    if (
+        overrides.get("training.address") == "RAY_ADDRESS"
+        and "training.backend" not in overrides
+        and sections["training"].get("backend", "ray-local") == "ray-local"
+    ):
+        sections["training"]["backend"] = "ray-remote"
     return overrides
 
 
@@ -322,11 +331,12 @@ def _field_docs(cls: type) -> dict[str, str]:
     """The string literal under each field in the class body is its help text."""
     import ast
     import inspect
+    import itertools
 
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for prev, node in zip(body, body[1:], strict=False):
+    for prev, node in itertools.pairwise(body):
         if (
             isinstance(prev, ast.AnnAssign)
             and isinstance(prev.target, ast.Name)

@@ -80,5 +80,7 @@ def version_probe(config: Config, timeout: float) -> str:
     except client.ApiException as exc:
         raise api_error(exc, "read the server version") from None
     except Exception as exc:  # urllib3 connection and timeout errors
-        raise UnreachableError(f"Kubernetes API {api.configuration.host} unreachable: {exc}") from None
+        raise UnreachableError(
+            f"Kubernetes API {api.configuration.host} unreachable: {exc}"
+        ) from None
     return f"Kubernetes {info.git_version} at {api.configuration.host}"

@@ -121,14 +121,20 @@ def _plans(config: Config) -> list[tuple[str, str, str, Probe]]:
     else:
         address = training.address
         url = f"{_http_address(address)}/api/version" if address else ""
-        plans.append(("training", training.backend, address or "(unset)", _http(url, "set RAY_ADDRESS")))
+        plans.append(
+            ("training", training.backend, address or "(unset)", _http(url, "set RAY_ADDRESS"))
+        )
 
     port = config.serving.http_port
+    plans.append(("serving", config.serving.backend, f"http://127.0.0.1:{port}", _serve(port)))
     plans.append(
-        ("serving", config.serving.backend, f"http://127.0.0.1:{port}", _serve(port))
+        (
+            "drift",
+            "reports",
+            str(config.resolve(config.drift.reports)),
+            _local_dir(config.resolve(config.drift.reports)),
+        )
     )
-    plans.append(("drift", "reports", str(config.resolve(config.drift.reports)),
-                  _local_dir(config.resolve(config.drift.reports))))
     kubeconfig = _kubeconfig_path(config)
     if training.backend != "kubernetes" and kubeconfig.is_file():
         plans.append(("kubernetes", "kubernetes", str(kubeconfig), _kubernetes(config)))
@@ -214,15 +220,17 @@ def _ray_local(state: Path) -> Probe:
             return True, "not running; starts on first job (%mlops ray up)"
         url = head.get("dashboard_url", "")
         ok, reason = _get(f"{url}/api/version", timeout)
-        return (True, f"head running at {url}") if ok else (False, f"head recorded but down: {reason}")
+        return (
+            (True, f"head running at {url}") if ok else (False, f"head recorded but down: {reason}")
+        )
 
     return probe
 
 
 def _serve(port: int) -> Probe:
     def probe(timeout: float) -> tuple[bool, str]:
-        ok, reason = _get(f"http://127.0.0.1:{port}/-/healthz", timeout)
-        return (True, "Serve proxy answers") if ok else (True, "no deployment running")
+        ok, _ = _get(f"http://127.0.0.1:{port}/-/healthz", timeout)
+        return True, "Serve proxy answers" if ok else "no deployment running"
 
     return probe
 

@@ -15,7 +15,10 @@ from mlops_lab.lab import Lab
 
 # Variables that would point a test at a user's real services.
 _ENDPOINT_VARIABLES = [
-    "MLFLOW_TRACKING_URI", "LAKECTL_SERVER_ENDPOINT_URL", "LAKEFS_ENDPOINT", "RAY_ADDRESS",
+    "MLFLOW_TRACKING_URI",
+    "LAKECTL_SERVER_ENDPOINT_URL",
+    "LAKEFS_ENDPOINT",
+    "RAY_ADDRESS",
     "KUBECONFIG",
 ]
 

@@ -10,8 +10,12 @@ from mlops_lab.lab import Lab
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Project directory to run in (default: a new scratch directory).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project directory to run in (default: a new scratch directory).",
+)
 def demo(directory: Path | None) -> None:
     """Run the quickstart notebook end to end on embedded defaults."""
     root = (directory or Path(tempfile.mkdtemp(prefix="mlops-demo-"))).resolve()

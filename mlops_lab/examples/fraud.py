@@ -31,7 +31,12 @@ def make_transactions(rows: int = 2000, seed: int = 7) -> Any:
     timestamps = pd.Timestamp(START, tz="UTC") + pd.to_timedelta(np.sort(seconds), unit="s")
     category = rng.choice(np.array(CATEGORIES), size=rows)
     amount = np.round(rng.lognormal(mean=3.5, sigma=0.8, size=rows), 2)
-    score = 0.02 + 0.25 * risky + 0.15 * (amount > 120) + 0.1 * np.isin(category, ["online", "electronics"])
+    score = (
+        0.02
+        + 0.25 * risky
+        + 0.15 * (amount > 120)
+        + 0.1 * np.isin(category, ["online", "electronics"])
+    )
     is_fraud = (rng.random(rows) < score).astype("int64")
     amount = np.where(is_fraud == 1, np.round(amount * rng.uniform(1.5, 4.0, size=rows), 2), amount)
     return pd.DataFrame(
@@ -68,7 +73,14 @@ def card_features(transactions: Any) -> Any:
         frame.index = frame.index + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
         frames.append(frame)
     out = pd.concat(frames).rename_axis("event_timestamp").reset_index()
-    columns = ["card_id", "event_timestamp", "spend_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d"]
+    columns = [
+        "card_id",
+        "event_timestamp",
+        "spend_7d",
+        "txn_count_7d",
+        "avg_amount_7d",
+        "max_amount_7d",
+    ]
     return out[columns].sort_values(["event_timestamp", "card_id"]).reset_index(drop=True)
 
 

@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, Float, Int, Unicode
 
-from mlops_lab.magics import commands as commands_package
 from mlops_lab.errors import LabError, UsageError
 from mlops_lab.lab import Lab, connect
+from mlops_lab.magics import commands as commands_package
 
 
 class _HelpShown(Exception):
@@ -75,7 +75,9 @@ class Context:
 
 def command_names() -> list[str]:
     return sorted(
-        m.name for m in pkgutil.iter_modules(commands_package.__path__) if not m.name.startswith("_")
+        m.name
+        for m in pkgutil.iter_modules(commands_package.__path__)
+        if not m.name.startswith("_")
     )
 
 

@@ -32,7 +32,9 @@ def test_init_refuses_a_different_config(tmp_path: Path) -> None:
     assert forced.exit_code == 0 and "mlops.toml (replaced)" in forced.output
 
 
-def test_bad_config_is_one_line_with_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_config_is_one_line_with_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "mlops.toml").write_text("[nope]\n")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["status"])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -47,9 +48,18 @@ def test_malformed_toml_names_file_line_column(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("[trainig]\n", "unknown section [trainig]; did you mean 'training'?"),
-        ('[data]\nbackendd = "local"\n', "unknown key 'backendd' in [data]; did you mean 'backend'?"),
-        ("[tracking]\nzzz = 1\n", "unknown key 'zzz' in [tracking]; known: artifacts, experiment, uri"),
-        ('[training]\ndashboard_port = "abc"\n', "[training] dashboard_port must be a int, got 'abc'"),
+        (
+            '[data]\nbackendd = "local"\n',
+            "unknown key 'backendd' in [data]; did you mean 'backend'?",
+        ),
+        (
+            "[tracking]\nzzz = 1\n",
+            "unknown key 'zzz' in [tracking]; known: artifacts, experiment, uri",
+        ),
+        (
+            '[training]\ndashboard_port = "abc"\n',
+            "[training] dashboard_port must be a int, got 'abc'",
+        ),
     ],
 )
 def test_unknown_or_wrong_keys(tmp_path: Path, text: str, expected: str) -> None:
@@ -62,10 +72,26 @@ def test_unknown_or_wrong_keys(tmp_path: Path, text: str, expected: str) -> None
 @pytest.mark.parametrize(
     ("section", "key", "home"),
     [
-        ("data", "secret_access_key", "LAKECTL_CREDENTIALS_ACCESS_KEY_ID / LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"),
-        ("tracking", "token", "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"),
-        ("kubernetes", "password", "your kubeconfig (KUBECONFIG) and Kubernetes Secrets via secretKeyRef"),
-        ("data", "apikey", "LAKECTL_CREDENTIALS_ACCESS_KEY_ID / LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"),
+        (
+            "data",
+            "secret_access_key",
+            "LAKECTL_CREDENTIALS_ACCESS_KEY_ID / LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "tracking",
+            "token",
+            "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)",
+        ),
+        (
+            "kubernetes",
+            "password",
+            "your kubeconfig (KUBECONFIG) and Kubernetes Secrets via secretKeyRef",
+        ),
+        (
+            "data",
+            "apikey",
+            "LAKECTL_CREDENTIALS_ACCESS_KEY_ID / LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY",
+        ),
     ],
 )
 def test_secret_in_file_is_refused(tmp_path: Path, section: str, key: str, home: str) -> None:
@@ -120,7 +146,7 @@ def test_every_key_is_documented_in_the_default_file() -> None:
     text = config.render_default()
     for name, cls in config.SECTIONS.items():
         assert f"[{name}]" in text
-        for field in cls.__dataclass_fields__:
+        for field in (f.name for f in dataclasses.fields(cls)):
             assert f"# {field} = " in text
 
 

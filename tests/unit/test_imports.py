@@ -6,8 +6,22 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["mlflow", "feast", "ray", "lakefs", "lakefs_sdk", "kubernetes", "papermill", "torch",
-         "pandas", "pyarrow", "pydantic", "sklearn", "ipywidgets", "numpy"]
+HEAVY = [
+    "mlflow",
+    "feast",
+    "ray",
+    "lakefs",
+    "lakefs_sdk",
+    "kubernetes",
+    "papermill",
+    "torch",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "sklearn",
+    "ipywidgets",
+    "numpy",
+]
 
 PROBE = """
 import json, sys

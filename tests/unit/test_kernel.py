@@ -19,7 +19,8 @@ def test_kernel_has_mlops_magic_without_load_ext() -> None:
     manager, client = start_new_kernel(kernel_name="mlops")
     try:
         reply = client.execute_interactive(
-            "print(get_ipython().find_line_magic('mlops') is not None)", timeout=60,
+            "print(get_ipython().find_line_magic('mlops') is not None)",
+            timeout=60,
             output_hook=lambda msg: outputs.append(msg),
         )
         assert reply["content"]["status"] == "ok"
@@ -28,4 +29,3 @@ def test_kernel_has_mlops_magic_without_load_ext() -> None:
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-

@@ -79,7 +79,9 @@ def test_services_are_created_once_on_first_access(project: mlops_lab.Lab) -> No
         project.nosuch  # noqa: B018
 
 
-def test_missing_service_module_is_a_clear_error(project: mlops_lab.Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_service_module_is_a_clear_error(
+    project: mlops_lab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlops_lab import lab as lab_module
 
     monkeypatch.setitem(lab_module.SERVICES, "serving", "mlops_lab.services.nosuch:X")
@@ -94,7 +96,9 @@ def test_status_on_embedded_defaults(project: mlops_lab.Lab) -> None:
     assert report["tracking"].target == "sqlite:///.mlops/mlflow.db"
     assert report.notice is None
     text = repr(report)
-    assert text.splitlines()[0] == f"mlops-lab project {project.root} ({project.root / 'mlops.toml'})"
+    assert (
+        text.splitlines()[0] == f"mlops-lab project {project.root} ({project.root / 'mlops.toml'})"
+    )
     assert "<table" in report._repr_html_()
 
 

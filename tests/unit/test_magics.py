@@ -20,7 +20,7 @@ def run(ipython: Any, capsys: pytest.CaptureFixture[str], line: str) -> tuple[An
 def assert_one_line_error(result: Any, shown: str, first_line: str, kind: type[LabError]) -> None:
     assert isinstance(result.error_in_exec, kind), result.error_in_exec
     assert shown.splitlines()[0] == first_line
-    assert "Traceback" not in shown and "File \"" not in shown
+    assert "Traceback" not in shown and 'File "' not in shown
     assert len(shown.strip().splitlines()) == 1
 
 
@@ -49,7 +49,8 @@ def test_unknown_subcommand_suggests_the_closest(ipython: Any, capsys: Any, proj
     result, shown = run(ipython, capsys, "%mlops nosuch")
     close = magics.difflib.get_close_matches("nosuch", magics.command_names(), n=1, cutoff=0.0)[0]
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         f"UsageError: unknown subcommand 'nosuch'; did you mean '{close}'? run %mlops help for the list",
         UsageError,
     )
@@ -60,7 +61,8 @@ def test_unknown_subcommand_suggests_the_closest(ipython: Any, capsys: Any, proj
 def test_unknown_flag(ipython: Any, capsys: Any, project: Any) -> None:
     result, shown = run(ipython, capsys, "%mlops status --bogus")
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         "UsageError: %mlops status: unrecognized arguments: --bogus; see %mlops help status",
         UsageError,
     )
@@ -69,14 +71,16 @@ def test_unknown_flag(ipython: Any, capsys: Any, project: Any) -> None:
 def test_bad_flag_value_and_quotes(ipython: Any, capsys: Any, project: Any) -> None:
     result, shown = run(ipython, capsys, "%mlops status --timeout soon")
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         "UsageError: %mlops status: argument --timeout: invalid float value: 'soon'; "
         "see %mlops help status",
         UsageError,
     )
     result, shown = run(ipython, capsys, "%mlops status 'unclosed")
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         "UsageError: cannot parse '%mlops status 'unclosed': No closing quotation; check the quotes",
         UsageError,
     )
@@ -86,7 +90,7 @@ def test_no_config_anywhere_says_so_and_works(
     ipython: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result, shown = run(ipython, capsys, "%mlops status")
+    result, _ = run(ipython, capsys, "%mlops status")
     assert result.error_in_exec is None
     report = result.result
     assert repr(report).splitlines()[0] == (
@@ -100,19 +104,30 @@ def test_no_config_anywhere_says_so_and_works(
 @pytest.mark.parametrize(
     ("text", "first_line"),
     [
-        ("[data\n", "ConfigError: {file}:1:6: invalid TOML: Expected ']' at the end of a table "
-                    "declaration; fix the file and retry"),
+        (
+            "[data\n",
+            "ConfigError: {file}:1:6: invalid TOML: Expected ']' at the end of a table "
+            "declaration; fix the file and retry",
+        ),
         ("[dta]\n", "ConfigError: {file}: unknown section [dta]; did you mean 'data'?"),
-        ('[data]\nbackned = "x"\n',
-         "ConfigError: {file}: unknown key 'backned' in [data]; did you mean 'backend'?"),
-        ('[tracking]\npassword = "s3cret"\n',
-         "SecretInConfigError: {file}: [tracking] password looks like a secret and secrets are "
-         "never read from mlops.toml; remove it and set MLFLOW_TRACKING_TOKEN (or "
-         "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD) instead"),
+        (
+            '[data]\nbackned = "x"\n',
+            "ConfigError: {file}: unknown key 'backned' in [data]; did you mean 'backend'?",
+        ),
+        (
+            '[tracking]\npassword = "s3cret"\n',
+            "SecretInConfigError: {file}: [tracking] password looks like a secret and secrets are "
+            "never read from mlops.toml; remove it and set MLFLOW_TRACKING_TOKEN (or "
+            "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD) instead",
+        ),
     ],
 )
 def test_bad_config_is_one_line(
-    ipython: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
+    ipython: Any,
+    capsys: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
     first_line: str,
 ) -> None:
     file = tmp_path / "mlops.toml"
@@ -130,7 +145,9 @@ def test_unreachable_endpoint_shows_in_status(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     result, _ = run(ipython, capsys, "%mlops status --timeout 1")
     row = result.result["tracking"]
-    assert not row.reachable and row.reason.startswith("cannot connect to http://127.0.0.1:9/health")
+    assert not row.reachable and row.reason.startswith(
+        "cannot connect to http://127.0.0.1:9/health"
+    )
 
 
 def test_unexpected_failures_are_one_line_too(
@@ -142,7 +159,8 @@ def test_unexpected_failures_are_one_line_too(
     monkeypatch.setattr("mlops_lab.lab.Lab.status", broken)
     result, shown = run(ipython, capsys, "%mlops status")
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         "LabError: %mlops status failed unexpectedly: RuntimeError: boom "
         "(%config MLOps.show_traceback = True shows the details)",
         LabError,
@@ -152,7 +170,8 @@ def test_unexpected_failures_are_one_line_too(
 def test_cell_body_refused_where_not_taken(ipython: Any, capsys: Any, project: Any) -> None:
     result, shown = run(ipython, capsys, "%%mlops status\nbody\n")
     assert_one_line_error(
-        result, shown,
+        result,
+        shown,
         "UsageError: %%mlops status takes no cell body; use the line form %mlops status",
         UsageError,
     )
@@ -165,7 +184,9 @@ def test_display_options_are_traitlets(ipython: Any, project: Any) -> None:
     assert "more rows" in table._repr_html_()
 
 
-def test_init_magic(ipython: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_magic(
+    ipython: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result, shown = run(ipython, capsys, "%mlops init")
     assert result.error_in_exec is None

@@ -31,5 +31,9 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         module = importlib.import_module(f"{magics.commands_package.__name__}.{name}")
         form = "%%mlops" if getattr(module, "TAKES_CELL", False) else "%mlops"
         rows.append([f"{form} {name}", module.DESCRIPTION])
-    return Table(["command", "what it does"], rows, title="mlops-lab magics "
-                 "(%mlops help SUBCOMMAND for its options)", max_rows=ctx.max_rows)
+    return Table(
+        ["command", "what it does"],
+        rows,
+        title="mlops-lab magics (%mlops help SUBCOMMAND for its options)",
+        max_rows=ctx.max_rows,
+    )

@@ -7,8 +7,12 @@ DESCRIPTION = "Show each backend: its kind, target, and whether it answers."
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds to wait for each backend (default: MLOps.status_timeout)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for each backend (default: MLOps.status_timeout)",
+    )
 
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:
