@@ -1,0 +1,120 @@
+"""A papermill engine that records every way a cell can end a job in the output notebook.
+
+papermill's own nbclient engine marks a cell failed only when it raised; when the kernel
+dies (SIGKILL, out of memory) or a cell runs past the execution timeout, nbclient raises
+past papermill and the written notebook does not say which cell it was. This engine
+catches those too, writes an error output into the cell (so papermill's error markers and
+``PapermillExecutionError`` name it), and starts the kernel with the job's environment.
+
+Imported only when a notebook runs: it imports papermill and nbclient at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from traitlets import Dict
+
+ENGINE = "mlops"
+
+
+class JobNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
+    kernel_env = Dict(help="Variables added to the kernel's environment.").tag(config=True)
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        import os
+
+        if self.kernel_env:
+            kwargs["env"] = {**os.environ, **self.kernel_env}
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    def execute(self, **kwargs: Any) -> Any:
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            alive = self.papermill_execute_cells()
+            if alive:
+                info_msg = self.wait_for_reply(self.kc.kernel_info())
+                if info_msg is not None:
+                    self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+            self.set_widgets_metadata()
+        return self.nb
+
+    def papermill_execute_cells(self) -> bool:
+        """Run the cells in order, stop at the first that fails; False when the kernel is
+        gone or stuck (no further request may be sent to it)."""
+        for index, cell in enumerate(self.nb.cells):
+            try:
+                self.nb_man.cell_start(cell, index)
+                self.execute_cell(cell, index)
+            except CellExecutionError as ex:
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                return True
+            except CellTimeoutError as ex:
+                _record(self.nb.cells[index], "CellTimeoutError",
+                        f"the cell ran past the execution timeout of {self.timeout} s")
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                return False
+            except DeadKernelError as ex:
+                _record(self.nb.cells[index], "DeadKernelError",
+                        "the kernel died while running this cell (killed, or out of memory)")
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                return False
+            finally:
+                self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+        return True
+
+
+def _record(cell: Any, ename: str, evalue: str) -> None:
+    if cell.get("cell_type") != "code":
+        return
+    cell.setdefault("outputs", []).append(
+        nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+    )
+
+
+class JobEngine(NBClientEngine):  # type: ignore[misc]
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: float | None = None,
+        kernel_env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs.pop("input_path", None)
+        return JobNotebookClient(
+            nb_man,
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=_logger(),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            kernel_env=dict(kernel_env or {}),
+            **kwargs,
+        ).execute()
+
+
+def _logger() -> Any:
+    from papermill.log import logger
+
+    return logger
+
+
+def register() -> None:
+    if ENGINE not in papermill_engines._engines:
+        papermill_engines.register(ENGINE, JobEngine)
