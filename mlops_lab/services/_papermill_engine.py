@@ -23,7 +23,7 @@ from traitlets import Dict
 ENGINE = "mlops"
 
 
-class JobNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
+class JobNotebookClient(PapermillNotebookClient):
     kernel_env = Dict(help="Variables added to the kernel's environment.").tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
@@ -58,13 +58,19 @@ class JobNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
                 self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
                 return True
             except CellTimeoutError as ex:
-                _record(self.nb.cells[index], "CellTimeoutError",
-                        f"the cell ran past the execution timeout of {self.timeout} s")
+                _record(
+                    self.nb.cells[index],
+                    "CellTimeoutError",
+                    f"the cell ran past the execution timeout of {self.timeout} s",
+                )
                 self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
                 return False
             except DeadKernelError as ex:
-                _record(self.nb.cells[index], "DeadKernelError",
-                        "the kernel died while running this cell (killed, or out of memory)")
+                _record(
+                    self.nb.cells[index],
+                    "DeadKernelError",
+                    "the kernel died while running this cell (killed, or out of memory)",
+                )
                 self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
                 return False
             finally:
@@ -76,11 +82,13 @@ def _record(cell: Any, ename: str, evalue: str) -> None:
     if cell.get("cell_type") != "code":
         return
     cell.setdefault("outputs", []).append(
-        nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+        )
     )
 
 
-class JobEngine(NBClientEngine):  # type: ignore[misc]
+class JobEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(
         cls,

@@ -81,12 +81,20 @@ class NotebookParameters:
 
     def table(self, max_rows: int = 50) -> Table:
         rows = [
-            [p.name, p.type if p.annotated or p.type == "any" else f"{p.type} (from default)",
-             p.default, p.help]
+            [
+                p.name,
+                p.type if p.annotated or p.type == "any" else f"{p.type} (from default)",
+                p.default,
+                p.help,
+            ]
             for p in self.parameters
         ]
-        return Table(["name", "type", "default", "help"], rows,
-                     title=f"parameters of {self.notebook.name}", max_rows=max_rows)
+        return Table(
+            ["name", "type", "default", "help"],
+            rows,
+            title=f"parameters of {self.notebook.name}",
+            max_rows=max_rows,
+        )
 
     def __repr__(self) -> str:
         return repr(self.table())
@@ -153,8 +161,9 @@ class NotebookService:
         _parameters_cell(nb, source)
         inspection = require("papermill.inspection")
         try:
-            found = inspection._infer_parameters(nb, name=self.lab.config.notebooks.kernel,
-                                                 language="python")
+            found = inspection._infer_parameters(
+                nb, name=self.lab.config.notebooks.kernel, language="python"
+            )
         except Exception as exc:  # papermill's parser failing on the cell's code
             raise UsageError(f"{source}: cannot read the parameters cell: {exc}") from None
         return NotebookParameters(source, tuple(_parameter(p) for p in found))
@@ -252,8 +261,12 @@ class NotebookService:
                 run_id=run_id,
             )
         except BaseException as exc:
-            tracker.finish(run_id, out if out.exists() else None, "FAILED",
-                           {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]})
+            tracker.finish(
+                run_id,
+                out if out.exists() else None,
+                "FAILED",
+                {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]},
+            )
             raise
         finish_tags = {JOB_STATUS_TAG: "failed" if error else "succeeded"}
         if error is not None:
@@ -288,7 +301,7 @@ class NotebookService:
     def _source(self, path: str | os.PathLike[str]) -> Path:
         source = Path(path).expanduser()
         if not source.is_absolute():
-            source = (Path.cwd() / source)
+            source = Path.cwd() / source
         source = source.resolve()
         if source.suffix != ".ipynb":
             raise UsageError(f"{source} is not a .ipynb notebook; give the path of a notebook")
@@ -317,8 +330,9 @@ def _parameters_cell(nb: Any, source: Path) -> int:
     for index, cell in enumerate(nb.cells):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             if cell.get("cell_type") != "code":
-                raise UsageError(f"{source}: the cell tagged 'parameters' (cell {index}) must be "
-                                 "a code cell")
+                raise UsageError(
+                    f"{source}: the cell tagged 'parameters' (cell {index}) must be a code cell"
+                )
             return index
     raise UsageError(
         f"{source} has no cell tagged 'parameters'; add the tag to the cell that sets the "
@@ -376,8 +390,11 @@ def coerce_parameters(
             )
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"known: {', '.join(names)}" if names else "the parameters cell sets none")
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else (f"known: {', '.join(names)}" if names else "the parameters cell sets none")
+            )
             raise UsageError(f"{declared.notebook.name} has no parameter '{name}'; {hint}")
         out[name] = _coerce(declared[name], value, text, declared.notebook.name)
     return out
@@ -547,9 +564,15 @@ def _first_line(text: str) -> str:
 def _git_info(source: Path) -> dict[str, str]:
     """Commit of the repository holding the notebook, whether the notebook has uncommitted
     changes, and its path inside the repository."""
+
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(source.parent), *args], capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["git", "-C", str(source.parent), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if done.returncode:
             raise OSError(done.stderr)
         return done.stdout.strip()
@@ -561,10 +584,8 @@ def _git_info(source: Path) -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         return {}
     info = {"sha": sha, "dirty": "true" if status else "false"}
-    try:
+    if source.is_relative_to(Path(top).resolve()):
         info["path"] = str(source.relative_to(Path(top).resolve()))
-    except ValueError:
-        pass
     return info
 
 
@@ -585,8 +606,13 @@ class _JobTracker:
             self._client = tracking_client(self.lab)
         return self._client
 
-    def start(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any],
-              parent_run_id: str | None) -> str:
+    def start(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        parent_run_id: str | None,
+    ) -> str:
         config = self.lab.config
         experiment_id = experiment(self.lab, self.client, config.tracking.experiment)
         all_tags = dict(tags)
@@ -600,8 +626,9 @@ class _JobTracker:
             self.client.log_batch(run_id, params=batch)
         return run_id
 
-    def finish(self, run_id: str, output: Path | None, status: str,
-               tags: Mapping[str, str]) -> None:
+    def finish(
+        self, run_id: str, output: Path | None, status: str, tags: Mapping[str, str]
+    ) -> None:
         entities = require("mlflow.entities")
         client = self.client
         if tags:
@@ -610,8 +637,9 @@ class _JobTracker:
             client.log_artifact(run_id, str(output), OUTPUT_ARTIFACT_DIR)
         client.set_terminated(run_id, status)
 
-    def collect(self, run_id: str, source: str, started: float
-                ) -> tuple[dict[str, list[str]], dict[str, float], dict[str, str], dict[str, str]]:
+    def collect(
+        self, run_id: str, source: str, started: float
+    ) -> tuple[dict[str, list[str]], dict[str, float], dict[str, str], dict[str, str]]:
         """What the notebook's own runs recorded: the runs nested under the job run, plus
         runs started since the job began that name this notebook as their source."""
         client = self.client
@@ -627,7 +655,11 @@ class _JobTracker:
         since = int(started * 1000) - 1000
         for run in _search(client, experiments, f"attributes.start_time >= {since}"):
             path = run.data.tags.get(lineage.NOTEBOOK_PATH, "")
-            if run.info.run_id != run_id and path and (path == source or source.endswith("/" + path)):
+            if (
+                run.info.run_id != run_id
+                and path
+                and (path == source or source.endswith("/" + path))
+            ):
                 children.setdefault(run.info.run_id, run)
         collector = lineage.Collector()
         metrics: dict[str, float] = {}
@@ -641,8 +673,12 @@ class _JobTracker:
             tags.update({k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
         for run in ordered:
             collector.add(lineage.RUN_ID, run.info.run_id)
-            for key in (lineage.DATA_COMMIT, lineage.DATA_REPOSITORY, lineage.FEATURES_SERVICE,
-                        lineage.RAY_JOB_ID):
+            for key in (
+                lineage.DATA_COMMIT,
+                lineage.DATA_REPOSITORY,
+                lineage.FEATURES_SERVICE,
+                lineage.RAY_JOB_ID,
+            ):
                 for value in _split(run.data.tags.get(key)):
                     collector.add(key, value)
             for name, version in _model_versions(client, run):
@@ -673,8 +709,9 @@ def _split(value: str | None) -> list[str]:
 def _search(client: Any, experiments: list[str], query: str) -> Iterable[Any]:
     token = None
     while True:
-        page = client.search_runs(experiments, filter_string=query, max_results=1000,
-                                  page_token=token)
+        page = client.search_runs(
+            experiments, filter_string=query, max_results=1000, page_token=token
+        )
         yield from page
         token = page.token
         if not token:
