@@ -1,0 +1,394 @@
+"""`lab.data`: versioned datasets from a notebook, on the embedded store or lakeFS.
+
+Every operation validates names and paths first (so a bad one changes nothing), speaks in
+branches, tags and commit ids, and feeds the lineage thread: reads note the commit they
+read, commits carry the notebook, git commit and user that made them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from mlops_lab import lineage
+from mlops_lab.backends.data.base import (
+    STRATEGIES,
+    BranchInfo,
+    Change,
+    CommitInfo,
+    DataBackend,
+    ObjectInfo,
+    Strategy,
+    check_name,
+    check_path,
+    check_prefix,
+    check_ref,
+)
+from mlops_lab.display import Table
+from mlops_lab.errors import ConfigError, NotFoundError, UsageError, require
+
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
+
+USER = "mlops.user"
+_COLOURS = {"added": "color:#1a7f37", "removed": "color:#cf222e", "changed": "color:#9a6700"}
+
+
+class DataService:
+    """Branch, write, commit, diff, merge and read datasets. ``ref`` is a branch, tag or commit id."""
+
+    def __init__(self, lab: Lab, backend: DataBackend | None = None) -> None:
+        self.lab = lab
+        self._backend = backend
+
+    @property
+    def backend(self) -> DataBackend:
+        if self._backend is None:
+            self._backend = make_backend(self.lab.config)
+        return self._backend
+
+    @property
+    def default_branch(self) -> str:
+        return self.backend.default_branch
+
+    def __repr__(self) -> str:
+        kind = self.lab.config.data.backend
+        return f"<DataService {kind}>"
+
+    # ---------------------------------------------------------------- refs
+
+    def resolve(self, ref: str | None = None) -> str:
+        """The immutable commit id a branch, tag or commit id points at now."""
+        return self.backend.resolve(check_ref(ref or self.default_branch))
+
+    def create_branch(self, name: str, source: str | None = None) -> BranchInfo:
+        check_name(name)
+        source = check_ref(source or self.default_branch)
+        return BranchInfo(name, self.backend.create_branch(name, source))
+
+    def branches(self) -> Listing:
+        rows = self.backend.branches()
+        return Listing(["branch", "commit"], [[b.name, b.commit_id[:12]] for b in rows], rows, "branches")
+
+    def delete_branch(self, name: str) -> None:
+        check_name(name)
+        if name == self.default_branch:
+            raise UsageError(f"'{name}' is the default branch and cannot be deleted")
+        self.backend.delete_branch(name)
+
+    def tag(self, name: str, ref: str | None = None) -> str:
+        check_name(name, "tag")
+        return self.backend.tag(name, check_ref(ref or self.default_branch))
+
+    def tags(self) -> Listing:
+        rows = self.backend.tags()
+        return Listing(["tag", "commit"], [[t.name, t.commit_id[:12]] for t in rows], rows, "tags")
+
+    # ---------------------------------------------------------------- writes
+
+    def write_table(self, df: Any, path: str, branch: str | None = None, **options: Any) -> ObjectInfo:
+        """Stage a DataFrame as parquet (or csv when the path ends in .csv)."""
+        path = check_path(path)
+        branch = check_name(branch or self.default_branch)
+        if not hasattr(df, "to_parquet"):
+            raise UsageError(f"write_table needs a pandas DataFrame, got {type(df).__name__}")
+        buffer = io.BytesIO()
+        if _format(path) == "csv":
+            df.to_csv(buffer, index=False, **options)
+        else:
+            df.to_parquet(buffer, **options)
+        return self.backend.put(path, branch, buffer.getvalue())
+
+    def write_file(
+        self, source: bytes | str | os.PathLike[str], path: str, branch: str | None = None
+    ) -> ObjectInfo | list[ObjectInfo]:
+        """Stage bytes or a local file at ``path``; a local folder is staged under ``path/``."""
+        path = check_path(path)
+        branch = check_name(branch or self.default_branch)
+        if isinstance(source, bytes | bytearray):
+            return self.backend.put(path, branch, bytes(source))
+        local = Path(source)
+        if local.is_dir():
+            files = sorted(p for p in local.rglob("*") if p.is_file())
+            if not files:
+                raise UsageError(f"folder {local} holds no files")
+            items: list[tuple[str, bytes | str]] = [
+                (f"{path}/{p.relative_to(local).as_posix()}", str(p)) for p in files
+            ]
+            put_many = getattr(self.backend, "put_many", None)
+            if put_many is not None:
+                return list(put_many(items, branch))
+            return [self.backend.put(p, branch, d) for p, d in items]
+        if not local.is_file():
+            raise NotFoundError(f"local file {local} not found; check the path")
+        return self.backend.put(path, branch, str(local))
+
+    def delete(self, path: str, branch: str | None = None) -> None:
+        """Stage the removal of ``path`` from ``branch``."""
+        self.backend.delete(check_path(path), check_name(branch or self.default_branch))
+
+    def commit(
+        self, branch: str | None = None, message: str = "", metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """Commit the branch's staged changes; returns the commit id (the current head when
+        nothing changed, so an unchanged dataset stores nothing new)."""
+        branch = check_name(branch or self.default_branch)
+        if not message or not message.strip():
+            raise UsageError("a commit needs a message saying what changed")
+        meta = {**provenance(self.lab.root), **_check_metadata(metadata)}
+        commit_id = self.backend.commit(branch, message.strip(), meta)
+        lineage.note(lineage.DATA_COMMIT, commit_id)
+        return commit_id
+
+    def reset(self, branch: str | None = None) -> None:
+        """Drop the branch's uncommitted changes."""
+        self.backend.reset(check_name(branch or self.default_branch))
+
+    def merge(
+        self,
+        source: str,
+        dest: str | None = None,
+        strategy: Strategy = "fail",
+        message: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Three-way merge of ``source`` into the branch ``dest``; returns dest's new head.
+        A conflict raises ConflictError listing the paths and leaves ``dest`` unchanged."""
+        source = check_ref(source)
+        dest = check_name(dest or self.default_branch)
+        if strategy not in STRATEGIES:
+            raise UsageError(f"unknown merge strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        meta = {**provenance(self.lab.root), **_check_metadata(metadata)}
+        text = message or f"Merge '{source}' into '{dest}'"
+        commit_id = self.backend.merge(source, dest, strategy, text, meta)
+        lineage.note(lineage.DATA_COMMIT, commit_id)
+        return commit_id
+
+    # ---------------------------------------------------------------- reads
+
+    def read_table(self, path: str, ref: str | None = None, **options: Any) -> Any:
+        """A DataFrame of the parquet (or .csv) file at ``ref``; noted in the run's lineage."""
+        pd = require("pandas")
+        path = check_path(path)
+        ref = check_ref(ref or self.default_branch)
+        local = self.backend.local_file(ref, path)
+        source: Any = local if local is not None else self._bytes(ref, path)
+        self._note(ref, path)
+        if _format(path) == "csv":
+            return pd.read_csv(source, **options)
+        return pd.read_parquet(source, **options)
+
+    def open(self, path: str, ref: str | None = None) -> BinaryIO:
+        """The file at ``ref`` opened for binary reading; noted in the run's lineage."""
+        path = check_path(path)
+        ref = check_ref(ref or self.default_branch)
+        handle = self.backend.open(ref, path)
+        self._note(ref, path)
+        return handle
+
+    def _bytes(self, ref: str, path: str) -> io.BytesIO:
+        with self.backend.open(ref, path) as fh:
+            return io.BytesIO(fh.read())
+
+    def _note(self, ref: str, path: str) -> None:
+        if lineage._current.get() is None:
+            return
+        lineage.note(lineage.DATA_COMMIT, self.backend.resolve(ref))
+        lineage.note(lineage.DATA_PATHS, path)
+        repository = getattr(self.backend, "repository", None)
+        if repository:
+            lineage.note(lineage.DATA_REPOSITORY, repository)
+
+    def stat(self, path: str, ref: str | None = None) -> ObjectInfo:
+        return self.backend.stat(check_ref(ref or self.default_branch), check_path(path))
+
+    def ls(self, ref: str | None = None, prefix: str = "") -> Listing:
+        rows = self.backend.ls(check_ref(ref or self.default_branch), check_prefix(prefix))
+        return Listing(
+            ["path", "size", "checksum"],
+            [[o.path, _size(o.size), o.checksum[:12]] for o in rows],
+            rows,
+            f"objects at {ref or self.default_branch}" + (f" under {prefix}" if prefix else ""),
+        )
+
+    def log(self, ref: str | None = None, path: str | None = None, limit: int = 100) -> Listing:
+        ref = check_ref(ref or self.default_branch)
+        if path is not None:
+            path = check_prefix(path)
+        rows = self.backend.log(ref, path, limit)
+        return Listing(
+            ["commit", "message", "committer", "created", "notebook"],
+            [
+                [c.id[:12], c.message, c.committer, _time(c.created),
+                 c.metadata.get(lineage.NOTEBOOK_PATH, "")]
+                for c in rows
+            ],
+            rows,
+            f"log of {ref}" + (f" for {path}" if path else ""),
+        )
+
+    def get_commit(self, ref: str | None = None) -> CommitInfo:
+        return self.backend.get_commit(check_ref(ref or self.default_branch))
+
+    def diff(self, left: str | None = None, right: str | None = None) -> Listing:
+        """Paths added, removed or changed from ``left`` to ``right``; with one branch only,
+        its uncommitted changes."""
+        left = check_ref(left or self.default_branch)
+        if right is None:
+            rows = self.backend.uncommitted(check_name(left))
+            title = f"uncommitted changes on {left}"
+        else:
+            rows = self.backend.diff(left, check_ref(right))
+            title = f"{left} -> {right}"
+        return Listing(
+            ["change", "path", "size"],
+            [[c.kind, c.path, _size(c.size)] for c in rows],
+            rows,
+            title,
+            style=lambda column, value: _COLOURS.get(value, "") if column == "change" else "",
+        )
+
+    def uri(self, ref: str | None, path: str, s3: bool = False) -> str:
+        """Where another tool reads the file: a local path (embedded store), or
+        ``lakefs://repo/ref/path`` (``s3://repo/ref/path`` with ``s3=True``)."""
+        return self.backend.uri(check_ref(ref or self.default_branch), check_path(path), s3)
+
+    def browser(self) -> Any:
+        from mlops_lab.widgets.data import DataBrowser
+
+        return DataBrowser(self)
+
+
+class Listing(list):  # type: ignore[type-arg]
+    """A list of results that shows as a table (HTML in notebooks, text in terminals)."""
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        cells: Sequence[Sequence[Any]],
+        items: Sequence[Any],
+        title: str,
+        style: Any = None,
+    ) -> None:
+        super().__init__(items)
+        self.columns = list(columns)
+        self.cells = [list(c) for c in cells]
+        self.title = title
+        self.style = style
+
+    def table(self, max_rows: int = 50) -> Table:
+        notes = [] if self.cells else ["(none)"]
+        return Table(self.columns, self.cells, self.title, notes, max_rows, self.style)
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+
+def make_backend(config: Any) -> DataBackend:
+    data = config.data
+    if data.backend == "local":
+        from mlops_lab.backends.data.local import LocalBackend
+
+        return LocalBackend(config.resolve(data.path), check_name(data.default_branch))
+    if data.backend == "lakefs":
+        from mlops_lab.backends.data.lakefs import LakeFSBackend
+
+        return LakeFSBackend.from_config(config)
+    raise ConfigError(f"[data] backend = {data.backend!r} is not known; use \"local\" or \"lakefs\"")
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise UsageError("commit metadata must be a dict of str to str")
+    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise UsageError(f"commit metadata must map str to str; fix {', '.join(map(str, bad))}")
+    return dict(metadata)
+
+
+def _format(path: str) -> str:
+    lower = path.lower()
+    return "csv" if lower.endswith((".csv", ".csv.gz")) else "parquet"
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+def _time(seconds: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def notebook_path() -> str | None:
+    """The .ipynb this kernel runs (not ipykernel_launcher.py), or the script, when known."""
+    explicit = os.environ.get("MLOPS_NOTEBOOK_PATH")
+    if explicit:
+        return explicit
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        namespace = getattr(shell, "user_ns", {})
+        for key in ("__vsc_ipynb_file__", "__session__"):
+            value = namespace.get(key)
+            if isinstance(value, str) and value.endswith(".ipynb"):
+                return str(Path(value).resolve()) if os.path.exists(value) else value
+    session = os.environ.get("JPY_SESSION_NAME")
+    if session and session.endswith(".ipynb"):
+        return session
+    main = sys.argv[0] if sys.argv else ""
+    if main and not main.endswith("ipykernel_launcher.py") and os.path.isfile(main):
+        return str(Path(main).resolve())
+    return None
+
+
+def provenance(root: Path) -> dict[str, str]:
+    """Commit metadata: notebook path, git commit and dirty flag (when in git), user."""
+    from mlops_lab.backends.data.local import _user
+
+    meta = {USER: _user()}
+    notebook = notebook_path()
+    if notebook:
+        meta[lineage.NOTEBOOK_PATH] = notebook
+    where = Path(notebook).parent if notebook and os.path.isabs(notebook) else root
+    if not where.is_dir():
+        where = root
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=3
+        )
+        if sha.returncode == 0:
+            meta[lineage.NOTEBOOK_GIT_SHA] = sha.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=where, capture_output=True, text=True, timeout=3,
+            )
+            meta[lineage.NOTEBOOK_GIT_DIRTY] = "true" if dirty.stdout.strip() else "false"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return meta
