@@ -180,6 +180,19 @@ class NotebookService:
         declared = self.parameters(path)
         return coerce_parameters(declared, parameters or {}, text=text)
 
+    def resolve_parameters(
+        self,
+        path: str | os.PathLike[str],
+        pairs: Iterable[tuple[str, str]] = (),
+        file: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """Parameters as the CLI and magics take them: a YAML file (typed values), then
+        ``-p NAME VALUE`` pairs (text, parsed to each parameter's type) overriding it."""
+        declared = self.parameters(path)
+        values = coerce_parameters(declared, load_parameters_file(file)) if file else {}
+        values.update(coerce_parameters(declared, dict(pairs), text=True))
+        return values
+
     # -- running --------------------------------------------------------------------------
 
     def run(
@@ -400,6 +413,28 @@ def coerce_parameters(
     return out
 
 
+def load_parameters_file(file: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML (or JSON) mapping of parameter names to values."""
+    import yaml
+
+    path = Path(file).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"parameters file {file} not found; check the path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read parameters file {file}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file} is not valid YAML: {_first_line(str(exc))}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise UsageError(f"{file} must be a mapping of parameter names to values")
+    return data
+
+
 def _coerce(parameter: Parameter, value: Any, text: bool, notebook: str) -> Any:
     kind = parameter.type
 
@@ -407,7 +442,7 @@ def _coerce(parameter: Parameter, value: Any, text: bool, notebook: str) -> Any:
         shown = value if isinstance(value, str) else repr(value)
         return UsageError(
             f"parameter '{parameter.name}' of {notebook} is {kind} (default {parameter.default}) "
-            f"but got {shown!r}; pass a {kind}"
+            f"but got {shown!r}; pass a value of type {kind}"
         )
 
     if text and isinstance(value, str):

@@ -1,0 +1,71 @@
+"""`mlops-lab run` and `mlops-lab params`: a notebook as a tracked papermill job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlops_lab.lab import connect
+
+
+@click.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option(
+    "-p",
+    "--parameter",
+    "pairs",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Set a parameter (repeatable); parsed to its type.",
+)
+@click.option(
+    "-f",
+    "--parameters-file",
+    "file",
+    type=click.Path(path_type=Path),
+    help="YAML file of parameters; -p overrides it.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where to write the executed notebook (default: [notebooks] output_dir).",
+)
+@click.option("--timeout", type=float, help="Seconds any one cell may run before the job fails.")
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Working directory of the kernel (default: the project root).",
+)
+def run(
+    notebook: Path,
+    pairs: tuple[tuple[str, str], ...],
+    file: Path | None,
+    output: Path | None,
+    timeout: float | None,
+    cwd: Path | None,
+) -> None:
+    """Run NOTEBOOK with papermill on the MLOps kernel, as an MLflow-tracked job.
+
+    Exits non-zero when a cell fails; the executed notebook is kept either way.
+    """
+    lab = connect()
+    values = lab.notebooks.resolve_parameters(notebook, pairs, file)
+    result = lab.notebooks.execute(notebook, values, output=output, timeout=timeout, cwd=cwd)
+    click.echo(
+        f"{result.notebook.name}: succeeded in {result.duration_s:.1f} s; executed "
+        f"notebook {result.output}; MLflow run {result.run_id}"
+    )
+    for key, produced in result.produced.items():
+        click.echo(f"  {key}: {', '.join(produced)}")
+
+
+@click.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+def params(notebook: Path) -> None:
+    """List NOTEBOOK's parameters (its 'parameters' cell) with their types and defaults."""
+    click.echo(repr(connect().notebooks.parameters(notebook)))
+
+
+COMMANDS = [run, params]
