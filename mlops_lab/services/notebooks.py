@@ -244,7 +244,7 @@ class NotebookService:
         git = _git_info(source)
         tags = {
             JOB_KIND_TAG: "notebook",
-            lineage.NOTEBOOK_PATH: git.get("path", str(source)),
+            lineage.NOTEBOOK_PATH: str(source),
             **({lineage.NOTEBOOK_GIT_SHA: git["sha"]} if "sha" in git else {}),
             **({lineage.NOTEBOOK_GIT_DIRTY: git["dirty"]} if "dirty" in git else {}),
             "mlflow.source.name": str(source),
@@ -597,8 +597,8 @@ def _first_line(text: str) -> str:
 
 
 def _git_info(source: Path) -> dict[str, str]:
-    """Commit of the repository holding the notebook, whether the notebook has uncommitted
-    changes, and its path inside the repository."""
+    """Commit of the repository holding the notebook, and whether the notebook differs from
+    it (changed, or not committed at all)."""
 
     def git(*args: str) -> str:
         done = subprocess.run(
@@ -613,15 +613,16 @@ def _git_info(source: Path) -> dict[str, str]:
         return done.stdout.strip()
 
     try:
-        top = git("rev-parse", "--show-toplevel")
         sha = git("rev-parse", "HEAD")
         status = git("status", "--porcelain", "--", str(source))
     except (OSError, subprocess.SubprocessError):
         return {}
-    info = {"sha": sha, "dirty": "true" if status else "false"}
-    if source.is_relative_to(Path(top).resolve()):
-        info["path"] = str(source.relative_to(Path(top).resolve()))
-    return info
+    try:
+        git("ls-files", "--error-unmatch", "--", str(source))
+        tracked = True
+    except OSError:
+        tracked = False
+    return {"sha": sha, "dirty": "true" if status or not tracked else "false"}
 
 
 # -- the job's MLflow run -----------------------------------------------------------------
@@ -638,7 +639,7 @@ class _JobTracker:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = tracking_client(self.lab)
+            self._client = self.lab.tracking.client
         return self._client
 
     def start(
@@ -649,7 +650,7 @@ class _JobTracker:
         parent_run_id: str | None,
     ) -> str:
         config = self.lab.config
-        experiment_id = experiment(self.lab, self.client, config.tracking.experiment)
+        experiment_id = self.lab.tracking.experiment_id(config.tracking.experiment)
         all_tags = dict(tags)
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
@@ -756,37 +757,3 @@ def _search(client: Any, experiments: list[str], query: str) -> Iterable[Any]:
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:6000]
-
-
-def tracking_client(lab: Lab) -> Any:
-    """An MlflowClient for the project's tracking store (relative sqlite paths resolved
-    against the project root)."""
-    tracking = require("mlflow.tracking")
-    return tracking.MlflowClient(tracking_uri(lab))
-
-
-def tracking_uri(lab: Lab) -> str:
-    config = lab.config
-    uri = config.tracking.uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        path = config.resolve(uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
-    if "://" not in uri:
-        return config.resolve(uri).as_uri()
-    return uri
-
-
-def experiment(lab: Lab, client: Any, name: str) -> str:
-    """The id of experiment ``name``, created (with the project's artifact root) if needed."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    artifacts = lab.config.resolve(lab.config.tracking.artifacts)
-    try:
-        return str(client.create_experiment(name, artifact_location=artifacts.as_uri()))
-    except Exception:  # created concurrently by another process
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)
