@@ -1,0 +1,154 @@
+/**
+ * Typed client of the mlops-lab server extension. The interfaces mirror the pydantic models
+ * in mlops_lab/server/models.py; every call goes through requestAPI, which adds the token
+ * and XSRF headers (ServerConnection) and turns an error body into an ApiError.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export const API_PREFIX = 'mlops-lab/api';
+
+export interface IBackend {
+  concern: string;
+  kind: string;
+  target: string;
+  reachable: boolean;
+  reason: string;
+}
+
+export interface IStatus {
+  root: string;
+  config_file: string | null;
+  notice: string | null;
+  backends: IBackend[];
+}
+
+export interface INotebookParameter {
+  name: string;
+  /** int, float, bool, str, list, dict or any. */
+  type: string;
+  /** The default as written in the parameters cell. */
+  default: string;
+  help: string;
+}
+
+export interface INotebookParameters {
+  path: string;
+  parameters: INotebookParameter[];
+}
+
+export interface IRunNotebookRequest {
+  path: string;
+  /** Values by name; strings are read as the CLI's `-p` reads them. */
+  parameters: Record<string, unknown>;
+  timeout?: number | null;
+}
+
+export type RunState = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface INotebookRun {
+  id: string;
+  path: string;
+  parameters: Record<string, unknown>;
+  state: RunState;
+  started: number;
+  finished: number | null;
+  output: string | null;
+  mlflow_run_id: string | null;
+  error: string | null;
+}
+
+export interface INotebookRuns {
+  runs: INotebookRun[];
+}
+
+export interface IErrorBody {
+  kind: string;
+  message: string;
+}
+
+/** A refused or failed call: the HTTP status and the server's one-line message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly kind: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_PREFIX, endpoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(0, 'NetworkError', `cannot reach the Jupyter server: ${error}`);
+  }
+  const text = await response.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+  if (!response.ok) {
+    const body = (data as { error?: IErrorBody } | undefined)?.error;
+    throw new ApiError(
+      response.status,
+      body?.kind ?? 'HTTPError',
+      body?.message ?? `HTTP ${response.status} ${response.statusText} from ${endpoint}`
+    );
+  }
+  return data as T;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+function post(body: unknown): RequestInit {
+  return { method: 'POST', body: JSON.stringify(body) };
+}
+
+/** One method per route of the server extension. */
+export class MLOpsClient {
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  private get<T>(endpoint: string): Promise<T> {
+    return requestAPI<T>(endpoint, {}, this.settings);
+  }
+
+  status(timeout?: number): Promise<IStatus> {
+    return this.get(`status${query({ timeout })}`);
+  }
+
+  notebookParameters(path: string): Promise<INotebookParameters> {
+    return this.get(`notebooks/parameters${query({ path })}`);
+  }
+
+  runNotebook(request: IRunNotebookRequest): Promise<INotebookRun> {
+    return requestAPI(`notebooks/runs`, post(request), this.settings);
+  }
+
+  notebookRuns(): Promise<INotebookRuns> {
+    return this.get('notebooks/runs');
+  }
+
+  notebookRun(id: string): Promise<INotebookRun> {
+    return this.get(`notebooks/runs/${encodeURIComponent(id)}`);
+  }
+}

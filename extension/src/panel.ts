@@ -1,0 +1,181 @@
+/**
+ * The "MLOps" left side panel: one section per concern, each loaded from the server
+ * extension. It refreshes when shown and on a timer while visible; a section whose call
+ * fails shows the server's one-line message and the others still load.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { ApiError, MLOpsClient, INotebookRun } from './api';
+import { age, button, h, table } from './dom';
+
+export interface IPanelOptions {
+  client: MLOpsClient;
+  /** Opens a file of the server's root directory (the executed notebook of a run). */
+  open: (path: string) => void;
+  /** Milliseconds between refreshes while the panel is visible. */
+  interval?: number;
+}
+
+abstract class Section {
+  readonly node: HTMLElement;
+  protected readonly body: HTMLElement;
+  private readonly message: HTMLElement;
+
+  constructor(
+    readonly id: string,
+    title: string
+  ) {
+    this.body = h('div', { class: 'mlops-section-body' });
+    this.message = h('div', { class: 'mlops-message', hidden: '' });
+    this.node = h(
+      'section',
+      { class: `mlops-section mlops-${id}`, 'data-section': id },
+      h('h3', { class: 'mlops-section-title' }, title),
+      this.message,
+      this.body
+    );
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      await this.load();
+      this.message.hidden = true;
+      this.message.textContent = '';
+    } catch (error) {
+      this.message.hidden = false;
+      this.message.textContent =
+        error instanceof ApiError ? error.message : `failed: ${String(error)}`;
+    }
+  }
+
+  protected show(...nodes: Node[]): void {
+    this.body.replaceChildren(...nodes);
+  }
+
+  protected abstract load(): Promise<void>;
+}
+
+class StatusSection extends Section {
+  constructor(private readonly client: MLOpsClient) {
+    super('status', 'Backends');
+  }
+
+  protected async load(): Promise<void> {
+    const status = await this.client.status();
+    const rows = status.backends.map(b => [
+      h('span', { class: 'mlops-concern', 'data-concern': b.concern }, b.concern),
+      b.kind,
+      h(
+        'span',
+        {
+          class: b.reachable ? 'mlops-ok' : 'mlops-bad',
+          title: b.reason,
+          'data-reachable': String(b.reachable)
+        },
+        b.reachable ? '● up' : '● down'
+      ),
+      h('span', { class: 'mlops-detail', title: b.target }, b.reason)
+    ]);
+    this.show(
+      h('div', { class: 'mlops-project', title: status.config_file ?? '' }, status.root),
+      ...(status.notice ? [h('div', { class: 'mlops-notice' }, status.notice)] : []),
+      table(['concern', 'backend', 'state', 'detail'], rows, 'mlops-status-table')
+    );
+  }
+}
+
+class NotebookRunsSection extends Section {
+  constructor(
+    private readonly client: MLOpsClient,
+    private readonly open: (path: string) => void
+  ) {
+    super('notebook-runs', 'Notebook jobs');
+  }
+
+  protected async load(): Promise<void> {
+    const { runs } = await this.client.notebookRuns();
+    if (!runs.length) {
+      this.show(h('div', { class: 'mlops-empty' }, 'No notebook runs yet: use "Run as job…" on a notebook.'));
+      return;
+    }
+    this.show(table(['notebook', 'state', 'started', ''], runs.map(r => this.row(r)), 'mlops-runs-table'));
+  }
+
+  private row(run: INotebookRun): (Node | string)[] {
+    const state = h(
+      'span',
+      { class: `mlops-state mlops-state-${run.state}`, 'data-run': run.id, title: run.error ?? '' },
+      run.state
+    );
+    const output = run.output;
+    return [
+      h('span', { title: JSON.stringify(run.parameters) }, run.path),
+      state,
+      age(run.started),
+      output ? button('open', `Open the executed notebook ${output}`, () => this.open(output)) : ''
+    ];
+  }
+}
+
+export class MLOpsPanel extends Widget {
+  private readonly sections: Section[];
+  private timer: number | undefined;
+  private readonly interval: number;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(options: IPanelOptions) {
+    super();
+    this.id = 'mlops-lab-panel';
+    this.addClass('mlops-panel');
+    this.title.caption = 'MLOps';
+    this.interval = options.interval ?? 5000;
+    this.sections = [
+      new StatusSection(options.client),
+      new NotebookRunsSection(options.client, options.open)
+    ];
+    const header = h(
+      'div',
+      { class: 'mlops-header' },
+      h('h2', {}, 'MLOps'),
+      button('⟳', 'Refresh now', () => void this.refresh(), 'mlops-refresh')
+    );
+    this.node.append(header, ...this.sections.map(s => s.node));
+  }
+
+  /** Reload every section (at most one refresh runs at a time). */
+  refresh(): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = Promise.all(this.sections.map(s => s.refresh())).then(() => {
+        this.refreshing = null;
+        this.node.dataset.refreshed = String(Date.now());
+      });
+    }
+    return this.refreshing;
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+    this.stopTimer();
+    this.timer = window.setInterval(() => {
+      if (this.isVisible) {
+        void this.refresh();
+      }
+    }, this.interval);
+  }
+
+  protected onAfterHide(): void {
+    this.stopTimer();
+  }
+
+  dispose(): void {
+    this.stopTimer();
+    super.dispose();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) {
+      window.clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

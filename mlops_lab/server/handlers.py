@@ -1,0 +1,229 @@
+"""Thin handlers: parse a pydantic request, await a service call, answer a pydantic model.
+
+Every route is ``@tornado.web.authenticated`` on Jupyter's ``APIHandler`` (403 without a
+token; POST/DELETE also need the XSRF token when authenticated by cookie). Errors have one
+mapping, in ``LabHandler.write_error``: a ``LabError`` answers its ``http_status`` (4xx for
+the user's mistakes) with its one line; anything else is a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from mlops_lab.errors import LabError, NotFoundError, UsageError
+from mlops_lab.server import models
+
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
+    from mlops_lab.server.app import MLOpsExtension
+    from mlops_lab.server.runs import RunRecord
+
+URL_PREFIX = "mlops-lab/api"
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class LabHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every route: the project's Lab, blocking calls off the event loop, errors."""
+
+    @property
+    def app(self) -> MLOpsExtension:
+        return self.extensionapp  # type: ignore[return-value]
+
+    @property
+    def lab(self) -> Lab:
+        return self.app.lab()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking service call in the extension's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.app.executor, functools.partial(fn, *args, **kwargs))
+
+    def parse(self, model: type[M]) -> M:
+        try:
+            return model.model_validate_json(self.request.body or b"{}")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            raise UsageError(f"invalid request: {problems}") from None
+
+    def reply(self, model: BaseModel, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(model.model_dump_json())
+
+    def notebook_path(self, path: str) -> Path:
+        """A notebook path from the browser (relative to root_dir), kept inside root_dir."""
+        root = self.app.root_dir
+        candidate = (root / path.lstrip("/")).resolve()
+        if candidate != root and root not in candidate.parents:
+            raise UsageError(f"{path} is outside the server's root directory {root}")
+        if not candidate.is_file():
+            raise NotFoundError(f"notebook {path} not found; save it first and check the path")
+        if candidate.suffix != ".ipynb":
+            raise UsageError(f"{path} is not a .ipynb notebook")
+        return candidate
+
+    def relative(self, path: Path) -> str:
+        root = self.app.root_dir
+        try:
+            return path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return str(path)
+
+    # --- the one error mapping ---------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, LabError):
+            status_code = exc.http_status
+            body = models.ErrorBody(kind=type(exc).__name__, message=str(exc))
+        elif isinstance(exc, web.HTTPError):
+            reason = exc.log_message or exc.reason or self._reason
+            body = models.ErrorBody(kind="HTTPError", message=str(reason))
+        else:
+            body = models.ErrorBody(
+                kind="InternalError",
+                message=f"the server failed unexpectedly ({type(exc).__name__ if exc else status_code}); "
+                "see the Jupyter server log",
+            )
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(models.ErrorResponse(error=body).model_dump_json())
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, LabError):
+            level = logging.WARNING if value.http_status < 500 else logging.ERROR
+            self.log.log(level, "%s %s: %s", self.request.method, self.request.path, value.one_line())
+            return
+        super().log_exception(typ, value, tb)
+
+
+# --- routes ------------------------------------------------------------------------------
+
+
+class StatusHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        timeout = _float_arg(self.get_query_argument("timeout", "2.5"), "timeout")
+        report = await self.call(self.lab.status, timeout)
+        self.reply(
+            models.StatusResponse(
+                root=str(report.root),
+                config_file=str(report.config_file) if report.config_file else None,
+                notice=report.notice,
+                backends=[models.Backend(**vars(b)) for b in report.backends],
+            )
+        )
+
+
+class NotebookParametersHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        path = self.get_query_argument("path")
+        notebook = self.notebook_path(path)
+        found = await self.call(self.lab.notebooks.parameters, notebook)
+        self.reply(
+            models.NotebookParametersResponse(
+                path=path,
+                parameters=[
+                    models.NotebookParameter(name=p.name, type=p.type, default=p.default, help=p.help)
+                    for p in found.parameters
+                ],
+            )
+        )
+
+
+class NotebookRunsHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        runs = self.app.notebook_runs.list()
+        self.reply(models.NotebookRunsResponse(runs=[self._model(r) for r in runs]))
+
+    @web.authenticated
+    async def post(self) -> None:
+        request = self.parse(models.RunNotebookRequest)
+        notebook = self.notebook_path(request.path)
+        values = await self.call(
+            self.lab.notebooks.check_parameters, notebook, request.parameters, text=True
+        )
+        record = self.app.notebook_runs.submit(
+            self.lab, notebook, request.path, values, request.timeout
+        )
+        self.reply(self._model(record), status=202)
+
+    def _model(self, record: RunRecord) -> models.NotebookRun:
+        return notebook_run_model(record, self.relative)
+
+
+class NotebookRunHandler(LabHandler):
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        record = self.app.notebook_runs.get(run_id)
+        self.reply(notebook_run_model(record, self.relative))
+
+
+def notebook_run_model(record: RunRecord, relative: Callable[[Path], str]) -> models.NotebookRun:
+    return models.NotebookRun(
+        id=record.id,
+        path=record.path,
+        parameters=record.parameters,
+        state=record.state,  # type: ignore[arg-type]
+        started=record.started,
+        finished=record.finished,
+        output=relative(record.output) if record.output else None,
+        mlflow_run_id=record.mlflow_run_id,
+        error=record.error,
+    )
+
+
+def _float_arg(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 < number <= 60:
+        raise UsageError(f"{name} must be between 0 and 60 seconds, got {value}")
+    return number
+
+
+# --- the handler table: the extension's routes, also what the security tests walk ---------
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    """Regex under /<base_url>/mlops-lab/api/."""
+    handler: type[LabHandler]
+    example: str
+    """A concrete path matching ``pattern`` (for tests and docs)."""
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(
+            m.upper()
+            for m in ("get", "post", "put", "patch", "delete")
+            if getattr(self.handler, m) is not getattr(web.RequestHandler, m)
+        )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("status", StatusHandler, "status"),
+    Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
+    Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
+    Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
+)
+
+__all__ = ["ROUTES", "URL_PREFIX", "LabHandler", "Route"]

@@ -1,0 +1,81 @@
+"""Request and response shapes of the REST API (mirrored by extension/src/api.ts)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Model):
+    kind: str
+    """LabError subclass name (e.g. UsageError), or InternalError."""
+    message: str
+    """One line: what failed and what to do."""
+
+
+class ErrorResponse(Model):
+    error: ErrorBody
+
+
+class Backend(Model):
+    concern: str
+    kind: str
+    target: str
+    reachable: bool
+    reason: str
+
+
+class StatusResponse(Model):
+    root: str
+    config_file: str | None
+    notice: str | None
+    backends: list[Backend]
+
+
+class NotebookParameter(Model):
+    name: str
+    type: str
+    """int, float, bool, str, list, dict, or any (from the annotation or the default)."""
+    default: str
+    """The default as written in the parameters cell."""
+    help: str = ""
+
+
+class NotebookParametersResponse(Model):
+    path: str
+    parameters: list[NotebookParameter]
+
+
+class RunNotebookRequest(Model):
+    path: str = Field(min_length=1)
+    """Notebook path relative to the server's root directory."""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    """Values by name; strings are read as the CLI's ``-p`` reads them ("200" for an int)."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds each cell may run; none means no limit."""
+
+
+RunState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class NotebookRun(Model):
+    id: str
+    path: str
+    parameters: dict[str, Any]
+    state: RunState
+    started: float
+    finished: float | None = None
+    output: str | None = None
+    """Executed notebook (relative to the server's root directory when inside it)."""
+    mlflow_run_id: str | None = None
+    """The MLflow run that records the job."""
+    error: str | None = None
+
+
+class NotebookRunsResponse(Model):
+    runs: list[NotebookRun]
