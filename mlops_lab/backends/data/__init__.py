@@ -1,0 +1,1 @@
+"""Data-versioning backends: the embedded store (local) and lakeFS."""
