@@ -106,7 +106,9 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, LabError):
             level = logging.WARNING if value.http_status < 500 else logging.ERROR
-            self.log.log(level, "%s %s: %s", self.request.method, self.request.path, value.one_line())
+            self.log.log(
+                level, "%s %s: %s", self.request.method, self.request.path, value.one_line()
+            )
             return
         super().log_exception(typ, value, tb)
 
@@ -139,7 +141,9 @@ class NotebookParametersHandler(LabHandler):
             models.NotebookParametersResponse(
                 path=path,
                 parameters=[
-                    models.NotebookParameter(name=p.name, type=p.type, default=p.default, help=p.help)
+                    models.NotebookParameter(
+                        name=p.name, type=p.type, default=p.default, help=p.help
+                    )
                     for p in found.parameters
                 ],
             )

@@ -63,7 +63,10 @@ class NotebookRuns:
         record.state = "running"
         try:
             result = lab.notebooks.execute(
-                notebook, record.parameters, timeout=timeout, cwd=notebook.parent,
+                notebook,
+                record.parameters,
+                timeout=timeout,
+                cwd=notebook.parent,
                 raise_on_failure=False,
             )
         except LabError as exc:
@@ -84,7 +87,9 @@ class NotebookRuns:
         with self._lock:
             record = self._runs.get(run_id)
         if record is None:
-            raise NotFoundError(f"no notebook run '{run_id}' on this server; list them with GET runs")
+            raise NotFoundError(
+                f"no notebook run '{run_id}' on this server; list them with GET runs"
+            )
         return record
 
     def list(self) -> list[RunRecord]:
