@@ -84,6 +84,8 @@ class KubernetesConfig:
     namespace: str = "default"
     image: str = ""
     """Container image with mlops-lab installed, for RayJobs and scheduled notebooks."""
+    credentials: str = ""
+    """Kubernetes Secret whose keys (e.g. AWS_ACCESS_KEY_ID) reach RayJob pods as secretKeyRef."""
 
 
 @dataclass(frozen=True)
