@@ -23,6 +23,44 @@ export interface IStatus {
   backends: IBackend[];
 }
 
+export interface IBranch {
+  name: string;
+  commit: string;
+}
+
+export interface IBranches {
+  backend: string;
+  default_branch: string;
+  branches: IBranch[];
+}
+
+export interface ICommit {
+  id: string;
+  message: string;
+  committer: string;
+  /** Seconds since the epoch. */
+  created: number;
+  notebook: string;
+}
+
+export interface ILog {
+  ref: string;
+  commits: ICommit[];
+}
+
+export interface IChange {
+  path: string;
+  kind: 'added' | 'removed' | 'changed';
+  size: number | null;
+}
+
+export interface IDiff {
+  left: string;
+  /** null: the uncommitted changes on `left`. */
+  right: string | null;
+  changes: IChange[];
+}
+
 export interface INotebookParameter {
   name: string;
   /** int, float, bool, str, list, dict or any. */
@@ -134,6 +172,18 @@ export class MLOpsClient {
 
   status(timeout?: number): Promise<IStatus> {
     return this.get(`status${query({ timeout })}`);
+  }
+
+  branches(): Promise<IBranches> {
+    return this.get('data/branches');
+  }
+
+  log(ref?: string, limit?: number): Promise<ILog> {
+    return this.get(`data/log${query({ ref, limit })}`);
+  }
+
+  diff(left?: string, right?: string): Promise<IDiff> {
+    return this.get(`data/diff${query({ left, right })}`);
   }
 
   notebookParameters(path: string): Promise<INotebookParameters> {

@@ -84,6 +84,34 @@ class StatusSection extends Section {
   }
 }
 
+class DataSection extends Section {
+  constructor(private readonly client: MLOpsClient) {
+    super('data', 'Data');
+  }
+
+  protected async load(): Promise<void> {
+    const [branches, log] = await Promise.all([this.client.branches(), this.client.log(undefined, 5)]);
+    const branchRows = branches.branches.map(b => [
+      h('span', { class: 'mlops-branch', 'data-branch': b.name }, b.name === branches.default_branch ? `${b.name} (default)` : b.name),
+      h('code', { title: b.commit }, b.commit.slice(0, 12))
+    ]);
+    const commitRows = log.commits.map(c => [
+      h('code', { title: c.id }, c.id.slice(0, 12)),
+      h('span', { title: c.notebook ? `${c.committer}, from ${c.notebook}` : c.committer }, c.message),
+      age(c.created)
+    ]);
+    this.show(
+      branchRows.length
+        ? table(['branch', 'commit'], branchRows, 'mlops-branches-table')
+        : h('div', { class: 'mlops-empty' }, `No branches yet (${branches.backend} store).`),
+      h('div', { class: 'mlops-subtitle' }, `Recent commits on ${log.ref}`),
+      commitRows.length
+        ? table(['commit', 'message', 'when'], commitRows, 'mlops-commits-table')
+        : h('div', { class: 'mlops-empty' }, 'No commits yet: lab.data.commit(...) or %mlops data commit.')
+    );
+  }
+}
+
 class NotebookRunsSection extends Section {
   constructor(
     private readonly client: MLOpsClient,
@@ -131,6 +159,7 @@ export class MLOpsPanel extends Widget {
     this.interval = options.interval ?? 5000;
     this.sections = [
       new StatusSection(options.client),
+      new DataSection(options.client),
       new NotebookRunsSection(options.client, options.open)
     ];
     const header = h(

@@ -21,6 +21,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
+from mlops_lab import lineage
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.server import models
 
@@ -131,6 +132,60 @@ class StatusHandler(LabHandler):
         )
 
 
+class DataBranchesHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        data = self.lab.data
+        branches = await self.call(data.branches)
+        self.reply(
+            models.BranchesResponse(
+                backend=self.lab.config.data.backend,
+                default_branch=data.default_branch,
+                branches=[models.Branch(name=b.name, commit=b.commit_id) for b in branches],
+            )
+        )
+
+
+class DataLogHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        data = self.lab.data
+        ref = self.get_query_argument("ref", "") or data.default_branch
+        limit = _int_arg(self.get_query_argument("limit", "20"), "limit", 1, 1000)
+        commits = await self.call(data.log, ref, None, limit)
+        self.reply(
+            models.LogResponse(
+                ref=ref,
+                commits=[
+                    models.Commit(
+                        id=c.id,
+                        message=c.message,
+                        committer=c.committer,
+                        created=c.created,
+                        notebook=c.metadata.get(lineage.NOTEBOOK_PATH, ""),
+                    )
+                    for c in commits
+                ],
+            )
+        )
+
+
+class DataDiffHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        data = self.lab.data
+        left = self.get_query_argument("left", "") or data.default_branch
+        right = self.get_query_argument("right", "") or None
+        changes = await self.call(data.diff, left, right)
+        self.reply(
+            models.DiffResponse(
+                left=left,
+                right=right,
+                changes=[models.Change(path=c.path, kind=c.kind, size=c.size) for c in changes],
+            )
+        )
+
+
 class NotebookParametersHandler(LabHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -193,6 +248,16 @@ def notebook_run_model(record: RunRecord, relative: Callable[[Path], str]) -> mo
     )
 
 
+def _int_arg(value: str, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise UsageError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
 def _float_arg(value: str, name: str) -> float:
     try:
         number = float(value)
@@ -225,6 +290,9 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("status", StatusHandler, "status"),
+    Route("data/branches", DataBranchesHandler, "data/branches"),
+    Route("data/log", DataLogHandler, "data/log?ref=main&limit=5"),
+    Route("data/diff", DataDiffHandler, "data/diff?left=main"),
     Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
     Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),

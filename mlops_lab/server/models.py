@@ -37,6 +37,45 @@ class StatusResponse(Model):
     backends: list[Backend]
 
 
+class Branch(Model):
+    name: str
+    commit: str
+
+
+class BranchesResponse(Model):
+    backend: str
+    default_branch: str
+    branches: list[Branch]
+
+
+class Commit(Model):
+    id: str
+    message: str
+    committer: str
+    created: float
+    """Seconds since the epoch."""
+    notebook: str = ""
+    """The notebook that made the commit (lineage), when known."""
+
+
+class LogResponse(Model):
+    ref: str
+    commits: list[Commit]
+
+
+class Change(Model):
+    path: str
+    kind: Literal["added", "removed", "changed"]
+    size: int | None
+
+
+class DiffResponse(Model):
+    left: str
+    right: str | None
+    """None: the uncommitted changes on ``left``."""
+    changes: list[Change]
+
+
 class NotebookParameter(Model):
     name: str
     type: str

@@ -166,3 +166,42 @@ class TestBackendErrors:
             "kind": "BackendError",
             "message": "MLflow answered HTTP 503; check the tracking server",
         }
+
+
+async def test_data_branches_log_and_diff_come_from_lab_data(api: Any, jp_root_dir: Path) -> None:
+    import pandas as pd
+
+    import mlops_lab
+
+    data = mlops_lab.connect(jp_root_dir).data
+    data.write_table(pd.DataFrame({"amount": [1.0, 2.0]}), "tx.parquet")
+    first = data.commit(message="first transactions")
+    data.create_branch("exp")
+    data.write_table(pd.DataFrame({"amount": [3.0]}), "more.parquet", branch="exp")
+
+    branches = body(await api("data/branches"))
+    assert branches["default_branch"] == "main"
+    assert branches["backend"] == "local"
+    assert {b["name"]: b["commit"] for b in branches["branches"]} == {"main": first, "exp": first}
+
+    log = body(await api("data/log?limit=5"))
+    assert log["ref"] == "main"
+    assert log["commits"][0]["id"] == first
+    assert log["commits"][0]["message"] == "first transactions"
+
+    diff = body(await api("data/diff?left=exp"))
+    assert diff == {
+        "left": "exp",
+        "right": None,
+        "changes": [{"path": "more.parquet", "kind": "added", "size": diff["changes"][0]["size"]}],
+    }
+    assert diff["changes"][0]["size"] > 0
+
+
+async def test_data_errors_map_to_4xx(api: Any) -> None:
+    missing = await api("data/log?ref=no-such-branch")
+    assert 400 <= missing.code < 500
+    assert body(missing)["error"]["kind"] in ("NotFoundError", "UsageError")
+    limit = await api("data/log?limit=0")
+    assert limit.code == 400
+    assert body(limit)["error"]["message"] == "limit must be between 1 and 1000, got 0"
