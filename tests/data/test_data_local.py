@@ -1,0 +1,164 @@
+"""The embedded store's safety: writers killed mid-commit, concurrent writers in separate
+processes, content addressing (an unchanged dataset stores nothing new), immutable objects."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_lab.backends.data.local import LocalBackend
+from mlops_lab.lab import Lab
+
+
+def files(root: Path, sub: str) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / sub).rglob("*") if p.is_file()}
+
+
+def store(lab: Lab) -> Path:
+    return lab.config.resolve(lab.config.data.path)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import mlops_lab
+    lab = mlops_lab.connect(sys.argv[1])
+    branch, count, tag = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    for i in range(count):
+        lab.data.write_file(f"{tag}-{i}".encode(), f"{tag}/{i}.txt", branch)
+    print(lab.data.commit(branch, f"writer {tag}"))
+    """
+)
+
+
+def spawn(lab: Lab, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(lab.root), *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("point", ["before-ref", "before-rename:heads"])
+def test_writer_killed_mid_commit_leaves_the_previous_head(project: Lab, tmp_path: Path, point: str) -> None:
+    data = project.data
+    data.write_table(pd.DataFrame({"a": [1]}), "a.parquet")
+    head = data.commit("main", "before")
+    marker = tmp_path / "paused"
+    proc = spawn(project, "main", "3", "w", env={"MLOPS_DATA_TEST_PAUSE": f"{point}={marker}"})
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "writer never reached the commit"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    fresh = LocalBackend(store(project))  # a new reader, no cached state
+    assert fresh.resolve("main") == head
+    assert (store(project) / "refs" / "heads" / "main").read_text().strip() == head
+    assert [o.path for o in fresh.ls(head, "")] == ["a.parquet"]
+    # the lock died with the writer; the staged writes are still there to commit
+    assert len(data.diff("main")) == 3
+    after = data.commit("main", "after the crash")
+    assert after != head and data.get_commit(after).parents == (head,)
+
+
+def test_concurrent_writers_in_processes_lose_nothing(project: Lab) -> None:
+    data = project.data
+    data.create_branch("shared")
+    writers = [spawn(project, "shared", "15", tag) for tag in ("p", "q", "r")]
+    for proc in writers:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    paths = [o.path for o in data.ls("shared")]
+    assert len(paths) == 45
+    assert list(data.diff("shared")) == []  # every writer's commit landed
+    for tag in ("p", "q", "r"):
+        for i in range(15):
+            with data.open(f"{tag}/{i}.txt", "shared") as fh:
+                assert fh.read() == f"{tag}-{i}".encode()
+    # staging is shared per branch (as in lakeFS): a writer may commit another's files
+    assert 1 <= sum(c.message.startswith("writer") for c in data.log("shared")) <= 3
+
+
+def test_unchanged_dataset_stores_nothing_new(project: Lab, tmp_path: Path) -> None:
+    data = project.data
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    for i in range(4):
+        pd.DataFrame({"x": range(i * 100, i * 100 + 100)}).to_parquet(folder / f"part-{i}.parquet")
+    time.sleep(0.1)  # leave the racy window so the stat cache may trust these files
+    data.write_file(folder, "ds")
+    head = data.commit("main", "dataset")
+    root = store(project)
+
+    def stored() -> set[str]:
+        return files(root, "objects") | files(root, "commits") | files(root, "refs") | files(root, "staging")
+
+    before = stored()
+    assert len(files(root, "objects")) == 4 and len(files(root, "commits")) == 2
+    data.write_file(folder, "ds")
+    assert data.commit("main", "same again") == head
+    assert stored() == before
+    (folder / "part-0.parquet").unlink()
+    pd.DataFrame({"x": range(100)}).to_parquet(folder / "part-0.parquet")  # same bytes, new file
+    data.write_file(folder, "ds")
+    assert data.commit("main", "rewritten, same bytes") == head
+    assert stored() == before
+
+
+def test_identical_content_is_stored_once(project: Lab) -> None:
+    data = project.data
+    data.write_file(b"same bytes", "a.txt")
+    data.write_file(b"same bytes", "b.bin")
+    data.write_file(b"same bytes", "c.txt")
+    data.commit("main", "three names, two objects (the extension is kept for readers)")
+    assert len(files(store(project), "objects")) == 2
+
+
+def test_a_rewritten_file_is_hashed_again(project: Lab, tmp_path: Path) -> None:
+    """The stat cache must never hide a change, even one of the same size."""
+    data = project.data
+    local = tmp_path / "f.bin"
+    local.write_bytes(b"A" * 64)
+    time.sleep(0.1)
+    data.write_file(local, "f.bin")
+    first = data.commit("main", "A")
+    local.write_bytes(b"B" * 64)
+    data.write_file(local, "f.bin")
+    second = data.commit("main", "B")
+    assert second != first
+    with data.open("f.bin", second) as fh:
+        assert fh.read() == b"B" * 64
+    with data.open("f.bin", first) as fh:
+        assert fh.read() == b"A" * 64
+
+
+def test_objects_and_commits_are_read_only_and_refs_have_no_leftovers(project: Lab) -> None:
+    data = project.data
+    data.write_table(pd.DataFrame({"a": [1]}), "a.parquet")
+    commit = data.commit("main", "a")
+    path = Path(data.uri(commit, "a.parquet"))
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0
+    assert oct(path.stat().st_mode & 0o777) == "0o444"
+    root = store(project)
+    assert not [p for p in (root / "refs").rglob("*.tmp")]
+    assert (root / "refs" / "heads" / "main").read_text() == commit + "\n"
+
+
+def test_store_is_created_on_first_use_under_the_configured_path(project: Lab) -> None:
+    root = store(project)
+    assert not root.exists()
+    project.data.branches()
+    assert (root / "refs" / "heads" / "main").is_file()
