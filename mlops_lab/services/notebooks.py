@@ -309,6 +309,55 @@ class NotebookService:
             raise error
         return result
 
+    # -- schedules ------------------------------------------------------------------------
+
+    def schedule_spec(
+        self,
+        notebook: str | os.PathLike[str],
+        cron: str,
+        image: str | None,
+        parameters: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Check a schedule's inputs; see mlops_lab.schedules.build_spec. Creates nothing."""
+        from mlops_lab import schedules
+
+        return schedules.build_spec(self.lab, Path(notebook), cron, image, parameters, **options)
+
+    def schedule_yaml(self, spec: Any) -> str:
+        """The manifests a schedule would create, as YAML (validated, nothing created)."""
+        from mlops_lab import schedules
+
+        return schedules.to_yaml(schedules.manifests(self.lab, spec, _dry_run_uri(self.lab, spec)))
+
+    def create_schedule(self, spec: Any) -> Any:
+        from mlops_lab import schedules
+
+        return schedules.create(self.lab, spec)
+
+    def schedule(
+        self,
+        notebook: str | os.PathLike[str],
+        cron: str,
+        image: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run ``notebook`` on ``cron`` as a Kubernetes CronJob in ``image``."""
+        return self.create_schedule(
+            self.schedule_spec(notebook, cron, image, parameters, **options)
+        )
+
+    def schedules(self, namespace: str | None = None) -> Any:
+        from mlops_lab import schedules
+
+        return schedules.list_schedules(self.lab, namespace)
+
+    def unschedule(self, name: str, namespace: str | None = None) -> None:
+        from mlops_lab import schedules
+
+        schedules.delete(self.lab, name, namespace)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _source(self, path: str | os.PathLike[str]) -> Path:
@@ -326,6 +375,18 @@ class NotebookService:
         config = self.lab.config
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return config.resolve(config.notebooks.output_dir) / f"{source.stem}-{stamp}.ipynb"
+
+
+def _dry_run_uri(lab: Lab, spec: Any) -> str | None:
+    """Where a large notebook would be shipped, without uploading it."""
+    from mlops_lab import schedules
+
+    payload = schedules.shipped_notebook(spec.notebook)
+    if len(payload) <= schedules.CONFIGMAP_LIMIT:
+        return None
+    if lab.config.data.backend == "local":
+        schedules._upload(lab, spec, payload)  # raises the one-line reason
+    return f"lakefs://{lab.config.data.repository}/<commit on upload>/schedules/{spec.name}"
 
 
 # -- parameters ---------------------------------------------------------------------------
