@@ -60,9 +60,11 @@ class KubeMock:
         self.stop_event = asyncio.Event()
         async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
             emulator.resources["batch/v1/cronjobs"] = kmock.ResourceInfo(
-                kind="CronJob", namespaced=True, verbs={"create", "get", "list", "delete"})
+                kind="CronJob", namespaced=True, verbs={"create", "get", "list", "delete"}
+            )
             emulator.resources["v1/configmaps"] = kmock.ResourceInfo(
-                kind="ConfigMap", namespaced=True, verbs={"create", "get", "list", "delete"})
+                kind="ConfigMap", namespaced=True, verbs={"create", "get", "list", "delete"}
+            )
             self.emulator = emulator
             self.url = str(server.url).rstrip("/")
             self.ready.set()
@@ -103,14 +105,18 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeMock]:
     """A local Kubernetes API and KUBECONFIG pointing at it."""
     server = KubeMock().start()
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "mock", "cluster": {"server": server.url}}],
-        "users": [{"name": "tester", "user": {}}],
-        "contexts": [{"name": "mock", "context": {"cluster": "mock", "user": "tester"}}],
-        "current-context": "mock",
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "mock", "cluster": {"server": server.url}}],
+                "users": [{"name": "tester", "user": {}}],
+                "contexts": [{"name": "mock", "context": {"cluster": "mock", "user": "tester"}}],
+                "current-context": "mock",
+            }
+        )
+    )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     try:
         yield server

@@ -32,8 +32,14 @@ def lab_for(project: Any) -> Any:
 
 def test_manifests_are_valid_and_complete(project: Any, job: Path) -> None:
     lab = lab_for(project)
-    spec = lab.notebooks.schedule_spec(job, "0 2 * * *", "registry.example.com/mlops:1",
-                                       {"rows": "500"}, gpus=2, text_parameters=True)
+    spec = lab.notebooks.schedule_spec(
+        job,
+        "0 2 * * *",
+        "registry.example.com/mlops:1",
+        {"rows": "500"},
+        gpus=2,
+        text_parameters=True,
+    )
     docs = schedules.manifests(lab, spec)
     config_map, cron_job = docs
     for doc in docs:
@@ -67,14 +73,28 @@ def test_no_gpu_no_gpu_request(project: Any, job: Path) -> None:
     spec = lab.notebooks.schedule_spec(job, "@daily", "img:1")
     cron_job = schedules.manifests(lab, spec)[-1]
     resources = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
-        "resources"]
+        "resources"
+    ]
     assert "nvidia.com/gpu" not in resources["limits"]
     assert "tolerations" not in cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def test_dry_run_prints_yaml_and_creates_nothing(project: Any, job: Path, kube: Any) -> None:
-    result = CliRunner().invoke(main, ["schedule", str(job), "--cron", "0 2 * * *",
-                                       "--image", "img:1", "-p", "rows", "7", "--dry-run"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "schedule",
+            str(job),
+            "--cron",
+            "0 2 * * *",
+            "--image",
+            "img:1",
+            "-p",
+            "rows",
+            "7",
+            "--dry-run",
+        ],
+    )
     assert result.exit_code == 0, result.output
     docs = list(yaml.safe_load_all(result.output))
     assert [d["kind"] for d in docs] == ["ConfigMap", "CronJob"]
@@ -83,9 +103,21 @@ def test_dry_run_prints_yaml_and_creates_nothing(project: Any, job: Path, kube: 
 
 def test_create_list_delete_on_the_api(project: Any, job: Path, kube: Any) -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["schedule", str(job), "--cron", "30 1 * * *", "--image",
-                                  "img:1", "--name", "nightly", "--secret-env",
-                                  "DB_URL=warehouse:url"])
+    result = runner.invoke(
+        main,
+        [
+            "schedule",
+            str(job),
+            "--cron",
+            "30 1 * * *",
+            "--image",
+            "img:1",
+            "--name",
+            "nightly",
+            "--secret-env",
+            "DB_URL=warehouse:url",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "schedule nightly created" in result.output
     kinds = sorted(o["kind"] for o in kube.objects())
@@ -94,19 +126,25 @@ def test_create_list_delete_on_the_api(project: Any, job: Path, kube: Any) -> No
         kubernetes_validate.validate(obj, schedules.KUBERNETES_VERSION, strict=True)
     (cron_job,) = kube.objects("CronJob")
     env = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "warehouse",
-                                                             "key": "url"}}} in env
+    assert {
+        "name": "DB_URL",
+        "valueFrom": {"secretKeyRef": {"name": "warehouse", "key": "url"}},
+    } in env
 
     # a second one of the same name is refused, and nothing changes
-    again = runner.invoke(main, ["schedule", str(job), "--cron", "@hourly", "--image", "img:2",
-                                 "--name", "nightly"])
+    again = runner.invoke(
+        main, ["schedule", str(job), "--cron", "@hourly", "--image", "img:2", "--name", "nightly"]
+    )
     assert again.exit_code == 1
     assert again.output.startswith("error: schedule nightly already exists")
     assert kube.objects("CronJob")[0]["spec"]["schedule"] == "30 1 * * *"
 
-    kube.set_status("cronjobs", "default", "nightly",
-                    {"lastScheduleTime": "2026-01-01T01:30:00Z",
-                     "lastSuccessfulTime": "2026-01-01T01:31:10Z"})
+    kube.set_status(
+        "cronjobs",
+        "default",
+        "nightly",
+        {"lastScheduleTime": "2026-01-01T01:30:00Z", "lastSuccessfulTime": "2026-01-01T01:31:10Z"},
+    )
     listed = lab_for(project).notebooks.schedules()
     (row,) = listed.schedules
     assert row.name == "nightly" and row.cron == "30 1 * * *" and row.image == "img:1"
@@ -123,7 +161,8 @@ def test_create_list_delete_on_the_api(project: Any, job: Path, kube: Any) -> No
     missing = runner.invoke(main, ["unschedule", "nightly"])
     assert missing.exit_code == 1
     assert missing.output.strip() == (
-        "error: no schedule nightly in namespace default; see mlops-lab schedules")
+        "error: no schedule nightly in namespace default; see mlops-lab schedules"
+    )
 
 
 def test_magic_schedule(ipython: Any, project: Any, job: Path, kube: Any) -> None:
@@ -138,24 +177,38 @@ def test_magic_schedule(ipython: Any, project: Any, job: Path, kube: Any) -> Non
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--cron", "0 25 * * *", "--image", "i"],
-         "error: invalid cron expression '0 25 * * *': hour field '25' has 25, outside 0-23"),
+        (
+            ["--cron", "0 25 * * *", "--image", "i"],
+            "error: invalid cron expression '0 25 * * *': hour field '25' has 25, outside 0-23",
+        ),
         (["--cron", "* * *", "--image", "i"], "error: invalid cron expression '* * *': 3 fields"),
         (["--cron", "@sometimes", "--image", "i"], "error: invalid cron expression '@sometimes'"),
         (["--cron", "*/0 * * * *", "--image", "i"], "error: invalid cron expression"),
         (["--cron", "@daily"], "error: no image to run the notebook in; pass --image IMAGE"),
-        (["--cron", "@daily", "--image", "i", "-p", "rowz", "1"],
-         "error: train.ipynb has no parameter 'rowz'; did you mean 'rows'?"),
-        (["--cron", "@daily", "--image", "i", "-p", "rows", "many"],
-         "error: parameter 'rows' of train.ipynb is int"),
-        (["--cron", "@daily", "--image", "i", "-p", "db_password", "hunter2"],
-         "error: parameter 'db_password' looks like a secret"),
-        (["--cron", "@daily", "--image", "i", "--name", "Bad_Name"],
-         "error: schedule name 'Bad_Name' is not a valid Kubernetes name"),
-        (["--cron", "@daily", "--image", "i", "--timezone", "Mars/Olympus"],
-         "error: unknown time zone 'Mars/Olympus'"),
-        (["--cron", "@daily", "--image", "i", "--secret-env", "TOKEN"],
-         "error: --secret-env 'TOKEN' must look like NAME=SECRET:KEY"),
+        (
+            ["--cron", "@daily", "--image", "i", "-p", "rowz", "1"],
+            "error: train.ipynb has no parameter 'rowz'; did you mean 'rows'?",
+        ),
+        (
+            ["--cron", "@daily", "--image", "i", "-p", "rows", "many"],
+            "error: parameter 'rows' of train.ipynb is int",
+        ),
+        (
+            ["--cron", "@daily", "--image", "i", "-p", "db_password", "hunter2"],
+            "error: parameter 'db_password' looks like a secret",
+        ),
+        (
+            ["--cron", "@daily", "--image", "i", "--name", "Bad_Name"],
+            "error: schedule name 'Bad_Name' is not a valid Kubernetes name",
+        ),
+        (
+            ["--cron", "@daily", "--image", "i", "--timezone", "Mars/Olympus"],
+            "error: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            ["--cron", "@daily", "--image", "i", "--secret-env", "TOKEN"],
+            "error: --secret-env 'TOKEN' must look like NAME=SECRET:KEY",
+        ),
     ],
 )
 def test_bad_input_one_line_nothing_created(
@@ -170,8 +223,9 @@ def test_bad_input_one_line_nothing_created(
 
 
 def test_missing_notebook(project: Any, kube: Any) -> None:
-    result = CliRunner().invoke(main, ["schedule", "nope.ipynb", "--cron", "@daily",
-                                       "--image", "i"])
+    result = CliRunner().invoke(
+        main, ["schedule", "nope.ipynb", "--cron", "@daily", "--image", "i"]
+    )
     assert result.exit_code == 1
     assert result.output.strip() == "error: notebook nope.ipynb not found; check the path"
     assert kube.objects() == []
@@ -185,24 +239,31 @@ def test_large_notebook_needs_a_reachable_data_store(project: Any, notebook: Any
         lab.notebooks.schedule_yaml(spec)
 
 
-def test_unreachable_cluster_is_one_line(project: Any, job: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_cluster_is_one_line(
+    project: Any, job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kubeconfig = tmp_path / "down"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     with pytest.raises(LabError, match="Kubernetes API unreachable") as info:
         lab_for(project).notebooks.schedules()
     assert "\n" not in str(info.value)
 
 
-def test_no_kubeconfig(project: Any, job: Path, tmp_path: Path,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_kubeconfig(
+    project: Any, job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
     with pytest.raises(ConfigError, match="no kubeconfig at"):
         lab_for(project).notebooks.schedules()
@@ -225,4 +286,5 @@ def test_no_kubeconfig(project: Any, job: Path, tmp_path: Path,
 def test_cron_next(expression: str, after: str, expected: str) -> None:
     parsed = cron.parse(expression)
     assert parsed.next_after(dt.datetime.fromisoformat(after)) == dt.datetime.fromisoformat(
-        expected)
+        expected
+    )
