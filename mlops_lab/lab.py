@@ -16,6 +16,7 @@ from mlops_lab import config as config_module
 from mlops_lab.errors import ConflictError, NotAvailableError
 
 if TYPE_CHECKING:
+    from mlops_lab.lineage import Lineage
     from mlops_lab.status import StatusReport
 
 # concern -> "module:Class"; each class is constructed as Class(lab).
@@ -114,9 +115,20 @@ class Lab:
             _write_atomic(gitignore, existing + prefix + GITIGNORE_ENTRY + "\n")
             created.append(".gitignore entry")
 
+        from mlops_lab.services.features import scaffold
+
+        scaffold(config_module.load(root), created, unchanged)
+
         self.config = config_module.load(root)
         self._services.clear()
         return InitResult(root, tuple(created), tuple(unchanged))
+
+    def lineage(self, target: str) -> Lineage:
+        """Walk the lineage thread of a model (``name@alias``, ``name/3``) or a run id: back
+        to its run, data commits, features and notebook, and forward to what used it."""
+        from mlops_lab.lineage import walk
+
+        return walk(self, target)
 
     def status(self, timeout: float = 2.5) -> StatusReport:
         """Per backend: kind, target, and whether it answers, each probe bounded by ``timeout``."""

@@ -1,0 +1,16 @@
+"""`%mlops lineage TARGET`: where a model version or run came from, and what used it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DESCRIPTION = "Trace NAME@ALIAS, NAME/VERSION or a run id to data, features, notebook."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="fraud@champion, fraud/3 or a run id")
+
+
+def run(ctx: Any, args: argparse.Namespace) -> Any:
+    return ctx.lab.lineage(args.target)

@@ -1,0 +1,505 @@
+"""`lab.tracking`: MLflow runs that stamp their own lineage.
+
+``with lab.tracking.start_run("train") as run:`` opens an MLflow run in the project's
+tracking store (``[tracking] uri``, a relative ``sqlite:///`` path meaning the project root)
+and, when it ends, tags it with where it came from: the notebook path, git commit and dirty
+flag, a hash of the code that ran, and the data commits and feature views read through the
+lab while it was open. The run is MLflow's active run for its duration, so
+``mlflow.log_metric`` and flavour ``log_model`` calls inside the block land in it.
+
+Models are logged with explicit pip requirements (MLflow's inference imports the model in a
+subprocess and takes seconds); see :meth:`TrackedRun.log_model`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab import lineage
+from mlops_lab.errors import (
+    BackendError,
+    ConflictError,
+    LabError,
+    NotFoundError,
+    UsageError,
+    require,
+)
+
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
+
+RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+
+# The fluent API's tracking URI is process-global; the lab sets it only while one of its
+# runs is active in the process and puts the previous value back afterwards.
+_uri_lock = threading.Lock()
+_uri_depth = 0
+_uri_saved: tuple[Any, str | None] | None = None
+
+
+def resolve_uri(uri: str, root: Path) -> str:
+    """A tracking URI with relative local paths made absolute against the project root."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = uri.removeprefix("sqlite:///")
+        if path and not path.startswith(":memory:"):
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    if uri.startswith("file://"):
+        path = uri.removeprefix("file://")
+        return uri if path.startswith("/") else (root / path).resolve().as_uri()
+    if "://" not in uri and uri not in ("databricks",):
+        return (root / uri).resolve().as_uri() if not Path(uri).is_absolute() else Path(uri).as_uri()
+    return uri
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of `lab.tracking.runs()`."""
+
+    run_id: str
+    name: str
+    status: str
+    start: datetime | None
+    end: datetime | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    lineage: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+
+    @classmethod
+    def from_run(cls, run: Any) -> RunSummary:
+        tags = dict(run.data.tags)
+        return cls(
+            run_id=run.info.run_id,
+            name=run.info.run_name or "",
+            status=run.info.status,
+            start=_time(run.info.start_time),
+            end=_time(run.info.end_time),
+            metrics=dict(run.data.metrics),
+            params=dict(run.data.params),
+            lineage={k: v for k, v in tags.items() if k.startswith("mlops.")},
+            parent_run_id=tags.get("mlflow.parentRunId"),
+        )
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
+
+
+class TrackedRun:
+    """An open MLflow run. Use it as a context manager, or call :meth:`end` yourself
+    (a run opened in one notebook cell can be ended in another)."""
+
+    def __init__(self, service: TrackingService, run: Any, collector: lineage.Collector,
+                 fluent: bool) -> None:
+        self._service = service
+        self._run = run
+        self._collector = collector
+        self._fluent = fluent
+        self._ended = False
+        self.status = "RUNNING"
+        self.stamp_seconds = 0.0
+        """Time spent gathering and writing lineage tags (start and end)."""
+
+    @property
+    def id(self) -> str:
+        return str(self._run.info.run_id)
+
+    run_id = id
+
+    @property
+    def name(self) -> str:
+        return str(self._run.info.run_name or "")
+
+    @property
+    def experiment_id(self) -> str:
+        return str(self._run.info.experiment_id)
+
+    @property
+    def artifact_uri(self) -> str:
+        return str(self._run.info.artifact_uri)
+
+    @property
+    def lineage(self) -> dict[str, str]:
+        """What the run has noted so far (data commits, feature views, ...)."""
+        return self._collector.tags()
+
+    def __enter__(self) -> TrackedRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            status = FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = KILLED
+        else:
+            status = FAILED
+        self.end(status)
+
+    def __repr__(self) -> str:
+        return f"<TrackedRun {self.id} name={self.name!r} status={self.status}>"
+
+    # --- logging --------------------------------------------------------------------
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        self._batch(params=[Param(str(k), str(v)) for k, v in params.items()])
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._batch(metrics=[Metric(str(k), float(v), now, step or 0) for k, v in metrics.items()])
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        self.log_metrics({key: value}, step)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self._batch(tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        self._service.log_artifact(path, run_id=self.id, artifact_path=artifact_path)
+
+    def _batch(self, **kwargs: Any) -> None:
+        try:
+            self._service.client.log_batch(self.id, **kwargs)
+        except Exception as exc:
+            raise _translate(exc, f"logging to run {self.id}") from None
+
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        flavor: str | None = None,
+        pip_requirements: list[str] | None = None,
+        input_example: Any = None,
+        signature: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Log ``model`` with an MLflow flavour and explicit pip requirements.
+
+        ``flavor`` ("sklearn", "pytorch", "pyfunc", ...) is guessed from the model's type
+        when omitted; ``pip_requirements`` defaults to the flavour's pinned defaults, never
+        MLflow's slow inference. Returns MLflow's ``ModelInfo`` (``.model_uri``).
+        """
+        import mlflow
+
+        flavor = flavor or _guess_flavor(model)
+        module = require(f"mlflow.{flavor}")
+        if pip_requirements is None:
+            defaults = getattr(module, "get_default_pip_requirements", None)
+            pip_requirements = list(defaults()) if defaults is not None else []
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.id:
+            raise ConflictError(
+                f"run {self.id} is not MLflow's active run in this thread; log the model "
+                "inside its `with lab.tracking.start_run(...)` block"
+            )
+        first = "python_model" if flavor == "pyfunc" else _first_param(module.log_model)
+        try:
+            return module.log_model(
+                **{first: model}, name=name, pip_requirements=pip_requirements,
+                input_example=input_example, signature=signature, **kwargs,
+            )
+        except LabError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, f"logging model '{name}'") from None
+
+    # --- ending ---------------------------------------------------------------------
+
+    def end(self, status: str = FINISHED) -> None:
+        """Stamp the collected lineage and end the run (idempotent)."""
+        if self._ended:
+            return
+        self._ended = True
+        lineage.deactivate(self._collector)
+        started = time.perf_counter()
+        try:
+            tags = self._collector.tags()
+            digest = lineage.code_hash()
+            if digest:
+                tags[lineage.CODE_HASH] = digest
+            if tags:
+                self.set_tags(tags)
+            self.stamp_seconds += time.perf_counter() - started
+        finally:
+            self._finish(status)
+
+    def _finish(self, status: str) -> None:
+        import mlflow
+
+        try:
+            active = mlflow.active_run() if self._fluent else None
+            if active is not None and active.info.run_id == self.id:
+                mlflow.end_run(status)
+            else:
+                self._service.client.set_terminated(self.id, status)
+        finally:
+            self.status = status
+            if self._fluent:
+                _release_uri()
+
+
+def _first_param(function: Any) -> str:
+    import inspect
+
+    return next(iter(inspect.signature(function).parameters))
+
+
+def _guess_flavor(model: Any) -> str:
+    for cls in type(model).__mro__:
+        module = cls.__module__.split(".")[0]
+        if module == "sklearn":
+            return "sklearn"
+        if module == "torch":
+            return "pytorch"
+        if module == "xgboost":
+            return "xgboost"
+        if module == "lightgbm":
+            return "lightgbm"
+        if cls.__name__ == "PythonModel" and cls.__module__.startswith("mlflow"):
+            return "pyfunc"
+    raise UsageError(
+        f"cannot tell which MLflow flavour logs a {type(model).__name__}; pass flavor='...'"
+    )
+
+
+def _acquire_uri(uri: str) -> None:
+    """Point the fluent API at ``uri`` while a lab run is active; nested runs share it."""
+    global _uri_depth, _uri_saved
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with _uri_lock:
+        if _uri_depth == 0:
+            _uri_saved = (tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI"))
+            if mlflow.get_tracking_uri() != uri:
+                mlflow.set_tracking_uri(uri)
+        _uri_depth += 1
+
+
+def _release_uri() -> None:
+    global _uri_depth, _uri_saved
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with _uri_lock:
+        _uri_depth = max(0, _uri_depth - 1)
+        if _uri_depth == 0 and _uri_saved is not None:
+            previous, env = _uri_saved
+            tracking_utils._tracking_uri = previous
+            if env is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = env
+            _uri_saved = None
+
+
+def _translate(exc: Exception, what: str) -> LabError:
+    """One line for an MLflow failure."""
+    if isinstance(exc, LabError):
+        return exc
+    code = getattr(exc, "error_code", "")
+    message = str(getattr(exc, "message", exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return NotFoundError(f"{what}: {message}")
+    if code in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+        return ConflictError(f"{what}: {message}")
+    if code == "INVALID_PARAMETER_VALUE":
+        return UsageError(f"{what}: {message}")
+    return BackendError(f"{what} failed: {message}; check [tracking] uri in mlops.toml")
+
+
+class TrackingService:
+    """MLflow tracking for the project: runs, lineage stamping, artifacts."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._client: Any = None
+        self._experiments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI, relative local paths made absolute against the project root."""
+        return resolve_uri(self.lab.config.tracking.uri, self.lab.root)
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.lab.config.resolve(self.lab.config.tracking.artifacts)
+
+    @property
+    def client(self) -> Any:
+        """An ``MlflowClient`` bound to the project's tracking and registry URI."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    mlflow = require("mlflow")
+                    uri = self.uri
+                    if uri.startswith("sqlite:///"):
+                        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+                    except Exception as exc:
+                        raise _translate(exc, f"opening tracking store {uri}") from None
+        return self._client
+
+    def experiment_id(self, name: str | None = None) -> str:
+        """The id of experiment ``name`` (default ``[tracking] experiment``), created with its
+        artifacts under ``[tracking] artifacts`` when missing."""
+        name = name or self.lab.config.tracking.experiment
+        if name in self._experiments:
+            return self._experiments[name]
+        client = self.client
+        try:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+                location = (self.artifact_root / safe).resolve()
+                try:
+                    experiment_id = client.create_experiment(name, artifact_location=location.as_uri())
+                except Exception as exc:
+                    if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                    experiment_id = client.get_experiment_by_name(name).experiment_id
+            else:
+                if experiment.lifecycle_stage == "deleted":
+                    raise ConflictError(
+                        f"experiment '{name}' is deleted; restore it in MLflow or choose another "
+                        "[tracking] experiment"
+                    )
+                experiment_id = experiment.experiment_id
+        except LabError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, f"opening experiment '{name}'") from None
+        self._experiments[name] = str(experiment_id)
+        return str(experiment_id)
+
+    def start_run(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, Any] | None = None,
+        nested: bool = False,
+        experiment: str | None = None,
+        description: str | None = None,
+    ) -> TrackedRun:
+        """Open a run; it becomes MLflow's active run in this thread.
+
+        ``tags`` are added to the lineage tags (e.g. ``{lineage.RAY_JOB_ID: job}``).
+        ``nested=True`` opens a child of the active run. Data and features read through
+        the lab until the run ends are stamped on it. Ends FAILED when its block raises.
+        """
+        mlflow = require("mlflow")
+        experiment_id = self.experiment_id(experiment)
+        started = time.perf_counter()
+        run_tags = lineage.origin_tags(self.lab.root)
+        stamp = time.perf_counter() - started
+        run_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
+        active = mlflow.active_run()
+        if active is not None and not nested:
+            raise ConflictError(
+                f"MLflow run {active.info.run_id} is already active; end it (mlflow.end_run()) "
+                "or pass nested=True to open a child run"
+            )
+        _acquire_uri(self.uri)
+        try:
+            if active is not None and mlflow.get_tracking_uri() != self.uri:
+                raise ConflictError(
+                    f"the active MLflow run {active.info.run_id} is in another tracking store; "
+                    "end it before opening a lab run"
+                )
+            run = mlflow.start_run(
+                run_name=name, experiment_id=experiment_id, nested=nested, tags=run_tags,
+                description=description,
+            )
+        except LabError:
+            _release_uri()
+            raise
+        except Exception as exc:
+            _release_uri()
+            raise _translate(exc, f"starting run {name or ''}".strip()) from None
+        collector = lineage.activate()
+        tracked = TrackedRun(self, run, collector, fluent=True)
+        tracked.stamp_seconds = stamp
+        return tracked
+
+    def active_run_id(self) -> str | None:
+        import mlflow
+
+        active = mlflow.active_run()
+        return active.info.run_id if active is not None else None
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        run_id: str | None = None,
+        artifact_path: str | None = None,
+    ) -> str:
+        """Copy a file (or directory) into a run's artifacts; returns its artifact URI.
+
+        ``run_id`` defaults to the active run.
+        """
+        source = Path(path)
+        if not source.exists():
+            raise NotFoundError(f"{source} not found; check the path")
+        run_id = run_id or self.active_run_id()
+        if not run_id:
+            raise UsageError("no run to log to; pass run_id or open lab.tracking.start_run()")
+        client = self.client
+        try:
+            if source.is_dir():
+                client.log_artifacts(run_id, str(source), artifact_path)
+            else:
+                client.log_artifact(run_id, str(source), artifact_path)
+            base = client.get_run(run_id).info.artifact_uri.rstrip("/")
+        except Exception as exc:
+            raise _translate(exc, f"logging {source.name} to run {run_id}") from None
+        parts = [p for p in (artifact_path, source.name) if p]
+        return base + "/" + "/".join(parts)
+
+    def get_run(self, run_id: str) -> RunSummary:
+        return RunSummary.from_run(self._get(run_id))
+
+    def _get(self, run_id: str) -> Any:
+        if not RUN_ID_PATTERN.match(run_id):
+            raise UsageError(f"'{run_id}' is not a run id (32 hex characters); see %mlops runs")
+        try:
+            return self.client.get_run(run_id)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                raise NotFoundError(f"run {run_id} not found; see %mlops runs") from None
+            raise _translate(exc, f"reading run {run_id}") from None
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        max_results: int = 50,
+        filter_string: str = "",
+    ) -> list[RunSummary]:
+        """The latest runs of an experiment, newest first."""
+        experiment_id = self.experiment_id(experiment)
+        try:
+            found = self.client.search_runs(
+                [experiment_id], filter_string=filter_string, max_results=max_results,
+                order_by=["attributes.start_time DESC"],
+            )
+        except Exception as exc:
+            raise _translate(exc, "listing runs") from None
+        return [RunSummary.from_run(run) for run in found]
