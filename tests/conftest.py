@@ -71,3 +71,19 @@ def specs_dir() -> Path:
     if not (path / "lakefs" / "swagger.yml").is_file():
         pytest.fail(f"API contracts not found in {path}; set MLOPS_SPECS_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One local Ray head for the whole test session, started the way the lab starts it
+    (4 logical CPUs, dashboard on 127.0.0.1). Yields the recorded head.json: its
+    ``dashboard_url``, ``gcs_address`` and ``state_file``. Copy ``state_file`` into a
+    project's ``.mlops/ray/`` to make that project's lab reuse the head."""
+    from mlops_lab.backends.training.local_head import LocalHead
+
+    state_dir = tmp_path_factory.mktemp("ray-head") / ".mlops" / "ray"
+    head = LocalHead(state_dir, dashboard_port=0)
+    head.up(num_cpus=4)
+    state = head.read_state() or {}
+    yield {**state, "state_file": str(head.state_file)}
+    head.down()

@@ -1,0 +1,451 @@
+"""KubeRay RayJobs: one custom resource per training job.
+
+The manifest is a plain dict: a head group and one worker group running the configured
+image, ``nvidia.com/gpu`` limits when GPUs are asked, ``activeDeadlineSeconds``,
+``shutdownAfterJobFinishes`` with a TTL, the code as a ``runtimeEnv`` working_dir URI
+uploaded through ``lab.data``, and credentials only as ``secretKeyRef``. It is checked
+structurally before it leaves, and against the official CRD schema when one is given
+(``validate(manifest, schema_path)``; ``MLOPS_SPECS_DIR`` names the specs in production).
+KubeRay's operator then submits the job through Ray's Job Submission API.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import io
+import os
+import re
+import warnings
+import zipfile
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab.backends.training import base
+from mlops_lab.errors import ConfigError, LabError, UsageError, require
+from mlops_lab.k8s import api_client, api_error
+
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
+
+GROUP, VERSION, PLURAL, KIND = "ray.io", "v1", "rayjobs", "RayJob"
+MANAGED_BY = "mlops-lab"
+DEFAULT_TTL_S = 600
+CODE_PREFIX = "_mlops/code"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Credentials the job may need; each comes from the configured Secret, never from here.
+CREDENTIAL_VARIABLES = (
+    "LAKECTL_CREDENTIALS_ACCESS_KEY_ID",
+    "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
+
+
+class FitWarning(UserWarning):
+    """The cluster's nodes cannot hold what the job asks for."""
+
+
+def ray_version() -> str:
+    try:
+        return importlib_metadata.version("ray")
+    except importlib_metadata.PackageNotFoundError:
+        return "2.60.0"
+
+
+def build_rayjob(
+    name: str,
+    namespace: str,
+    image: str,
+    entrypoint: str,
+    runtime_env: dict[str, Any],
+    workers: int = 2,
+    cpus: float = 1.0,
+    gpus: float = 0.0,
+    memory: str = "2Gi",
+    deadline_s: int | None = None,
+    ttl_s: int = DEFAULT_TTL_S,
+    credentials: str = "",
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The RayJob custom resource as a plain dict (see the module docstring)."""
+    import yaml
+
+    check_values(name, namespace, image, workers, cpus, gpus, deadline_s, ttl_s, credentials)
+    env = [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": credentials, "key": var,
+                                                     "optional": True}}}
+        for var in CREDENTIAL_VARIABLES
+    ] if credentials else []
+
+    def container(role: str, cpu: float, gpu: int) -> dict[str, Any]:
+        limits: dict[str, Any] = {"cpu": _quantity(cpu), "memory": memory}
+        if gpu:
+            limits["nvidia.com/gpu"] = gpu
+        item: dict[str, Any] = {
+            "name": f"ray-{role}",
+            "image": image,
+            "resources": {"requests": {"cpu": _quantity(cpu), "memory": memory},
+                          "limits": limits},
+        }
+        if env:
+            item["env"] = env
+        if role == "head":
+            item["ports"] = [{"containerPort": 6379, "name": "gcs"},
+                             {"containerPort": 8265, "name": "dashboard"},
+                             {"containerPort": 10001, "name": "client"}]
+        return item
+
+    per_worker_gpu = int(gpus // workers) if gpus else 0
+    worker_pod: dict[str, Any] = {"containers": [container("worker", cpus, per_worker_gpu)]}
+    if per_worker_gpu:
+        worker_pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                      "effect": "NoSchedule"}]
+    spec: dict[str, Any] = {
+        "entrypoint": entrypoint,
+        "runtimeEnvYAML": yaml.safe_dump(runtime_env, sort_keys=True),
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": ttl_s,
+        "submissionMode": "K8sJobMode",
+        "backoffLimit": 0,
+        "rayClusterSpec": {
+            "rayVersion": ray_version(),
+            "headGroupSpec": {
+                # The head only coordinates: its CPUs are not offered to the workers.
+                "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
+                "template": {"spec": {"containers": [container("head", 1, 0)]}},
+            },
+            "workerGroupSpecs": [{
+                "groupName": "workers",
+                "replicas": workers,
+                "minReplicas": workers,
+                "maxReplicas": workers,
+                "rayStartParams": {},
+                "template": {"spec": worker_pod},
+            }],
+        },
+    }
+    if deadline_s:
+        spec["activeDeadlineSeconds"] = int(deadline_s)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": MANAGED_BY},
+            "annotations": dict(annotations or {}),
+        },
+        "spec": spec,
+    }
+
+
+def _quantity(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{int(value * 1000)}m"
+
+
+def check_values(name: str, namespace: str, image: str, workers: int, cpus: float,
+                 gpus: float, deadline_s: int | None, ttl_s: int, credentials: str) -> None:
+    """One line for the first value Kubernetes or KubeRay would refuse."""
+    if not DNS_LABEL.match(name) or len(name) > 47:
+        raise UsageError(f"invalid RayJob name '{name}': use at most 47 lowercase letters, "
+                         "digits and '-' (KubeRay derives pod names from it)")
+    if not DNS_LABEL.match(namespace):
+        raise UsageError(f"invalid namespace '{namespace}': use a DNS label such as 'ml-team'")
+    if not image or any(c.isspace() for c in image):
+        raise ConfigError("no container image for the RayJob: set [kubernetes] image in "
+                          "mlops.toml to an image with mlops-lab and ray installed")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if cpus <= 0 or cpus * 1000 != int(cpus * 1000):
+        raise UsageError(f"--cpus must be a positive number of millicores, got {cpus}")
+    if gpus and (gpus < 0 or gpus % workers or not float(gpus).is_integer()):
+        raise UsageError(f"--gpus {gpus:g} cannot be split over {workers} pods on Kubernetes: "
+                         "give a whole number of GPUs per worker (a multiple of --workers)")
+    if deadline_s is not None and deadline_s <= 0:
+        raise UsageError(f"--deadline must be a positive number of seconds, got {deadline_s}")
+    if ttl_s < 0:
+        raise UsageError(f"the RayJob TTL must be 0 or more seconds, got {ttl_s}")
+    if credentials and not DNS_LABEL.match(credentials):
+        raise ConfigError(f"[kubernetes] credentials '{credentials}' is not a valid Secret name")
+
+
+@functools.lru_cache(maxsize=4)
+def _crd_schema(path: str) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as handle:
+        crd = yaml.load(handle, Loader=loader)
+    for version in crd["spec"]["versions"]:
+        if version["name"] == VERSION:
+            return dict(version["schema"]["openAPIV3Schema"])
+    raise ConfigError(f"{path} has no {VERSION} schema for {KIND}")
+
+
+def validate(manifest: dict[str, Any], schema_path: str | os.PathLike[str] | None = None) -> None:
+    """Raise UsageError naming the first field the RayJob CRD schema refuses."""
+    if schema_path is None:
+        specs = os.environ.get("MLOPS_SPECS_DIR")
+        candidate = Path(specs) / "kuberay" / "ray.io_rayjobs.yaml" if specs else None
+        if candidate is None or not candidate.is_file():
+            return
+        schema_path = candidate
+    jsonschema = require("jsonschema")
+    schema = _crd_schema(str(schema_path))
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.absolute_path) or "(root)"
+        raise UsageError(f"invalid RayJob manifest at {where}: {first.message[:200]}")
+
+
+def code_archive(working_dir: Path) -> bytes:
+    """The working dir zipped under one top-level folder, as Ray wants remote URIs."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in working_dir.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"code/{path.relative_to(working_dir).as_posix()}",
+                                   date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def status_of(obj: dict[str, Any]) -> base.JobStatus:
+    """Map a RayJob's status onto the lab's states and failure kinds."""
+    meta = obj.get("metadata", {})
+    annotations = meta.get("annotations") or {}
+    status = obj.get("status") or {}
+    deployment = str(status.get("jobDeploymentStatus") or "")
+    job_state = str(status.get("jobStatus") or "")
+    reason = str(status.get("reason") or "")
+    message = str(status.get("message") or "")
+    failure = None
+    if deployment in ("Failed", "ValidationFailed") or job_state == "FAILED":
+        state = base.FAILED
+        if reason in ("DeadlineExceeded", "PreRunningDeadlineExceeded"):
+            failure = base.DEADLINE_EXCEEDED
+        elif reason in ("SubmissionFailed", "ValidationFailed") or deployment == "ValidationFailed":
+            failure = base.SUBMISSION_FAILED
+        else:
+            failure = base.APPLICATION_FAILED
+    elif job_state == "STOPPED" or deployment in ("Suspending", "Suspended") or \
+            (obj.get("spec") or {}).get("suspend"):
+        state, failure = base.STOPPED, base.STOPPED_BY_USER
+        message = message or "suspended on request"
+    elif job_state == "SUCCEEDED" and deployment in ("Complete", ""):
+        state = base.SUCCEEDED
+    elif job_state == "RUNNING" or deployment == "Running":
+        state = base.RUNNING
+    else:
+        state = base.PENDING
+    text = f"{reason}: {message}".strip(": ") if failure else message
+    return base.JobStatus(
+        job_id=str(meta.get("name", "")),
+        name=str(annotations.get(base.META_NAME) or meta.get("name", "")),
+        state=state,
+        failure=failure,
+        reason=text,
+        start_time=_epoch(status.get("startTime")),
+        end_time=_epoch(status.get("endTime")),
+        metadata={k: str(v) for k, v in annotations.items()},
+    )
+
+
+def _epoch(value: Any) -> float | None:
+    if not value:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class RayJobBackend:
+    """RayJobs in the configured namespace, through the kubernetes client."""
+
+    kind = "kubernetes"
+
+    def __init__(self, lab: Lab, schema_path: str | os.PathLike[str] | None = None) -> None:
+        self.lab = lab
+        self.config = lab.config
+        self.namespace = self.config.kubernetes.namespace
+        self.schema_path = schema_path
+        context = self.config.kubernetes.context or "current context"
+        self.target = f"{context}/{self.namespace}"
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = api_client(self.config)
+        return self._api
+
+    def _custom(self) -> Any:
+        return require("kubernetes.client").CustomObjectsApi(self.api)
+
+    def _call(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        client = require("kubernetes.client")
+        try:
+            return fn(*args, _request_timeout=10, **kwargs)
+        except client.ApiException as exc:
+            raise api_error(exc, action) from None
+        except LabError:
+            raise
+        except Exception as exc:  # urllib3 connection errors
+            raise api_error(exc, action) from None
+
+    # -- manifests ---------------------------------------------------------------------
+    def code_uri(self, spec: base.JobSpec, upload: bool) -> str:
+        """Where the job's code is (uploaded through lab.data when ``upload``)."""
+        code_hash = spec.env.get("MLOPS_CODE_HASH", "code")
+        path = f"{CODE_PREFIX}/{spec.name}-{code_hash}.zip"
+        data = self.lab.data
+        branch = data.default_branch
+        if upload:
+            data.write_file(code_archive(spec.working_dir), path, branch=branch)
+        lakefs = self.config.data.backend == "lakefs"
+        if not upload:  # a dry run uploads nothing: say where the code would go
+            if lakefs:
+                return f"s3://{self.config.data.repository}/{branch}/{path}"
+            return f"file://(uploaded-at-submit)/{branch}/{path}"
+        uri = str(data.uri(branch, path, s3=lakefs))
+        return uri if "://" in uri else f"file://{uri}"
+
+    def manifest(self, spec: base.JobSpec, code_uri: str) -> dict[str, Any]:
+        kube = self.config.kubernetes
+        env = dict(spec.env)
+        env.update(_endpoint_env(self.lab))
+        manifest = build_rayjob(
+            name=spec.submission_id,
+            namespace=self.namespace,
+            image=kube.image,
+            entrypoint=spec.entrypoint,
+            runtime_env={"working_dir": code_uri, "env_vars": env},
+            workers=spec.workers, cpus=spec.cpus, gpus=spec.gpus,
+            deadline_s=spec.deadline_s,
+            credentials=getattr(kube, "credentials", ""),
+            annotations={**spec.metadata, "mlops.ray.job_id": spec.submission_id},
+        )
+        validate(manifest, self.schema_path)
+        return manifest
+
+    def render(self, spec: base.JobSpec) -> str:
+        import yaml
+
+        manifest = self.manifest(spec, self.code_uri(spec, upload=False))
+        return str(yaml.safe_dump(manifest, sort_keys=False))
+
+    # -- the backend protocol ------------------------------------------------------------
+    def submit(self, spec: base.JobSpec) -> str:
+        manifest = self.manifest(spec, "placeholder://")  # refuse bad values before uploading
+        self.check_fit(spec)
+        uri = self.code_uri(spec, upload=True)
+        manifest = self.manifest(spec, uri)
+        self._call(
+            f"create RayJob {spec.submission_id} in namespace {self.namespace}",
+            self._custom().create_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, manifest,
+        )
+        return spec.submission_id
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self._call(
+            f"read RayJob {name} in namespace {self.namespace}",
+            self._custom().get_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+        ))
+
+    def status(self, job_id: str) -> base.JobStatus:
+        return status_of(self.get(job_id))
+
+    def stop(self, job_id: str) -> bool:
+        """Suspend the RayJob: KubeRay stops the job and deletes its cluster."""
+        self._call(
+            f"stop RayJob {job_id} in namespace {self.namespace}",
+            self._custom().patch_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, job_id, {"spec": {"suspend": True}},
+        )
+        return True
+
+    def delete(self, job_id: str) -> None:
+        self._call(
+            f"delete RayJob {job_id} in namespace {self.namespace}",
+            self._custom().delete_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, job_id,
+        )
+
+    def list(self, project: str) -> list[base.JobStatus]:
+        listed = self._call(
+            f"list RayJobs in namespace {self.namespace}",
+            self._custom().list_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL,
+            label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}",
+        )
+        items = [status_of(o) for o in listed.get("items", [])
+                 if ((o.get("metadata") or {}).get("annotations") or {}).get(base.META_PROJECT)
+                 == project]
+        return sorted(items, key=lambda s: s.start_time or 0.0, reverse=True)
+
+    def logs(self, job_id: str) -> str:
+        """The submitter pod's log (KubeRay's K8s Job named after the RayJob)."""
+        core = require("kubernetes.client").CoreV1Api(self.api)
+        pods = self._call(f"list the pods of RayJob {job_id}", core.list_namespaced_pod,
+                          self.namespace, label_selector=f"job-name={job_id}")
+        texts = []
+        for pod in pods.items:
+            texts.append(str(self._call(f"read the log of pod {pod.metadata.name}",
+                                        core.read_namespaced_pod_log,
+                                        pod.metadata.name, self.namespace)))
+        return "\n".join(texts)
+
+    def check_fit(self, spec: base.JobSpec) -> builtins.list[str]:
+        """Warn (FitWarning) when no node has the GPUs one worker asks for."""
+        if not spec.gpus:
+            return []
+        need = int(spec.gpus // spec.workers)
+        core = require("kubernetes.client").CoreV1Api(self.api)
+        try:
+            nodes = self._call("list nodes", core.list_node)
+        except LabError:
+            return []  # many users may not list nodes; the scheduler will tell
+        offers = []
+        for node in nodes.items:
+            count = int((node.status.allocatable or {}).get("nvidia.com/gpu", 0) or 0)
+            product = (node.metadata.labels or {}).get("nvidia.com/gpu.product", "GPU")
+            if count:
+                offers.append((count, product, node.metadata.name))
+        messages = []
+        if not offers:
+            messages.append(f"no node offers nvidia.com/gpu; the {spec.workers} GPU workers "
+                            "will stay pending until GPU nodes join")
+        elif max(c for c, _, _ in offers) < need:
+            shown = ", ".join(f"{n}: {c}x {p}" for c, p, n in offers[:5])
+            messages.append(f"each worker asks {need} GPUs but the largest node has "
+                            f"{max(c for c, _, _ in offers)} ({shown})")
+        for message in messages:
+            warnings.warn(message, FitWarning, stacklevel=3)
+        return messages
+
+
+def _endpoint_env(lab: Lab) -> dict[str, str]:
+    """Where the job finds the same tracking server and data store (no credentials)."""
+    config = lab.config
+    env = {
+        "MLOPS_DATA_BACKEND": config.data.backend,
+        "MLOPS_TRACKING_EXPERIMENT": config.tracking.experiment,
+    }
+    if config.data.endpoint:
+        env["MLOPS_DATA_ENDPOINT"] = config.data.endpoint
+    if config.data.repository:
+        env["MLOPS_DATA_REPOSITORY"] = config.data.repository
+    if "://" in config.tracking.uri and not config.tracking.uri.startswith("sqlite"):
+        env["MLFLOW_TRACKING_URI"] = config.tracking.uri
+    return env

@@ -1,0 +1,237 @@
+"""Helpers that keep a Ray Train body short inside a `%%mlops train` cell.
+
+The job sets the scaling from the magic's flags (``--workers``, ``--cpus``, ``--gpus``,
+``--max-failures``) in the environment; ``fit_torch`` turns them into a ``TorchTrainer``
+with ``ScalingConfig`` (``use_gpu`` when GPUs were asked) and ``FailureConfig``, so a
+body is just a training loop::
+
+    from mlops_lab import train_helpers as th
+
+    def loop(config):
+        model = th.prepare_model(Net())
+        start = th.resume(model)              # epoch to start from after a restart
+        for epoch in range(start, config["epochs"]):
+            ...
+            th.report({"epoch": epoch, "loss": loss}, model=model)
+
+    result = th.fit_torch(loop, {"epochs": 5, "data": frame})
+    th.log_model(result)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlops_lab.backends.training.base import MARK
+from mlops_lab.errors import UsageError, require
+
+_MODEL_FILE = "model.pt"
+_STATE_FILE = "state.json"
+
+
+def scaling() -> dict[str, Any]:
+    """The scaling the job was submitted with."""
+    env = os.environ
+    workers = int(env.get("MLOPS_WORKERS") or 1)
+    gpus = float(env.get("MLOPS_GPUS") or 0)
+    cpus = float(env.get("MLOPS_CPUS") or 1)
+    return {
+        "num_workers": workers,
+        "use_gpu": gpus > 0,
+        "resources_per_worker": {"CPU": cpus, **({"GPU": gpus / workers} if gpus else {})},
+        "max_failures": int(env.get("MLOPS_MAX_FAILURES") or 0),
+    }
+
+
+def _storage() -> str:
+    root = os.environ.get("MLOPS_PROJECT", "")
+    if root and Path(root).is_dir():
+        path = Path(root) / ".mlops" / "ray" / "results"
+    else:
+        path = Path(tempfile.gettempdir()) / "mlops-ray-results"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _run_config(name: str | None, max_failures: int) -> Any:
+    train = require("ray.train", "ray")
+    return train.RunConfig(
+        name=name or os.environ.get("MLOPS_RAY_JOB_ID") or os.environ.get("MLOPS_JOB_NAME"),
+        storage_path=_storage(),
+        failure_config=train.FailureConfig(max_failures=max_failures),
+        checkpoint_config=train.CheckpointConfig(num_to_keep=2),
+    )
+
+
+def _with_env(loop: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
+    # Actors do not see variables the driver set after it started: carry them.
+    carried = {k: v for k, v in os.environ.items()
+               if k in ("MLOPS_RUN_ID", "MLOPS_TRACKING_URI", "MLOPS_PROJECT")}
+
+    def wrapped(config: dict[str, Any]) -> Any:
+        os.environ.update(carried)
+        return loop(config)
+
+    return wrapped
+
+
+def fit_torch(loop: Callable[..., Any], config: dict[str, Any] | None = None,
+              name: str | None = None) -> Any:
+    """Run ``loop(config)`` on the job's workers with ``TorchTrainer``; returns the Result.
+
+    A failed run raises (so the job fails); with ``--max-failures K`` Ray Train restarts
+    the workers up to K times and ``resume`` hands the loop its last checkpoint.
+    """
+    torch_train = require("ray.train.torch", "ray")
+    train = require("ray.train", "ray")
+    scale = scaling()
+    trainer = torch_train.TorchTrainer(
+        _with_env(loop),
+        train_loop_config=config or {},
+        scaling_config=train.ScalingConfig(
+            num_workers=scale["num_workers"], use_gpu=scale["use_gpu"],
+            resources_per_worker=scale["resources_per_worker"],
+        ),
+        run_config=_run_config(name, scale["max_failures"]),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def fit_xgboost(loop: Callable[..., Any], config: dict[str, Any] | None = None,
+                name: str | None = None) -> Any:
+    """``XGBoostTrainer`` with the job's scaling (needs ``pip install xgboost``)."""
+    require("xgboost")
+    xgb_train = require("ray.train.xgboost", "ray")
+    train = require("ray.train", "ray")
+    scale = scaling()
+    trainer = xgb_train.XGBoostTrainer(
+        _with_env(loop),
+        train_loop_config=config or {},
+        scaling_config=train.ScalingConfig(
+            num_workers=scale["num_workers"], use_gpu=scale["use_gpu"],
+            resources_per_worker=scale["resources_per_worker"],
+        ),
+        run_config=_run_config(name, scale["max_failures"]),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def prepare_model(model: Any) -> Any:
+    """Move the model to the worker's device and wrap it for distributed training."""
+    return require("ray.train.torch", "ray").prepare_model(model)
+
+
+def device() -> Any:
+    return require("ray.train.torch", "ray").get_device()
+
+
+def rank() -> int:
+    return int(require("ray.train", "ray").get_context().get_world_rank())
+
+
+def _unwrap(model: Any) -> Any:
+    return getattr(model, "module", model)
+
+
+def report(metrics: dict[str, Any], model: Any = None) -> None:
+    """Report metrics (and checkpoint ``model`` when given) from every worker.
+
+    Rank 0 also prints one ``[mlops] metrics {...}`` line for the monitor and logs the
+    metrics to the job's MLflow run.
+    """
+    train = require("ray.train", "ray")
+    clean = {k: _plain(v) for k, v in metrics.items()}
+    is_zero = rank() == 0
+    if is_zero:
+        print(f"{MARK} metrics {json.dumps(clean)}", flush=True)
+        _log_metrics(clean)
+    if model is None:
+        train.report(clean)
+        return
+    torch = require("torch")
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = None
+        if is_zero:
+            torch.save(_unwrap(model).state_dict(), Path(tmp) / _MODEL_FILE)
+            (Path(tmp) / _STATE_FILE).write_text(json.dumps(clean), encoding="utf-8")
+            checkpoint = train.Checkpoint.from_directory(tmp)
+        train.report(clean, checkpoint=checkpoint)
+
+
+def resume(model: Any, key: str = "epoch") -> int:
+    """Load the last checkpoint into ``model`` after a restart; returns ``metrics[key] + 1``
+    from that checkpoint (0 on a fresh start)."""
+    train = require("ray.train", "ray")
+    checkpoint = train.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    torch = require("torch")
+    with checkpoint.as_directory() as path:
+        state = torch.load(Path(path) / _MODEL_FILE, map_location="cpu", weights_only=True)
+        _unwrap(model).load_state_dict(state)
+        saved = json.loads((Path(path) / _STATE_FILE).read_text(encoding="utf-8"))
+    print(f"{MARK} resumed from checkpoint at {key}={saved.get(key)}", flush=True)
+    return int(saved.get(key, -1)) + 1
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    return value
+
+
+def _log_metrics(metrics: dict[str, Any]) -> None:
+    run_id = os.environ.get("MLOPS_RUN_ID")
+    uri = os.environ.get("MLOPS_TRACKING_URI")
+    if not run_id or not uri:
+        return
+    from mlflow import MlflowClient
+
+    step = int(metrics.get("step", metrics.get("epoch", 0)) or 0)
+    numbers = {k: float(v) for k, v in metrics.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    client = MlflowClient(uri)
+    for key, value in numbers.items():
+        client.log_metric(run_id, key, value, step=step)
+
+
+def load_model(result: Any, model: Any) -> Any:
+    """The trained weights of ``result``'s last checkpoint loaded into ``model``."""
+    torch = require("torch")
+    if result.checkpoint is None:
+        raise UsageError("the training run saved no checkpoint; pass model= to th.report")
+    with result.checkpoint.as_directory() as path:
+        model.load_state_dict(torch.load(Path(path) / _MODEL_FILE, map_location="cpu",
+                                         weights_only=True))
+    return model
+
+
+def log_model(model: Any, input_example: Any = None) -> str:
+    """Log a torch model to the job's MLflow run as ``model`` (what ``--register`` registers).
+
+    With an ``input_example`` (numpy array or tensor) MLflow also records the signature.
+    """
+    import mlflow
+
+    uri = os.environ.get("MLOPS_TRACKING_URI")
+    if uri:
+        mlflow.set_tracking_uri(uri)
+    if hasattr(input_example, "detach"):
+        input_example = input_example.detach().cpu().numpy()
+    info = mlflow.pytorch.log_model(
+        _unwrap(model).cpu(), name="model", input_example=input_example,
+        serialization_format="pickle",
+    )
+    os.environ["MLOPS_MODEL_URI"] = str(info.model_uri)
+    return str(info.model_uri)
