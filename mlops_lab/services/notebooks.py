@@ -221,6 +221,7 @@ class NotebookService:
         run_name: str | None = None,
         extra_tags: Mapping[str, str] | None = None,
         raise_on_failure: bool = True,
+        experiment: str | None = None,
     ) -> NotebookRun:
         """Run the notebook as a tracked job and return what it did.
 
@@ -252,7 +253,7 @@ class NotebookService:
             **(extra_tags or {}),
         }
         started = time.time()
-        run_id = tracker.start(run_name or source.stem, tags, values, parent_run_id)
+        run_id = tracker.start(run_name or source.stem, tags, values, parent_run_id, experiment)
         out.parent.mkdir(parents=True, exist_ok=True)
         env = {
             ENV_NOTEBOOK_PATH: str(source),
@@ -709,9 +710,10 @@ class _JobTracker:
         tags: Mapping[str, str],
         params: Mapping[str, Any],
         parent_run_id: str | None,
+        experiment: str | None = None,
     ) -> str:
         config = self.lab.config
-        experiment_id = self.lab.tracking.experiment_id(config.tracking.experiment)
+        experiment_id = self.lab.tracking.experiment_id(experiment or config.tracking.experiment)
         all_tags = dict(tags)
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
@@ -724,14 +726,19 @@ class _JobTracker:
         return run_id
 
     def finish(
-        self, run_id: str, output: Path | None, status: str, tags: Mapping[str, str]
+        self,
+        run_id: str,
+        output: Path | None,
+        status: str,
+        tags: Mapping[str, str],
+        artifact_dir: str = OUTPUT_ARTIFACT_DIR,
     ) -> None:
         entities = require("mlflow.entities")
         client = self.client
         if tags:
             client.log_batch(run_id, tags=[entities.RunTag(k, v) for k, v in tags.items()])
         if output is not None and output.is_file():
-            client.log_artifact(run_id, str(output), OUTPUT_ARTIFACT_DIR)
+            client.log_artifact(run_id, str(output), artifact_dir)
         client.set_terminated(run_id, status)
 
     def collect(
