@@ -19,7 +19,6 @@ from mlops_lab import lineage
 from mlops_lab.backends.data.base import (
     STRATEGIES,
     BranchInfo,
-    Change,
     CommitInfo,
     DataBackend,
     ObjectInfo,
@@ -73,7 +72,9 @@ class DataService:
 
     def branches(self) -> Listing:
         rows = self.backend.branches()
-        return Listing(["branch", "commit"], [[b.name, b.commit_id[:12]] for b in rows], rows, "branches")
+        return Listing(
+            ["branch", "commit"], [[b.name, b.commit_id[:12]] for b in rows], rows, "branches"
+        )
 
     def delete_branch(self, name: str) -> None:
         check_name(name)
@@ -91,7 +92,9 @@ class DataService:
 
     # ---------------------------------------------------------------- writes
 
-    def write_table(self, df: Any, path: str, branch: str | None = None, **options: Any) -> ObjectInfo:
+    def write_table(
+        self, df: Any, path: str, branch: str | None = None, **options: Any
+    ) -> ObjectInfo:
         """Stage a DataFrame as parquet (or csv when the path ends in .csv)."""
         path = check_path(path)
         branch = check_name(branch or self.default_branch)
@@ -133,7 +136,10 @@ class DataService:
         self.backend.delete(check_path(path), check_name(branch or self.default_branch))
 
     def commit(
-        self, branch: str | None = None, message: str = "", metadata: Mapping[str, str] | None = None
+        self,
+        branch: str | None = None,
+        message: str = "",
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Commit the branch's staged changes; returns the commit id (the current head when
         nothing changed, so an unchanged dataset stores nothing new)."""
@@ -162,7 +168,9 @@ class DataService:
         source = check_ref(source)
         dest = check_name(dest or self.default_branch)
         if strategy not in STRATEGIES:
-            raise UsageError(f"unknown merge strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+            raise UsageError(
+                f"unknown merge strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+            )
         meta = {**provenance(self.lab.root), **_check_metadata(metadata)}
         text = message or f"Merge '{source}' into '{dest}'"
         commit_id = self.backend.merge(source, dest, strategy, text, meta)
@@ -224,8 +232,13 @@ class DataService:
         return Listing(
             ["commit", "message", "committer", "created", "notebook"],
             [
-                [c.id[:12], c.message, c.committer, _time(c.created),
-                 c.metadata.get(lineage.NOTEBOOK_PATH, "")]
+                [
+                    c.id[:12],
+                    c.message,
+                    c.committer,
+                    _time(c.created),
+                    c.metadata.get(lineage.NOTEBOOK_PATH, ""),
+                ]
                 for c in rows
             ],
             rows,
@@ -264,7 +277,7 @@ class DataService:
         return DataBrowser(self)
 
 
-class Listing(list):  # type: ignore[type-arg]
+class Listing(list[Any]):
     """A list of results that shows as a table (HTML in notebooks, text in terminals)."""
 
     def __init__(
@@ -302,7 +315,7 @@ def make_backend(config: Any) -> DataBackend:
         from mlops_lab.backends.data.lakefs import LakeFSBackend
 
         return LakeFSBackend.from_config(config)
-    raise ConfigError(f"[data] backend = {data.backend!r} is not known; use \"local\" or \"lakefs\"")
+    raise ConfigError(f'[data] backend = {data.backend!r} is not known; use "local" or "lakefs"')
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -386,7 +399,10 @@ def provenance(root: Path) -> dict[str, str]:
             meta[lineage.NOTEBOOK_GIT_SHA] = sha.stdout.strip()
             dirty = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=where, capture_output=True, text=True, timeout=3,
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=3,
             )
             meta[lineage.NOTEBOOK_GIT_DIRTY] = "true" if dirty.stdout.strip() else "false"
     except (OSError, subprocess.TimeoutExpired):

@@ -20,8 +20,10 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 # Read before the autouse fixture clears endpoint variables: the live lakeFS to test against.
 _LIVE = {
-    "endpoint": os.environ.get("LAKECTL_SERVER_ENDPOINT_URL") or os.environ.get("LAKEFS_ENDPOINT", ""),
-    "key": os.environ.get("LAKECTL_CREDENTIALS_ACCESS_KEY_ID") or os.environ.get("LAKEFS_ACCESS_KEY_ID", ""),
+    "endpoint": os.environ.get("LAKECTL_SERVER_ENDPOINT_URL")
+    or os.environ.get("LAKEFS_ENDPOINT", ""),
+    "key": os.environ.get("LAKECTL_CREDENTIALS_ACCESS_KEY_ID")
+    or os.environ.get("LAKEFS_ACCESS_KEY_ID", ""),
     "secret": os.environ.get("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY")
     or os.environ.get("LAKEFS_SECRET_ACCESS_KEY", ""),
     "namespace": os.environ.get("MLOPS_LIVE_LAKEFS_NAMESPACE", ""),
@@ -52,8 +54,13 @@ def lakefs_server(_lakefs_session: LakeFSServer) -> Iterator[LakeFSServer]:
     assert not new, "lakeFS contract violations:\n" + "\n".join(new)
 
 
-def lakefs_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, repository: str,
-               key: str = ACCESS_KEY, secret: str = SECRET_KEY) -> None:
+def lakefs_env(
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    repository: str,
+    key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+) -> None:
     monkeypatch.setenv("LAKECTL_SERVER_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("LAKECTL_CREDENTIALS_ACCESS_KEY_ID", key)
     monkeypatch.setenv("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY", secret)
@@ -88,7 +95,9 @@ def live_lab(project: Lab, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     sdk = lab.data.backend.sdk  # type: ignore[attr-defined]
     sdk.repositories_api.create_repository(
         lakefs_sdk.RepositoryCreation(
-            name=name, storage_namespace=f"{_LIVE['namespace'].rstrip('/')}/{name}", default_branch="main"
+            name=name,
+            storage_namespace=f"{_LIVE['namespace'].rstrip('/')}/{name}",
+            default_branch="main",
         )
     )
     yield lab
@@ -112,4 +121,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             # openapi-core warns on each use of the lakeFS contract's allowEmptyValue.
-            item.add_marker(pytest.mark.filterwarnings("ignore:Use of allowEmptyValue:DeprecationWarning"))
+            item.add_marker(
+                pytest.mark.filterwarnings("ignore:Use of allowEmptyValue:DeprecationWarning")
+            )

@@ -108,8 +108,16 @@ def _routes() -> Map:
             Rule("/api/v1/healthcheck", methods=["GET"], endpoint="healthCheck"),
             Rule("/api/v1/repositories", methods=["POST"], endpoint="createRepository"),
             Rule(r, methods=["GET"], endpoint="getRepository"),
-            Rule(f"{r}/settings/branch_protection", methods=["GET"], endpoint="getBranchProtectionRules"),
-            Rule(f"{r}/settings/branch_protection", methods=["PUT"], endpoint="setBranchProtectionRules"),
+            Rule(
+                f"{r}/settings/branch_protection",
+                methods=["GET"],
+                endpoint="getBranchProtectionRules",
+            ),
+            Rule(
+                f"{r}/settings/branch_protection",
+                methods=["PUT"],
+                endpoint="setBranchProtectionRules",
+            ),
             Rule(f"{r}/branches", methods=["GET"], endpoint="listBranches"),
             Rule(f"{r}/branches", methods=["POST"], endpoint="createBranch"),
             Rule(f"{r}/branches/<branch>", methods=["GET"], endpoint="getBranch"),
@@ -194,7 +202,9 @@ class LakeFSServer:
 
     # ---------------------------------------------------------------- WSGI
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         request = Request(environ)
         response = self._handle(request)
         return response(environ, start_response)
@@ -212,14 +222,18 @@ class LakeFSServer:
             if result.errors:
                 detail = "; ".join(_explain(e) for e in result.errors)
                 self.violations.append(f"request {label}: {detail}")
-                return _json(400, {"message": f"request violates the lakeFS API contract: {detail}"})
+                return _json(
+                    400, {"message": f"request violates the lakeFS API contract: {detail}"}
+                )
             params = dict(result.parameters.query)
             params.update(result.parameters.header)
         if request.mimetype == "application/json":
             body = request.get_json(silent=True)
         response = self._dispatch(request, params, body)
         if self.api is not None:
-            checked = self.api.unmarshal_response(openapi_request, WerkzeugOpenAPIResponse(response))
+            checked = self.api.unmarshal_response(
+                openapi_request, WerkzeugOpenAPIResponse(response)
+            )
             if checked.errors:
                 detail = "; ".join(_explain(e) for e in checked.errors)
                 self.violations.append(f"response {response.status_code} to {label}: {detail}")
@@ -247,8 +261,9 @@ class LakeFSServer:
             except ApiError as exc:
                 return _json(exc.status, exc.body)
             except Exception:
-                self.violations.append(f"server failure on {request.method} {request.path}: "
-                                       + traceback.format_exc())
+                self.violations.append(
+                    f"server failure on {request.method} {request.path}: " + traceback.format_exc()
+                )
                 return _json(500, {"message": "test server failure"})
 
     def _authorised(self, request: Request) -> bool:
@@ -297,7 +312,9 @@ class LakeFSServer:
             metadata=dict(metadata),
             tree=dict(tree),
             generation=generation,
-            meta_range_id=hashlib.sha256(json.dumps(sorted((p, o.checksum) for p, o in tree.items())).encode()).hexdigest(),
+            meta_range_id=hashlib.sha256(
+                json.dumps(sorted((p, o.checksum) for p, o in tree.items())).encode()
+            ).hexdigest(),
         )
         repo.commits[commit.id] = commit
         return commit
@@ -366,7 +383,9 @@ class LakeFSServer:
         return Response(status=204)
 
     def op_createRepository(self, params: dict[str, Any], body: Any) -> Response:
-        repo = self._create_repo(body["name"], body["storage_namespace"], body.get("default_branch") or "main")
+        repo = self._create_repo(
+            body["name"], body["storage_namespace"], body.get("default_branch") or "main"
+        )
         return _json(201, self._repo_json(repo))
 
     def _repo_json(self, repo: Repo) -> dict[str, Any]:
@@ -381,11 +400,15 @@ class LakeFSServer:
     def op_getRepository(self, params: dict[str, Any], body: Any, repository: str) -> Response:
         return _json(200, self._repo_json(self._repo(repository)))
 
-    def op_getBranchProtectionRules(self, params: dict[str, Any], body: Any, repository: str) -> Response:
+    def op_getBranchProtectionRules(
+        self, params: dict[str, Any], body: Any, repository: str
+    ) -> Response:
         repo = self._repo(repository)
         return _json(200, [{"pattern": p} for p in repo.protected])
 
-    def op_setBranchProtectionRules(self, params: dict[str, Any], body: Any, repository: str) -> Response:
+    def op_setBranchProtectionRules(
+        self, params: dict[str, Any], body: Any, repository: str
+    ) -> Response:
         repo = self._repo(repository)
         repo.protected = [rule["pattern"] for rule in body]
         return Response(status=204)
@@ -405,11 +428,15 @@ class LakeFSServer:
         repo.branches[body["name"]] = commit.id
         return Response(commit.id, status=201, content_type="text/html")
 
-    def op_getBranch(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_getBranch(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         return _json(200, {"id": branch, "commit_id": self._branch(repo, branch).id})
 
-    def op_deleteBranch(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_deleteBranch(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         self._branch(repo, branch)
         if branch == repo.default_branch:
@@ -419,7 +446,9 @@ class LakeFSServer:
         repo.staging.pop(branch, None)
         return Response(status=204)
 
-    def op_resetBranch(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_resetBranch(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         self._branch(repo, branch)
         self._check_writable(repo, branch)
@@ -433,7 +462,9 @@ class LakeFSServer:
                 del staged[path]
         return Response(status=204)
 
-    def op_uploadObject(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_uploadObject(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         self._branch(repo, branch)
         self._check_writable(repo, branch)
@@ -447,7 +478,9 @@ class LakeFSServer:
         repo.staging.setdefault(branch, {})[path] = obj
         return _json(201, _stats(path, obj))
 
-    def op_deleteObject(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_deleteObject(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         self._branch(repo, branch)
         self._check_writable(repo, branch)
@@ -457,7 +490,9 @@ class LakeFSServer:
         repo.staging.setdefault(branch, {})[path] = None
         return Response(status=204)
 
-    def op_commit(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_commit(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         head = self._branch(repo, branch)
         self._check_writable(repo, branch)
@@ -470,30 +505,42 @@ class LakeFSServer:
         repo.staging.pop(branch, None)
         return _json(201, commit.json())
 
-    def op_diffBranch(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Response:
+    def op_diffBranch(
+        self, params: dict[str, Any], body: Any, repository: str, branch: str
+    ) -> Response:
         repo = self._repo(repository)
         head = self._branch(repo, branch)
         changes = _diff(head.tree, self._view(repo, branch), params.get("prefix") or "")
         return _json(200, _page(changes, params, key="path"))
 
-    def op_getObject(self, params: dict[str, Any], body: Any, repository: str, ref: str) -> Response:
+    def op_getObject(
+        self, params: dict[str, Any], body: Any, repository: str, ref: str
+    ) -> Response:
         repo = self._repo(repository)
         obj = self._view(repo, ref).get(params["path"])
         if obj is None:
             raise ApiError(404, f"not found: {params['path']}")
-        response = Response(self.blobs[obj.address], status=200, content_type="application/octet-stream")
+        response = Response(
+            self.blobs[obj.address], status=200, content_type="application/octet-stream"
+        )
         response.headers["ETag"] = f'"{obj.checksum}"'
-        response.headers["Last-Modified"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(obj.mtime))
+        response.headers["Last-Modified"] = time.strftime(
+            "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(obj.mtime)
+        )
         return response
 
-    def op_statObject(self, params: dict[str, Any], body: Any, repository: str, ref: str) -> Response:
+    def op_statObject(
+        self, params: dict[str, Any], body: Any, repository: str, ref: str
+    ) -> Response:
         repo = self._repo(repository)
         obj = self._view(repo, ref).get(params["path"])
         if obj is None:
             raise ApiError(404, f"not found: {params['path']}")
         return _json(200, _stats(params["path"], obj))
 
-    def op_listObjects(self, params: dict[str, Any], body: Any, repository: str, ref: str) -> Response:
+    def op_listObjects(
+        self, params: dict[str, Any], body: Any, repository: str, ref: str
+    ) -> Response:
         repo = self._repo(repository)
         prefix = params.get("prefix") or ""
         delimiter = params.get("delimiter") or ""
@@ -502,18 +549,27 @@ class LakeFSServer:
         for path, obj in sorted(self._view(repo, ref).items()):
             if not path.startswith(prefix):
                 continue
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             if delimiter and delimiter in rest:
                 common = prefix + rest.split(delimiter)[0] + delimiter
                 if common not in prefixes:
                     prefixes.add(common)
-                    items.append({"path": common, "path_type": "common_prefix", "checksum": "",
-                                  "physical_address": "", "mtime": 0})
+                    items.append(
+                        {
+                            "path": common,
+                            "path_type": "common_prefix",
+                            "checksum": "",
+                            "physical_address": "",
+                            "mtime": 0,
+                        }
+                    )
                 continue
             items.append(_stats(path, obj))
         return _json(200, _page(items, params, key="path"))
 
-    def op_logCommits(self, params: dict[str, Any], body: Any, repository: str, ref: str) -> Response:
+    def op_logCommits(
+        self, params: dict[str, Any], body: Any, repository: str, ref: str
+    ) -> Response:
         repo = self._repo(repository)
         start = self._resolve(repo, ref)
         objects = params.get("objects") or []
@@ -522,18 +578,23 @@ class LakeFSServer:
         for commit in self._ancestors(repo, start.id, bool(params.get("first_parent"))):
             if objects or prefixes:
                 parent = repo.commits[commit.parents[0]].tree if commit.parents else {}
-                touched = {p for p in set(commit.tree) | set(parent)
-                           if commit.tree.get(p) != parent.get(p)}
+                touched = {
+                    p for p in set(commit.tree) | set(parent) if commit.tree.get(p) != parent.get(p)
+                }
                 if not any(p in objects or any(p.startswith(x) for x in prefixes) for p in touched):
                     continue
             out.append(commit.json())
         return _json(200, _page(out, params, key="id", ordered=False))
 
-    def op_getCommit(self, params: dict[str, Any], body: Any, repository: str, commit_id: str) -> Response:
+    def op_getCommit(
+        self, params: dict[str, Any], body: Any, repository: str, commit_id: str
+    ) -> Response:
         repo = self._repo(repository)
         return _json(200, self._resolve(repo, commit_id).json())
 
-    def op_diffRefs(self, params: dict[str, Any], body: Any, repository: str, left: str, right: str) -> Response:
+    def op_diffRefs(
+        self, params: dict[str, Any], body: Any, repository: str, left: str, right: str
+    ) -> Response:
         repo = self._repo(repository)
         a, b = self._resolve(repo, left), self._resolve(repo, right)
         if params.get("type", "three_dot") == "three_dot":
@@ -542,16 +603,26 @@ class LakeFSServer:
         changes = _diff(a.tree, b.tree, params.get("prefix") or "")
         return _json(200, _page(changes, params, key="path"))
 
-    def op_findMergeBase(self, params: dict[str, Any], body: Any, repository: str, source: str, dest: str) -> Response:
+    def op_findMergeBase(
+        self, params: dict[str, Any], body: Any, repository: str, source: str, dest: str
+    ) -> Response:
         repo = self._repo(repository)
         src, dst = self._resolve(repo, source), self._branch(repo, dest)
         base = self._merge_base(repo, src.id, dst.id)
         if base is None:
             raise ApiError(404, "no merge base found")
-        return _json(200, {"source_commit_id": src.id, "destination_commit_id": dst.id,
-                           "base_commit_id": base.id})
+        return _json(
+            200,
+            {
+                "source_commit_id": src.id,
+                "destination_commit_id": dst.id,
+                "base_commit_id": base.id,
+            },
+        )
 
-    def op_mergeIntoBranch(self, params: dict[str, Any], body: Any, repository: str, source: str, dest: str) -> Response:
+    def op_mergeIntoBranch(
+        self, params: dict[str, Any], body: Any, repository: str, source: str, dest: str
+    ) -> Response:
         repo = self._repo(repository)
         src = self._resolve(repo, source)
         dst = self._branch(repo, dest)
@@ -569,9 +640,7 @@ class LakeFSServer:
             b, s, d = base_tree.get(path), src.tree.get(path), dst.tree.get(path)
             if _eq(s, d) or _eq(s, b):
                 chosen = d
-            elif _eq(d, b):
-                chosen = s
-            elif strategy == "source-wins":
+            elif _eq(d, b) or strategy == "source-wins":
                 chosen = s
             elif strategy == "dest-wins":
                 chosen = d
@@ -585,7 +654,9 @@ class LakeFSServer:
         if _same_tree(merged, dst.tree) and not getattr(body, "allow_empty", False):
             raise ApiError(400, "no changes")
         metadata = dict(body.get("metadata") or {}) if body is not None else {}
-        message = (body.get("message") if body is not None else None) or f"Merge '{source}' into '{dest}'"
+        message = (
+            body.get("message") if body is not None else None
+        ) or f"Merge '{source}' into '{dest}'"
         commit = self._new_commit(repo, [dst.id, src.id], message, metadata, merged)
         repo.branches[dest] = commit.id
         return _json(200, {"reference": commit.id})
@@ -676,13 +747,19 @@ def _diff(left: dict[str, Obj], right: dict[str, Obj], prefix: str) -> list[dict
         if a is None and b is not None:
             out.append({"type": "added", "path": path, "path_type": "object", "size_bytes": b.size})
         elif b is None and a is not None:
-            out.append({"type": "removed", "path": path, "path_type": "object", "size_bytes": a.size})
+            out.append(
+                {"type": "removed", "path": path, "path_type": "object", "size_bytes": a.size}
+            )
         elif a is not None and b is not None and not _eq(a, b):
-            out.append({"type": "changed", "path": path, "path_type": "object", "size_bytes": b.size})
+            out.append(
+                {"type": "changed", "path": path, "path_type": "object", "size_bytes": b.size}
+            )
     return out
 
 
-def _page(items: list[dict[str, Any]], params: dict[str, Any], key: str, ordered: bool = True) -> dict[str, Any]:
+def _page(
+    items: list[dict[str, Any]], params: dict[str, Any], key: str, ordered: bool = True
+) -> dict[str, Any]:
     amount = params.get("amount", 100)
     if amount is None or amount < 0:
         amount = 100
@@ -693,7 +770,7 @@ def _page(items: list[dict[str, Any]], params: dict[str, Any], key: str, ordered
             items = [i for i in items if i[key] > after]
         else:
             keys = [i[key] for i in items]
-            items = items[keys.index(after) + 1:] if after in keys else []
+            items = items[keys.index(after) + 1 :] if after in keys else []
     page = items[:amount]
     has_more = len(items) > amount
     return {

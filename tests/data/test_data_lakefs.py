@@ -41,7 +41,9 @@ def test_server_rejects_requests_the_contract_forbids(lakefs_contract: Path) -> 
         base = f"{server.endpoint}/api/v1/repositories/repo-a"
         # BranchCreation requires "source"
         bad_body = http.request(
-            "POST", f"{base}/branches", body=json.dumps({"name": "x"}),
+            "POST",
+            f"{base}/branches",
+            body=json.dumps({"name": "x"}),
             headers={**_auth(), "Content-Type": "application/json"},
         )
         # amount must be an integer <= 1000
@@ -51,7 +53,9 @@ def test_server_rejects_requests_the_contract_forbids(lakefs_contract: Path) -> 
         # an operation that does not exist
         unknown = http.request("PATCH", f"{base}/branches/main", headers=_auth())
         good = http.request(
-            "POST", f"{base}/branches", body=json.dumps({"name": "x", "source": "main"}),
+            "POST",
+            f"{base}/branches",
+            body=json.dumps({"name": "x", "source": "main"}),
             headers={**_auth(), "Content-Type": "application/json"},
         )
     assert [r.status for r in (bad_body, bad_query, no_auth, unknown)] == [400, 400, 400, 400]
@@ -64,7 +68,9 @@ def test_server_rejects_requests_the_contract_forbids(lakefs_contract: Path) -> 
 
 def test_server_rejects_responses_the_contract_forbids(lakefs_contract: Path) -> None:
     class Broken(LakeFSServer):
-        def op_getBranch(self, params: dict[str, Any], body: Any, repository: str, branch: str) -> Any:
+        def op_getBranch(
+            self, params: dict[str, Any], body: Any, repository: str, branch: str
+        ) -> Any:
             from lakefs_server import _json
 
             return _json(200, {"id": branch})  # commit_id is required
@@ -82,7 +88,9 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     project: Lab, lakefs_server: LakeFSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lakefs_server.create_repository("repo-creds")
-    lakefs_env(monkeypatch, lakefs_server.endpoint, "repo-creds", key="someone", secret="s3cr3t-value")
+    lakefs_env(
+        monkeypatch, lakefs_server.endpoint, "repo-creds", key="someone", secret="s3cr3t-value"
+    )
     lab = mlops_lab.connect(project.root)
     with pytest.raises(AccessDeniedError) as caught:
         lab.data.branches()
@@ -189,7 +197,9 @@ def test_unreachable_lakefs_fails_within_five_seconds_naming_the_endpoint(
     data = mlops_lab.connect(project.root).data
     started = time.monotonic()
     with pytest.raises(UnreachableError) as caught:
-        data.write_table(pd.DataFrame({"a": [1]}), "a.parquet", "main") if kind == "refused" else data.branches()
+        data.write_table(
+            pd.DataFrame({"a": [1]}), "a.parquet", "main"
+        ) if kind == "refused" else data.branches()
     assert time.monotonic() - started <= 5.0
     assert endpoint in str(caught.value) and "\n" not in str(caught.value)
 

@@ -50,7 +50,9 @@ def spawn(lab: Lab, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 
 @pytest.mark.parametrize("point", ["before-ref", "before-rename:heads"])
-def test_writer_killed_mid_commit_leaves_the_previous_head(project: Lab, tmp_path: Path, point: str) -> None:
+def test_writer_killed_mid_commit_leaves_the_previous_head(
+    project: Lab, tmp_path: Path, point: str
+) -> None:
     data = project.data
     data.write_table(pd.DataFrame({"a": [1]}), "a.parquet")
     head = data.commit("main", "before")
@@ -79,7 +81,7 @@ def test_concurrent_writers_in_processes_lose_nothing(project: Lab) -> None:
     data.create_branch("shared")
     writers = [spawn(project, "shared", "15", tag) for tag in ("p", "q", "r")]
     for proc in writers:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     paths = [o.path for o in data.ls("shared")]
     assert len(paths) == 45
@@ -104,7 +106,12 @@ def test_unchanged_dataset_stores_nothing_new(project: Lab, tmp_path: Path) -> N
     root = store(project)
 
     def stored() -> set[str]:
-        return files(root, "objects") | files(root, "commits") | files(root, "refs") | files(root, "staging")
+        return (
+            files(root, "objects")
+            | files(root, "commits")
+            | files(root, "refs")
+            | files(root, "staging")
+        )
 
     before = stored()
     assert len(files(root, "objects")) == 4 and len(files(root, "commits")) == 2

@@ -14,7 +14,9 @@ from mlops_lab.errors import ConflictError, NotFoundError, UsageError
 
 
 def frame(n: int = 5, start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"id": range(start, start + n), "amount": [float(i) * 1.5 for i in range(n)]})
+    return pd.DataFrame(
+        {"id": range(start, start + n), "amount": [float(i) * 1.5 for i in range(n)]}
+    )
 
 
 def test_new_store_has_the_default_branch_and_one_commit(data: Any) -> None:
@@ -66,7 +68,9 @@ def test_branches_diff_and_clean_merge(data: Any) -> None:
     data.commit("exp", "change a, add new, remove gone")
     changes = {c.path: c for c in data.diff("main", "exp")}
     assert {p: c.kind for p, c in changes.items()} == {
-        "a.parquet": "changed", "new.parquet": "added", "gone.parquet": "removed"
+        "a.parquet": "changed",
+        "new.parquet": "added",
+        "gone.parquet": "removed",
     }
     assert changes["new.parquet"].size == data.stat("new.parquet", "exp").size
     assert changes["gone.parquet"].size == data.stat("gone.parquet", "main").size
@@ -74,7 +78,11 @@ def test_branches_diff_and_clean_merge(data: Any) -> None:
     data.commit("main", "main moves on")
     merged = data.merge("exp", "main")
     assert merged == data.resolve("main")
-    assert sorted(o.path for o in data.ls("main")) == ["a.parquet", "main-only.parquet", "new.parquet"]
+    assert sorted(o.path for o in data.ls("main")) == [
+        "a.parquet",
+        "main-only.parquet",
+        "new.parquet",
+    ]
     pd.testing.assert_frame_equal(data.read_table("a.parquet", "main"), frame(7))
     assert data.get_commit("main").parents[0] != base
     # merging again brings nothing new and changes nothing
@@ -174,7 +182,10 @@ def test_files_bytes_folders_and_csv(data: Any, tmp_path: Path) -> None:
         assert fh.read() == b"hello"
     with data.open("raw/local.bin") as fh:
         assert fh.read() == local.read_bytes()
-    assert [o.path for o in data.ls("main", prefix="dataset/")] == ["dataset/one.txt", "dataset/part/two.txt"]
+    assert [o.path for o in data.ls("main", prefix="dataset/")] == [
+        "dataset/one.txt",
+        "dataset/part/two.txt",
+    ]
     assert data.stat("dataset/part/two.txt").size == 2
     pd.testing.assert_frame_equal(data.read_table("t.csv"), frame())
     with pytest.raises(NotFoundError, match="not found"):
@@ -241,7 +252,9 @@ def test_branch_already_exists(data: Any) -> None:
         data.create_branch("exp")
 
 
-@pytest.mark.parametrize("path", ["../escape.parquet", "/etc/passwd", "a/../../b.parquet", "", "dir/", "./a"])
+@pytest.mark.parametrize(
+    "path", ["../escape.parquet", "/etc/passwd", "a/../../b.parquet", "", "dir/", "./a"]
+)
 def test_paths_escaping_the_repository_are_refused(data: Any, path: str) -> None:
     with pytest.raises(UsageError) as caught:
         data.write_table(frame(), path, "main")

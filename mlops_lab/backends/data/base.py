@@ -69,12 +69,14 @@ class DataBackend(Protocol):
     def put(self, path: str, branch: str, data: bytes | str) -> ObjectInfo:
         """Stage ``data`` (bytes, or the path of a local file) at ``path`` on ``branch``."""
         ...
+
     def delete(self, path: str, branch: str) -> None: ...
     def stat(self, ref: str, path: str) -> ObjectInfo: ...
     def open(self, ref: str, path: str) -> BinaryIO: ...
     def local_file(self, ref: str, path: str) -> str | None:
         """A local file holding the object's bytes, when the backend has one."""
         ...
+
     def ls(self, ref: str, prefix: str) -> list[ObjectInfo]: ...
     def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str: ...
     def log(self, ref: str, path: str | None, limit: int) -> list[CommitInfo]: ...
@@ -111,9 +113,7 @@ def check_path(path: str) -> str:
     if not isinstance(path, str) or not path.strip():
         raise UsageError("empty path: give a path inside the repository such as data/x.parquet")
     if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or "\x00" in path:
-        raise UsageError(
-            f"path {path!r} is absolute; give a path relative to the repository root"
-        )
+        raise UsageError(f"path {path!r} is absolute; give a path relative to the repository root")
     parts = path.replace("\\", "/").split("/")
     if any(p in ("..", ".") for p in parts):
         raise UsageError(
@@ -122,7 +122,9 @@ def check_path(path: str) -> str:
         )
     clean = [p for p in parts if p]
     if not clean or path.endswith("/"):
-        raise UsageError(f"path {path!r} names a folder; give a file path such as {path.rstrip('/')}/x.parquet")
+        raise UsageError(
+            f"path {path!r} names a folder; give a file path such as {path.rstrip('/')}/x.parquet"
+        )
     return "/".join(clean)
 
 

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from mlops_lab.backends.data.base import BranchInfo, Change, CommitInfo, ObjectInfo, Strategy
+from mlops_lab.backends.data.base import (
+    BranchInfo,
+    Change,
+    ChangeKind,
+    CommitInfo,
+    ObjectInfo,
+    Strategy,
+)
 from mlops_lab.backends.data.local import merge_conflict
 from mlops_lab.errors import (
     AccessDeniedError,
@@ -42,9 +49,7 @@ TRANSFER_TIMEOUT = 300.0
 PAGE = 1000
 
 
-def credentials(
-    env: Mapping[str, str], credentials_file: Path | None
-) -> tuple[str, str, str]:
+def credentials(env: Mapping[str, str], credentials_file: Path | None) -> tuple[str, str, str]:
     """(access key id, secret, endpoint from the file or "") from env first, then the file."""
     for key_var, secret_var in KEY_VARIABLES:
         if env.get(key_var) and env.get(secret_var):
@@ -119,7 +124,9 @@ class LakeFSBackend:
         data = config.data
         file = config.resolve(data.credentials_file) if data.credentials_file else None
         key, secret, file_endpoint = credentials(env, file)
-        return cls(data.endpoint or file_endpoint, data.repository, key, secret, data.default_branch)
+        return cls(
+            data.endpoint or file_endpoint, data.repository, key, secret, data.default_branch
+        )
 
     def describe(self) -> str:
         return f"lakefs://{self.repository} at {self.endpoint}"
@@ -178,7 +185,9 @@ class LakeFSBackend:
         if status == 400:
             return UsageError(f"cannot {what}: {message} ({where})", status=status)
         if status == 429:
-            return BackendError(f"{where} is rate limiting (429) {what}; retry shortly", status=status)
+            return BackendError(
+                f"{where} is rate limiting (429) {what}; retry shortly", status=status
+            )
         return BackendError(
             f"{where} failed to {what} ({status}: {message}); retry, or check the server's logs",
             status=status,
@@ -203,7 +212,9 @@ class LakeFSBackend:
             f"resolve ref '{ref}'", self.sdk.refs_api.log_commits, self.repository, ref, amount=1
         )
         if not page.results:
-            raise NotFoundError(f"ref '{ref}' has no commits in lakeFS repository '{self.repository}'")
+            raise NotFoundError(
+                f"ref '{ref}' has no commits in lakeFS repository '{self.repository}'"
+            )
         return _commit(page.results[0])
 
     def create_branch(self, name: str, source: str) -> str:
@@ -220,16 +231,23 @@ class LakeFSBackend:
     def branches(self) -> list[BranchInfo]:
         return [
             BranchInfo(r.id, r.commit_id)
-            for r in self._pages("list branches", self.sdk.branches_api.list_branches, self.repository)
+            for r in self._pages(
+                "list branches", self.sdk.branches_api.list_branches, self.repository
+            )
         ]
 
     def delete_branch(self, name: str) -> None:
-        self._call(f"delete branch '{name}'", self.sdk.branches_api.delete_branch, self.repository, name)
+        self._call(
+            f"delete branch '{name}'", self.sdk.branches_api.delete_branch, self.repository, name
+        )
 
     def tag(self, name: str, ref: str) -> str:
         creation = self._models.TagCreation(id=name, ref=ref)
         created = self._call(
-            f"create tag '{name}' at '{ref}'", self.sdk.tags_api.create_tag, self.repository, creation
+            f"create tag '{name}' at '{ref}'",
+            self.sdk.tags_api.create_tag,
+            self.repository,
+            creation,
         )
         return str(created.commit_id)
 
@@ -293,7 +311,11 @@ class LakeFSBackend:
         creation = self._models.CommitCreation(message=message, metadata=dict(metadata))
         try:
             made = self._call(
-                f"commit branch '{branch}'", self.sdk.commits_api.commit, self.repository, branch, creation
+                f"commit branch '{branch}'",
+                self.sdk.commits_api.commit,
+                self.repository,
+                branch,
+                creation,
             )
         except UsageError as exc:
             if "no changes" in str(exc):
@@ -311,7 +333,14 @@ class LakeFSBackend:
         )
         what = f"merge '{source}' into '{dest}'"
         try:
-            result = self._call(what, self.sdk.refs_api.merge_into_branch, self.repository, source, dest, merge=merge)
+            result = self._call(
+                what,
+                self.sdk.refs_api.merge_into_branch,
+                self.repository,
+                source,
+                dest,
+                merge=merge,
+            )
         except ConflictError:
             raise merge_conflict(source, dest, self._conflicts(source, dest)) from None
         except UsageError as exc:
@@ -341,7 +370,11 @@ class LakeFSBackend:
 
     def stat(self, ref: str, path: str) -> ObjectInfo:
         stats = self._call(
-            f"read '{path}' at '{ref}'", self.sdk.objects_api.stat_object, self.repository, ref, path
+            f"read '{path}' at '{ref}'",
+            self.sdk.objects_api.stat_object,
+            self.repository,
+            ref,
+            path,
         )
         return ObjectInfo(path, int(stats.size_bytes or 0), str(stats.checksum))
 
@@ -401,7 +434,11 @@ class LakeFSBackend:
         return [
             _change(d)
             for d in self._pages(
-                f"diff '{left}' and '{right}'", self.sdk.refs_api.diff_refs, self.repository, left, right
+                f"diff '{left}' and '{right}'",
+                self.sdk.refs_api.diff_refs,
+                self.repository,
+                left,
+                right,
             )
             if d.path_type == "object"
         ]
@@ -452,5 +489,9 @@ def _commit(c: Any) -> CommitInfo:
 
 
 def _change(d: Any) -> Change:
-    kind = d.type if d.type in ("added", "removed", "changed") else "changed"
-    return Change(str(d.path), kind, None if d.size_bytes is None else int(d.size_bytes))
+    kinds: dict[str, ChangeKind] = {"added": "added", "removed": "removed"}
+    return Change(
+        str(d.path),
+        kinds.get(d.type, "changed"),
+        None if d.size_bytes is None else int(d.size_bytes),
+    )

@@ -238,7 +238,10 @@ class LocalBackend:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-        if time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS and source.stat().st_mtime_ns == st.st_mtime_ns:
+        if (
+            time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
+            and source.stat().st_mtime_ns == st.st_mtime_ns
+        ):
             with self._cache_lock:
                 cache[key] = [*signature, sha]
         return entry
@@ -247,7 +250,9 @@ class LocalBackend:
         with self._cache_lock:
             if self._stat_cache is None:
                 try:
-                    self._stat_cache = dict(json.loads((self.root / "cache" / "stat.json").read_bytes()))
+                    self._stat_cache = dict(
+                        json.loads((self.root / "cache" / "stat.json").read_bytes())
+                    )
                 except (FileNotFoundError, ValueError):
                     self._stat_cache = {}
             return self._stat_cache
@@ -314,7 +319,9 @@ class LocalBackend:
         self._ensure()
         with self._locked():
             if self._read_ref("tags", name) is not None:
-                raise ConflictError(f"tag '{name}' already exists; tags never move, pick another name")
+                raise ConflictError(
+                    f"tag '{name}' already exists; tags never move, pick another name"
+                )
             commit_id = self.resolve(ref)
             self._write_ref("tags", name, commit_id)
         return commit_id
@@ -357,14 +364,18 @@ class LocalBackend:
             for (path, _), entry in zip(items, entries, strict=True):
                 staged[path] = entry
             self._write_staging(branch, staged)
-        return [ObjectInfo(p, e["size"], e["sha256"]) for (p, _), e in zip(items, entries, strict=True)]
+        return [
+            ObjectInfo(p, e["size"], e["sha256"]) for (p, _), e in zip(items, entries, strict=True)
+        ]
 
     def delete(self, path: str, branch: str) -> None:
         self._ensure()
         with self._locked():
             tree = self._view(branch)
             if path not in tree:
-                raise NotFoundError(f"'{path}' not found on branch '{branch}'; see lab.data.ls('{branch}')")
+                raise NotFoundError(
+                    f"'{path}' not found on branch '{branch}'; see lab.data.ls('{branch}')"
+                )
             staged = self._staging(branch)
             staged[path] = None
             self._write_staging(branch, staged)
@@ -415,9 +426,7 @@ class LocalBackend:
                 b, s, d = base_tree.get(path), src_tree.get(path), dst_tree.get(path)
                 if _same(s, d) or _same(s, b):
                     chosen = d
-                elif _same(d, b):
-                    chosen = s
-                elif strategy == "source-wins":
+                elif _same(d, b) or strategy == "source-wins":
                     chosen = s
                 elif strategy == "dest-wins":
                     chosen = d
@@ -477,7 +486,9 @@ class LocalBackend:
     def ls(self, ref: str, prefix: str) -> list[ObjectInfo]:
         tree = self._view(ref)
         return [
-            ObjectInfo(p, e["size"], e["sha256"]) for p, e in sorted(tree.items()) if p.startswith(prefix)
+            ObjectInfo(p, e["size"], e["sha256"])
+            for p, e in sorted(tree.items())
+            if p.startswith(prefix)
         ]
 
     def get_commit(self, ref: str) -> CommitInfo:
@@ -506,7 +517,9 @@ class LocalBackend:
 
     def uri(self, ref: str, path: str, s3: bool) -> str:
         if s3:
-            raise UsageError("the local store has no S3 gateway; use the plain file path (s3=False)")
+            raise UsageError(
+                "the local store has no S3 gateway; use the plain file path (s3=False)"
+            )
         local = self.local_file(ref, path)
         assert local is not None
         return local
