@@ -519,6 +519,7 @@ class FeatureService:
         begin, finish = _when(start, "start"), _when(end, "end")
         if begin >= finish:
             raise UsageError(f"materialize: start {begin} is not before end {finish}")
+        _sqlite_timestamps()
         try:
             store.materialize(begin, finish, feature_views=list(views) if views else None)
         except Exception as exc:
@@ -531,6 +532,7 @@ class FeatureService:
         store = self.store
         self._known_views(store, views)
         finish = _when(end, "end")
+        _sqlite_timestamps()
         try:
             store.materialize_incremental(finish, feature_views=list(views) if views else None)
         except Exception as exc:
@@ -555,6 +557,7 @@ class FeatureService:
         if missing:
             raise UsageError(f"entity rows lack join key(s) {', '.join(sorted(missing))}")
         target: Any = self._service_object(store, resolved.service) or resolved.refs
+        _sqlite_timestamps()
         try:
             return store.get_online_features(features=target, entity_rows=rows).to_df()
         except Exception as exc:
@@ -571,6 +574,21 @@ class FeatureService:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _timestamp(value: bytes) -> datetime:
+    text = value.decode()
+    return datetime.fromtimestamp(int(text)) if text.lstrip("-").isdigit() else datetime.fromisoformat(text)
+
+
+def _sqlite_timestamps() -> None:
+    """sqlite3 has one process-wide converter per declared type. Feast's SQLite online store
+    writes "timestamp" columns as epoch seconds and IPython's history as ISO text, and each
+    registers its own converter on import; whichever came last breaks the other. This one
+    reads both (epoch exactly as Feast converts it)."""
+    import sqlite3
+
+    sqlite3.register_converter("timestamp", _timestamp)
 
 
 def _load_definitions(repo: Path) -> list[Any]:

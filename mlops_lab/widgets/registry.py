@@ -7,7 +7,7 @@ Everything goes through ``lab.models`` / ``lab.lineage``; errors show as one lin
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops_lab.errors import LabError
 
