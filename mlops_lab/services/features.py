@@ -279,7 +279,9 @@ class FeatureService:
     def list(self) -> Catalog:
         """Entities, feature views (features, ttl, the data they read) and services."""
         store = self.store
-        entities = {e.name: (e.join_key,) for e in store.list_entities()}
+        entities: dict[str, tuple[str, ...]] = {
+            e.name: (e.join_key,) for e in store.list_entities()
+        }
         views = []
         for view in sorted(store.list_feature_views(), key=lambda v: v.name):
             source = view.batch_source
