@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -354,57 +352,9 @@ def _time(seconds: float) -> str:
 # ---------------------------------------------------------------- provenance
 
 
-def notebook_path() -> str | None:
-    """The .ipynb this kernel runs (not ipykernel_launcher.py), or the script, when known."""
-    explicit = os.environ.get("MLOPS_NOTEBOOK_PATH")
-    if explicit:
-        return explicit
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    if shell is not None:
-        namespace = getattr(shell, "user_ns", {})
-        for key in ("__vsc_ipynb_file__", "__session__"):
-            value = namespace.get(key)
-            if isinstance(value, str) and value.endswith(".ipynb"):
-                return str(Path(value).resolve()) if os.path.exists(value) else value
-    session = os.environ.get("JPY_SESSION_NAME")
-    if session and session.endswith(".ipynb"):
-        return session
-    main = sys.argv[0] if sys.argv else ""
-    if main and not main.endswith("ipykernel_launcher.py") and os.path.isfile(main):
-        return str(Path(main).resolve())
-    return None
-
-
 def provenance(root: Path) -> dict[str, str]:
-    """Commit metadata: notebook path, git commit and dirty flag (when in git), user."""
+    """Commit metadata: the notebook (or script) path, its git commit and dirty flag when in
+    a git checkout, and the user."""
     from mlops_lab.backends.data.local import _user
 
-    meta = {USER: _user()}
-    notebook = notebook_path()
-    if notebook:
-        meta[lineage.NOTEBOOK_PATH] = notebook
-    where = Path(notebook).parent if notebook and os.path.isabs(notebook) else root
-    if not where.is_dir():
-        where = root
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=3
-        )
-        if sha.returncode == 0:
-            meta[lineage.NOTEBOOK_GIT_SHA] = sha.stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=where,
-                capture_output=True,
-                text=True,
-                timeout=3,
-            )
-            meta[lineage.NOTEBOOK_GIT_DIRTY] = "true" if dirty.stdout.strip() else "false"
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return meta
+    return {USER: _user(), **lineage.origin_tags(root)}

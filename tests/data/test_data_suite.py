@@ -282,3 +282,30 @@ def test_bad_commit_input(data: Any) -> None:
     with pytest.raises(UsageError, match="strategy"):
         data.merge("main", "main", strategy="ours")
     assert len(data.diff("main")) == 1
+
+
+def test_commits_record_the_notebook_its_git_state_and_the_user(
+    data: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    code = tmp_path / "code"
+    code.mkdir()
+    notebook = code / "train.ipynb"
+    notebook.write_text("{}")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=code, check=True)
+    subprocess.run([*git, "add", "train.ipynb"], cwd=code, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "nb"], cwd=code, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
+    monkeypatch.setenv("MLOPS_NOTEBOOK_PATH", str(notebook))
+    data.write_table(frame(), "a.parquet")
+    meta = data.get_commit(data.commit("main", "from a notebook")).metadata
+    assert meta[lineage.NOTEBOOK_PATH] == str(notebook.resolve())
+    assert meta[lineage.NOTEBOOK_GIT_SHA] == sha
+    assert meta[lineage.NOTEBOOK_GIT_DIRTY] == "false"
+    assert meta["mlops.user"]
+    notebook.write_text('{"changed": true}')
+    data.write_table(frame(2), "a.parquet")
+    meta = data.get_commit(data.commit("main", "edited notebook")).metadata
+    assert meta[lineage.NOTEBOOK_GIT_DIRTY] == "true"
