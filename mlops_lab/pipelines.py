@@ -113,19 +113,19 @@ class Gate:
         return cls(text.strip(), reference, op, value)
 
     def check(self, record: Mapping[str, Any]) -> tuple[bool, str]:
-        """(holds, what was seen)."""
+        """(holds, the value seen, as text)."""
         if self.reference not in record:
-            return False, f"{self.reference} not recorded"
+            return False, "not recorded"
         seen = record[self.reference]
         if isinstance(self.value, float):
             try:
                 number = float(seen)
             except (TypeError, ValueError):
-                return False, f"{self.reference} = {seen!r} is not a number"
+                return False, f"{seen!r} is not a number"
             if math.isnan(number):
-                return False, f"{self.reference} is NaN"
-            return _OPS[self.op](number, self.value), f"{self.reference} = {number:.6g}"
-        return _OPS[self.op](str(seen), self.value), f"{self.reference} = {seen}"
+                return False, "NaN"
+            return _OPS[self.op](number, self.value), f"{number:.4g}"
+        return _OPS[self.op](str(seen), self.value), str(seen)
 
 
 @dataclass
@@ -186,7 +186,7 @@ class PipelineResult:
             [
                 s.stage,
                 s.status,
-                "; ".join(s.gates),
+                ", ".join(s.gates),
                 f"{s.duration_s:.1f} s" if s.duration_s else "",
                 s.run_id,
                 s.output or "",
@@ -482,10 +482,12 @@ def run(lab: Lab, file: str | Path, output_dir: str | Path | None = None) -> Pip
             held = True
             for gate in stage.gates:
                 ok, seen = gate.check(record)
-                result.gates.append(f"{gate.text}: {'ok' if ok else 'FAILED'} ({seen})")
+                result.gates.append(f"{gate.text} [{seen}] {'ok' if ok else 'FAILED'}")
                 if not ok and held:
                     held = False
-                    failure = f"stage {stage.name}: gate {gate.text} failed ({seen})"
+                    failure = (
+                        f"stage {stage.name}: gate {gate.text} failed ({gate.reference}: {seen})"
+                    )
             result.status = "passed" if held else "gate failed"
     except BaseException as exc:
         tracker.finish(
