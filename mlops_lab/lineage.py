@@ -63,17 +63,40 @@ class Collector:
         return {key: ",".join(values) for key, values in self.values.items() if values}
 
 
-_current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar(
+_context: contextvars.ContextVar[Collector | None] = contextvars.ContextVar(
     "mlops_lineage", default=None
 )
-
-
 _active: list[Collector] = []
 _active_lock = threading.Lock()
 
 
+class _Current:
+    """The collector ``note`` feeds here: the context's, else one standing for the
+    process-wide collectors, else None (nobody collects; callers may skip work)."""
+
+    def get(self) -> Collector | None:
+        collector = _context.get()
+        if collector is not None:
+            return collector
+        return _active[-1] if _active else None
+
+    def set(self, collector: Collector | None) -> contextvars.Token[Collector | None]:
+        return _context.set(collector)
+
+    def reset(self, token: contextvars.Token[Collector | None]) -> None:
+        _context.reset(token)
+
+
+_current = _Current()
+
+
+def collecting_now() -> bool:
+    """Whether a run (or ``collecting()``) is gathering lineage at this moment."""
+    return _current.get() is not None
+
+
 def note(key: str, value: str) -> None:
-    collector = _current.get()
+    collector = _context.get()
     if collector is not None:
         collector.add(key, str(value))
     if _active:
