@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_lab import lineage
 from mlops_lab.backends.training import base
 from mlops_lab.backends.training.local_head import HeadInfo, LocalHead
 from mlops_lab.errors import ConfigError, LabError, UsageError
@@ -259,8 +260,14 @@ class TrainingService:
             env["MLOPS_PROJECT"] = str(self.lab.root)
         if register:
             env["MLOPS_REGISTER"] = register
+        # Where the code came from is known here, in the kernel, not inside the job.
+        origin = lineage.origin_tags(self.lab.root)
         if notebook:
-            env["MLOPS_NOTEBOOK"] = notebook
+            origin[lineage.NOTEBOOK_PATH] = notebook
+            origin.update(lineage.git_state(notebook, self.lab.root))
+        if origin.get(lineage.NOTEBOOK_PATH):
+            env["MLOPS_NOTEBOOK_PATH"] = origin[lineage.NOTEBOOK_PATH]
+        env["MLOPS_ORIGIN_TAGS"] = json.dumps(origin, sort_keys=True)
         if spec.deadline_s:
             env["MLOPS_DEADLINE_S"] = str(spec.deadline_s)
         # Endpoint overrides the kernel got from its environment (never secrets: config

@@ -15,7 +15,6 @@ import runpy
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,52 +35,8 @@ def _deadline(seconds: int) -> None:
 
 
 def tracking_uri(lab: Any) -> str:
-    """The project's tracking URI with a relative sqlite path made absolute."""
-    uri = str(lab.config.tracking.uri)
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(lab.config.resolve(uri.removeprefix("sqlite:///")))
-    return uri
-
-
-@contextlib.contextmanager
-def _run(lab: Any, name: str, tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run through lab.tracking when it is there, else MLflow directly."""
-    import mlflow
-
-    tracking = None
-    with contextlib.suppress(Exception):
-        tracking = lab.tracking
-    if tracking is not None and hasattr(tracking, "start_run"):
-        with tracking.start_run(name, tags=tags) as run:
-            active = mlflow.active_run()
-            run_id = getattr(getattr(run, "info", None), "run_id", "") or (
-                active.info.run_id if active is not None else "")
-            yield str(run_id)
-        return
-    mlflow.set_tracking_uri(tracking_uri(lab))
-    mlflow.set_experiment(lab.config.tracking.experiment)
-    with mlflow.start_run(run_name=name, tags=tags) as run, lineage.collecting() as seen:
-        yield run.info.run_id
-        mlflow.set_tags(seen.tags())
-
-
-def _register(lab: Any, run_id: str, model: str) -> str:
-    import mlflow
-
-    uri = os.environ.get("MLOPS_MODEL_URI") or f"runs:/{run_id}/model"
-    registry = None
-    with contextlib.suppress(Exception):
-        registry = lab.models
-    if registry is not None and hasattr(registry, "register"):
-        version = registry.register(uri, model)
-        number = str(getattr(version, "version", version))
-        registry.set_alias(model, "challenger", number)
-        return number
-    client = mlflow.MlflowClient(tracking_uri(lab))
-    result = mlflow.register_model(uri, model, tags={lineage.RAY_JOB_ID: os.environ.get(
-        "MLOPS_RAY_JOB_ID", "")})
-    client.set_registered_model_alias(model, "challenger", result.version)
-    return str(result.version)
+    """The project's tracking URI, relative local paths made absolute."""
+    return str(lab.tracking.uri)
 
 
 def main(argv: list[str]) -> int:
@@ -95,30 +50,41 @@ def main(argv: list[str]) -> int:
     lab = mlops_lab.connect(project if project and Path(project).is_dir() else None)
     name = env.get("MLOPS_JOB_NAME", script.stem)
     job_id = env.get("MLOPS_RAY_JOB_ID", "")
+    code_hash = env.get("MLOPS_CODE_HASH", "")
     tags = {
         lineage.RAY_JOB_ID: job_id,
-        lineage.CODE_HASH: env.get("MLOPS_CODE_HASH", ""),
         "mlops.ray.workers": env.get("MLOPS_WORKERS", ""),
         "mlops.ray.gpus": env.get("MLOPS_GPUS", "0"),
     }
-    if env.get("MLOPS_NOTEBOOK"):
-        tags[lineage.NOTEBOOK_PATH] = env["MLOPS_NOTEBOOK"]
     params: dict[str, Any] = {}
     params_file = script.parent / PARAMS_FILE
     if params_file.is_file():
         params = json.loads(params_file.read_text(encoding="utf-8"))
     started = time.monotonic()
-    with _run(lab, name, {k: v for k, v in tags.items() if v}) as run_id:
-        os.environ["MLOPS_RUN_ID"] = run_id
+    with lab.tracking.start_run(name, tags={k: v for k, v in tags.items() if v}) as run:
+        os.environ["MLOPS_RUN_ID"] = run.id
         os.environ["MLOPS_TRACKING_URI"] = tracking_uri(lab)
-        print(f"{base.MARK} run {run_id} job {job_id}", flush=True)
+        print(f"{base.MARK} run {run.id} job {job_id}", flush=True)
         sys.path.insert(0, str(script.parent))
         runpy.run_path(str(script), init_globals={"lab": lab, **params}, run_name="__main__")
-        model = env.get("MLOPS_REGISTER", "")
-        if model:
-            version = _register(lab, run_id, model)
-            print(f"{base.MARK} registered {model} version {version} as {model}@challenger",
-                  flush=True)
+    # The run stamps the hash of the process's main module (this entry): the code that
+    # ran is the submitted script, and the notebook is the one that submitted it.
+    client = lab.tracking.client
+    origin = json.loads(env.get("MLOPS_ORIGIN_TAGS") or "{}")
+    if code_hash:
+        origin[lineage.CODE_HASH] = code_hash
+    for key in (lineage.NOTEBOOK_PATH, lineage.NOTEBOOK_GIT_SHA, lineage.NOTEBOOK_GIT_DIRTY):
+        if key not in origin:
+            with contextlib.suppress(Exception):
+                client.delete_tag(run.id, key)
+    for key, value in origin.items():
+        client.set_tag(run.id, key, str(value))
+    model = env.get("MLOPS_REGISTER", "")
+    if model:
+        source = env.get("MLOPS_MODEL_URI") or f"runs:/{run.id}/model"
+        version = lab.models.register(source, model, alias="challenger")
+        print(f"{base.MARK} registered {model} version {version.version} as "
+              f"{model}@challenger", flush=True)
     print(f"{base.MARK} done in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 

@@ -264,7 +264,7 @@ class LocalHead:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, sig)
-            end = time.monotonic() + (8.0 if sig == signal.SIGTERM else 3.0)
+            end = time.monotonic() + (5.0 if sig == signal.SIGTERM else 3.0)
             while time.monotonic() < end:
                 pids = [p for p in pids if _alive(p)]
                 if not pids:

@@ -72,10 +72,11 @@ class RayJobSubmission:
 
     def submit(self, spec: base.JobSpec) -> str:
         runtime_env: dict[str, Any] = {"working_dir": str(spec.working_dir), "env_vars": spec.env}
+        client = self.client  # importing Ray's SDK resets its loggers: import first
         try:
             with _quiet():
                 return str(
-                    self.client.submit_job(
+                    client.submit_job(
                         entrypoint=spec.entrypoint,
                         submission_id=spec.submission_id or None,
                         runtime_env=runtime_env,
