@@ -232,3 +232,16 @@ def test_official_sdk_reads_what_the_lab_wrote(lakefs_lab: Lab) -> None:
     ref = repo.ref(commit)
     assert ref.get_commit().metadata["k"] == "v"
     assert ref.object("t.parquet").stat().size_bytes == data.stat("t.parquet").size
+
+
+def test_refusals_by_hooks_and_rate_limits_are_mapped(lakefs_lab: Lab, lakefs_server: LakeFSServer) -> None:
+    data = lakefs_lab.data
+    data.write_file(b"x", "x.bin")
+    lakefs_server.fail_next.append(412)
+    with pytest.raises(AccessDeniedError, match="precondition failed"):
+        data.commit("main", "blocked by a hook")
+    lakefs_server.fail_next.append(429)
+    with pytest.raises(BackendError, match="rate limiting"):
+        data.commit("main", "rate limited")
+    head = data.commit("main", "goes through")
+    assert data.resolve("main") == head

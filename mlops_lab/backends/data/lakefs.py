@@ -44,7 +44,7 @@ KEY_VARIABLES = (
     ("LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY"),
 )
 CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 4.5  # metadata calls; object transfers get TRANSFER_TIMEOUT to read
+READ_TIMEOUT = 4.0  # metadata calls; object transfers get TRANSFER_TIMEOUT to read
 TRANSFER_TIMEOUT = 300.0
 PAGE = 1000
 
