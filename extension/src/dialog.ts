@@ -64,7 +64,13 @@ export class RunAsJobBody extends Widget implements Dialog.IBodyWidget<IRunChoic
         h('legend', {}, 'Parameters'),
         rows.length ? rows : h('div', { class: 'mlops-empty' }, 'The parameters cell sets none.')
       ),
-      h('label', { class: 'mlops-param' }, h('span', { class: 'mlops-param-name' }, 'timeout per cell (s)'), this.timeoutInput),
+      h(
+        'label',
+        { class: 'mlops-param' },
+        h('span', { class: 'mlops-param-name' }, 'cell timeout'),
+        h('span', { class: 'mlops-param-type' }, 's'),
+        this.timeoutInput
+      ),
       h('div', { class: 'mlops-dialog-error', role: 'alert', hidden: error ? undefined : '' }, error)
     );
   }

@@ -137,7 +137,11 @@ class NotebookRunsSection extends Section {
     );
     const output = run.output;
     return [
-      h('span', { title: JSON.stringify(run.parameters) }, run.path),
+      h(
+        'span',
+        { class: 'mlops-run-path', title: `${run.path} ${JSON.stringify(run.parameters)}` },
+        run.path.split('/').pop() ?? run.path
+      ),
       state,
       age(run.started),
       output ? button('open', `Open the executed notebook ${output}`, () => this.open(output)) : ''
