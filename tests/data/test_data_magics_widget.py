@@ -135,3 +135,24 @@ def test_browser_buttons(shell: Any, project: Lab) -> None:
     assert {o.path for o in data.ls("main")} == {"a.parquet", "b.parquet"}
     with pytest.raises(ConflictError):
         data.create_branch("exp")
+
+
+def test_help_describes_every_action(shell: Any) -> None:
+    text = mlops(shell, "help data")
+    for action in (
+        "branch",
+        "branches",
+        "commit",
+        "log",
+        "diff",
+        "merge",
+        "tag",
+        "ls",
+        "reset",
+        "read",
+        "write",
+        "browse",
+    ):
+        assert f"\n    {action} " in text
+    assert "df = %mlops data read PATH" in text
+    assert mlops(shell, "data commit -h") is None

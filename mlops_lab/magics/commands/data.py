@@ -76,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("reset", help="drop a branch's uncommitted changes")
     p.add_argument("branch", nargs="?", default=None)
 
-    p = sub.add_parser("read", help="df = %mlops data read PATH [--ref REF]")
+    p = sub.add_parser("read", help="df = %%mlops data read PATH [--ref REF]")
     p.add_argument("path")
     p.add_argument("--ref", default=None)
 
