@@ -29,6 +29,12 @@ def write_notebook(path: Path, parameters: str | None, *cells: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def make_notebook() -> Any:
+    """write_notebook(path, parameters, *cells), for fixtures wider than one test."""
+    return write_notebook
+
+
 @pytest.fixture
 def notebook(project: Any) -> Any:
     """notebook(name, parameters, *cells) -> path of a notebook in the test project."""
