@@ -162,6 +162,7 @@ class FeatureService:
         self.lab = lab
         self._store: Any = None
         self._pinned: dict[str, tuple[float, Any]] = {}
+        self._views_cache: tuple[float, Any, dict[str, Any]] | None = None
         self._lock = threading.RLock()
 
     # --- the store ----------------------------------------------------------------------
@@ -194,9 +195,10 @@ class FeatureService:
         path = self.store.config.registry.path
         registry = Path(path) if Path(path).is_absolute() else self.repo / path
         try:
-            return registry.stat().st_mtime
+            stat = registry.stat()
         except OSError:
             return 0.0
+        return stat.st_mtime_ns + stat.st_size / 1e6
 
     # --- apply / list -------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class FeatureService:
             raise UsageError(f"feast apply failed: {_first_line(exc)}; fix {self.repo}") from None
         with self._lock:
             self._pinned.clear()
+            self._views_cache = None
         return ApplyResult(
             entities=tuple(o.name for o in objects if isinstance(o, feast.Entity)),
             views=tuple(v.name for v in views),
@@ -426,8 +429,19 @@ class FeatureService:
             return None
         return store.get_feature_service(name)
 
-    def _refs(self, store: Any, features: str | Sequence[str]) -> _Refs:
+    def _views(self, store: Any) -> dict[str, Any]:
+        """The registry's feature views by name, reread only when the registry file changes
+        (deserializing them costs as much as a small online read)."""
+        stamp = self._registry_stamp()
+        cached = self._views_cache
+        if cached is not None and cached[0] == stamp and cached[1] is store:
+            return cached[2]
         views = {v.name: v for v in store.list_feature_views(allow_cache=True)}
+        self._views_cache = (stamp, store, views)
+        return views
+
+    def _refs(self, store: Any, features: str | Sequence[str]) -> _Refs:
+        views = self._views(store)
         if isinstance(features, str):
             if ":" not in features:
                 services = {s.name: s for s in store.list_feature_services()}
@@ -470,7 +484,7 @@ class FeatureService:
         in [ts - ttl, ts]."""
         pd = require("pandas")
         reasons: dict[str, int] = {}
-        ts = pd.to_datetime(entity_df[TIMESTAMP], utc=True)
+        ts = _utc(entity_df[TIMESTAMP])
         for view in views:
             view = store.get_feature_view(view.name)  # the source this store actually read
             keys = [c.name for c in view.entity_columns]
@@ -481,7 +495,7 @@ class FeatureService:
             except Exception:
                 continue
             field_ = view.batch_source.timestamp_field
-            source[field_] = pd.to_datetime(source[field_], utc=True)
+            source[field_] = _utc(source[field_])
             left = entity_df[keys].assign(_ts=ts, _row=range(len(entity_df))).sort_values("_ts")
             right = source.rename(columns={field_: "_fts"}).sort_values("_fts")
             first = right.groupby(keys)["_fts"].min().rename("_first").reset_index()
@@ -654,6 +668,14 @@ def _check_entity_frame(entity_df: Any, views: list[Any], store: Any) -> None:
     missing = sorted(needed - set(entity_df.columns))
     if missing:
         raise UsageError(f"the entity frame lacks join key column(s) {', '.join(missing)}")
+
+
+def _utc(column: Any) -> Any:
+    """A datetime column in UTC (pd.to_datetime(utc=True) is slow on tz-aware columns)."""
+    pd = require("pandas")
+    if not pd.api.types.is_datetime64_any_dtype(column):
+        column = pd.to_datetime(column, utc=True)
+    return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
 
 
 def _when(value: datetime | str, what: str) -> datetime:
