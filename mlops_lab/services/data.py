@@ -80,6 +80,28 @@ class DataService:
             raise UsageError(f"'{name}' is the default branch and cannot be deleted")
         self.backend.delete_branch(name)
 
+    def protect(self, pattern: str) -> list[str]:
+        """Protect branches matching ``pattern`` (fnmatch, e.g. "main" or "release-*"): they
+        change only by merges. Returns the rules now in force."""
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise UsageError("give a branch name or pattern to protect, such as main or release-*")
+        rules = sorted({*self.backend.protection(), pattern.strip()})
+        self.backend.set_protection(rules)
+        return rules
+
+    def unprotect(self, pattern: str) -> list[str]:
+        current = self.backend.protection()
+        if pattern not in current:
+            raise NotFoundError(
+                f"no protection rule '{pattern}'; rules: {', '.join(current) or 'none'}"
+            )
+        rules = [p for p in current if p != pattern]
+        self.backend.set_protection(rules)
+        return rules
+
+    def protection(self) -> list[str]:
+        return self.backend.protection()
+
     def tag(self, name: str, ref: str | None = None) -> str:
         check_name(name, "tag")
         return self.backend.tag(name, check_ref(ref or self.default_branch))

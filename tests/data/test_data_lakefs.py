@@ -128,7 +128,7 @@ def test_write_to_a_protected_branch_is_refused_and_stages_nothing(
 ) -> None:
     data = lakefs_lab.data
     data.create_branch("work")
-    lakefs_server.protect(data.backend.repository, "main")
+    lakefs_server.protect(data.backend.repository, "main")  # set by an admin, outside the lab
     with pytest.raises(AccessDeniedError) as caught:
         data.write_table(pd.DataFrame({"a": [1]}), "a.parquet", "main")
     assert "protected" in str(caught.value) and "merge" in str(caught.value)
@@ -234,7 +234,9 @@ def test_official_sdk_reads_what_the_lab_wrote(lakefs_lab: Lab) -> None:
     assert ref.object("t.parquet").stat().size_bytes == data.stat("t.parquet").size
 
 
-def test_refusals_by_hooks_and_rate_limits_are_mapped(lakefs_lab: Lab, lakefs_server: LakeFSServer) -> None:
+def test_refusals_by_hooks_and_rate_limits_are_mapped(
+    lakefs_lab: Lab, lakefs_server: LakeFSServer
+) -> None:
     data = lakefs_lab.data
     data.write_file(b"x", "x.bin")
     lakefs_server.fail_next.append(412)

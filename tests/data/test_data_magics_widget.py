@@ -54,6 +54,11 @@ def test_the_whole_loop_through_magics(shell: Any) -> None:
     mlops(shell, "data write raw notes/raw.bin")
     mlops(shell, "data reset")
     assert mlops(shell, "data diff").rows == []
+    assert mlops(shell, "data protect main").rows == [["main"]]
+    result = shell.run_cell("%mlops data write df fraud/t.parquet")
+    assert type(result.error_in_exec).__name__ == "AccessDeniedError"
+    assert mlops(shell, "data protect").rows == [["main"]]
+    assert mlops(shell, "data protect main --remove").rows == []
     mlops(shell, "data branch -d exp")
     assert "(none)" in repr(mlops(shell, "data diff"))
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mlops_lab import lineage
-from mlops_lab.errors import ConflictError, NotFoundError, UsageError
+from mlops_lab.errors import AccessDeniedError, ConflictError, NotFoundError, UsageError
 
 
 def frame(n: int = 5, start: int = 0) -> pd.DataFrame:
@@ -273,6 +273,37 @@ def test_invalid_branch_names_are_refused(data: Any, name: str) -> None:
     assert [b.name for b in data.branches()] == ["main"]
 
 
+def test_protected_branches_change_only_by_merges(data: Any) -> None:
+    data.write_table(frame(), "a.parquet")
+    data.commit("main", "a")
+    data.create_branch("work")
+    assert data.protect("main") == ["main"]
+    assert data.protect("release-*") == ["main", "release-*"]
+    head = data.resolve("main")
+    for write in (
+        lambda: data.write_table(frame(2), "a.parquet", "main"),
+        lambda: data.write_file(b"x", "x.bin", "main"),
+        lambda: data.delete("a.parquet", "main"),
+    ):
+        with pytest.raises(AccessDeniedError) as caught:
+            write()
+        assert "protected" in str(caught.value) and "\n" not in str(caught.value)
+    assert list(data.diff("main")) == [] and data.resolve("main") == head
+    data.create_branch("release-1")
+    with pytest.raises(AccessDeniedError):
+        data.delete_branch("release-1")
+    data.write_table(frame(2), "a.parquet", "work")
+    data.commit("work", "a changes")
+    merged = data.merge("work", "main")  # the way in
+    assert merged != head
+    pd.testing.assert_frame_equal(data.read_table("a.parquet", "main"), frame(2))
+    assert data.unprotect("main") == ["release-*"]
+    data.write_table(frame(3), "a.parquet", "main")
+    assert data.commit("main", "unprotected again") != merged
+    with pytest.raises(NotFoundError):
+        data.unprotect("main")
+
+
 def test_bad_commit_input(data: Any) -> None:
     data.write_table(frame(), "a.parquet")
     with pytest.raises(UsageError, match="message"):
@@ -297,7 +328,9 @@ def test_commits_record_the_notebook_its_git_state_and_the_user(
     subprocess.run([*git, "init", "-q"], cwd=code, check=True)
     subprocess.run([*git, "add", "train.ipynb"], cwd=code, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "nb"], cwd=code, check=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.setenv("MLOPS_NOTEBOOK_PATH", str(notebook))
     data.write_table(frame(), "a.parquet")
     meta = data.get_commit(data.commit("main", "from a notebook")).metadata

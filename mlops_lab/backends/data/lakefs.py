@@ -307,6 +307,23 @@ class LakeFSBackend:
             self._models.ResetCreation(type="reset"),
         )
 
+    def protection(self) -> list[str]:
+        rules = self._call(
+            "read the branch protection rules",
+            self.sdk.repositories_api.get_branch_protection_rules,
+            self.repository,
+        )
+        return sorted(r.pattern for r in rules)
+
+    def set_protection(self, patterns: list[str]) -> None:
+        rules = [self._models.BranchProtectionRule(pattern=p) for p in sorted(set(patterns))]
+        self._call(
+            "set the branch protection rules",
+            self.sdk.repositories_api.set_branch_protection_rules,
+            self.repository,
+            rules,
+        )
+
     def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str:
         creation = self._models.CommitCreation(message=message, metadata=dict(metadata))
         try:

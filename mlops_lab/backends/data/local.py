@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import getpass
 import hashlib
 import json
@@ -43,7 +44,7 @@ from mlops_lab.backends.data.base import (
     ObjectInfo,
     Strategy,
 )
-from mlops_lab.errors import ConflictError, NotFoundError, UsageError
+from mlops_lab.errors import AccessDeniedError, ConflictError, NotFoundError, UsageError
 
 Entry = dict[str, Any]  # {"sha256": str, "size": int, "object": "ab/cdef...ext"}
 Tree = dict[str, Entry]
@@ -306,10 +307,31 @@ class LocalBackend:
                 out.append(BranchInfo(ref.name, commit_id))
         return out
 
+    # ---------------------------------------------------------------- protection
+
+    def protection(self) -> list[str]:
+        self._ensure()
+        try:
+            return list(json.loads((self.root / "refs" / "protected.json").read_bytes()))
+        except FileNotFoundError:
+            return []
+
+    def set_protection(self, patterns: list[str]) -> None:
+        self._ensure()
+        with self._locked():
+            self._atomic_write(self.root / "refs" / "protected.json", _dumps(sorted(set(patterns))))
+
+    def _check_writable(self, branch: str) -> None:
+        if any(fnmatch.fnmatchcase(branch, p) for p in self.protection()):
+            raise AccessDeniedError(
+                f"branch '{branch}' is protected; write on another branch and merge it into '{branch}'"
+            )
+
     def delete_branch(self, name: str) -> None:
         self._ensure()
         with self._locked():
             self._head(name)
+            self._check_writable(name)
             self._ref_file("heads", name).unlink()
             self._write_staging(name, {})
 
@@ -343,6 +365,7 @@ class LocalBackend:
         stage them all in one locked update."""
         self._ensure()
         self._head(branch)
+        self._check_writable(branch)
 
         def store(item: tuple[str, bytes | str]) -> Entry:
             path, data = item
@@ -358,6 +381,7 @@ class LocalBackend:
         self._save_stat_cache()
         with self._locked():
             self._head(branch)
+            self._check_writable(branch)
             staged = self._staging(branch)
             for (path, _), entry in zip(items, entries, strict=True):
                 staged[path] = entry
@@ -369,6 +393,7 @@ class LocalBackend:
     def delete(self, path: str, branch: str) -> None:
         self._ensure()
         with self._locked():
+            self._check_writable(branch)
             tree = self._view(branch)
             if path not in tree:
                 raise NotFoundError(
@@ -382,6 +407,7 @@ class LocalBackend:
         self._ensure()
         with self._locked():
             self._head(branch)
+            self._check_writable(branch)
             self._write_staging(branch, {})
 
     def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str:
@@ -391,6 +417,7 @@ class LocalBackend:
             staged = self._staging(branch)
             if not staged:
                 return head
+            self._check_writable(branch)
             tree = self._view(branch)
             if tree == self._load(head)[1]:
                 self._write_staging(branch, {})  # re-staged identical content: nothing to store

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlops_lab.display import Table
 from mlops_lab.errors import UsageError
 
 DESCRIPTION = (
@@ -69,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("ref", nargs="?", default=None)
 
+    p = sub.add_parser(
+        "protect", help="protect branches (name or pattern): they change only by merges"
+    )
+    p.add_argument("pattern", nargs="?", default=None, help="omit to list the rules")
+    p.add_argument("--remove", action="store_true", help="remove the rule instead")
+
     p = sub.add_parser("ls", help="objects at a ref with sizes")
     p.add_argument("ref", nargs="?", default=None)
     p.add_argument("--prefix", default="")
@@ -130,6 +137,14 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         return _commit_id(commit, f"merged {args.source} into {dest} at")
     if action == "tag":
         return _commit_id(data.tag(args.name, args.ref), f"tag {args.name} at")
+    if action == "protect":
+        if args.pattern is None:
+            rules = data.protection()
+        elif args.remove:
+            rules = data.unprotect(args.pattern)
+        else:
+            rules = data.protect(args.pattern)
+        return Table(["protected branches"], [[r] for r in rules], max_rows=rows)
     if action == "ls":
         return data.ls(args.ref, args.prefix).table(rows)
     if action == "reset":
