@@ -152,6 +152,7 @@ def test_help_describes_every_action(shell: Any) -> None:
         "diff",
         "merge",
         "tag",
+        "protect",
         "ls",
         "reset",
         "read",
