@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -186,6 +187,173 @@ class DataDiffHandler(LabHandler):
         )
 
 
+class RunsHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        tracking = self.lab.tracking
+        experiment = (
+            self.get_query_argument("experiment", "") or self.lab.config.tracking.experiment
+        )
+        limit = _int_arg(self.get_query_argument("limit", "20"), "limit", 1, 1000)
+        runs = await self.call(tracking.runs, experiment, limit)
+        self.reply(
+            models.RunsResponse(
+                experiment=experiment,
+                runs=[
+                    models.Run(
+                        run_id=r.run_id,
+                        name=r.name,
+                        status=r.status,
+                        start=_stamp(r.start),
+                        end=_stamp(r.end),
+                        metrics=r.metrics,
+                        params=r.params,
+                        parent_run_id=r.parent_run_id,
+                    )
+                    for r in runs
+                ],
+            )
+        )
+
+
+class ModelsHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        found = await self.call(self.lab.models.list)
+        self.reply(
+            models.ModelsResponse(
+                models=[
+                    models.RegisteredModel(
+                        name=m.name,
+                        latest_version=m.latest_version,
+                        aliases=m.aliases,
+                        description=m.description,
+                        updated=_stamp(m.updated),
+                    )
+                    for m in found
+                ]
+            )
+        )
+
+
+class ModelVersionsHandler(LabHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        found = await self.call(self.lab.models.versions, name)
+        self.reply(
+            models.ModelVersionsResponse(
+                name=name,
+                versions=[
+                    models.ModelVersion(
+                        name=v.name,
+                        version=v.version,
+                        aliases=list(v.aliases),
+                        run_id=v.run_id,
+                        status=v.status,
+                        created=_stamp(v.created),
+                        metrics=v.metrics,
+                        description=v.description,
+                    )
+                    for v in found
+                ],
+            )
+        )
+
+
+class LineageHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        target = self.get_query_argument("target", "").strip()
+        if not target:
+            raise UsageError(
+                "lineage needs a target: a model (NAME@ALIAS, NAME/VERSION) or a run id"
+            )
+        walked = await self.call(self.lab.lineage, target)
+        self.reply(
+            models.LineageResponse(
+                target=target,
+                steps=[
+                    models.LineageStep(step=step, kind=kind, id=ident, detail=detail)
+                    for step, kind, ident, detail in walked.rows()
+                ],
+            )
+        )
+
+
+class JobsHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        training = self.lab.training
+        backend = self.lab.config.training.backend
+        # listing must not start a local head: the panel polls this route
+        if await self.call(_local_head_down, self.lab):
+            self.reply(
+                models.JobsResponse(
+                    backend=backend,
+                    notice="the local Ray head is not running; it starts with the first job "
+                    "(%mlops train) or %mlops ray up",
+                    jobs=[],
+                )
+            )
+            return
+        found = await self.call(training.jobs)
+        self.reply(models.JobsResponse(backend=backend, jobs=[_job(j) for j in found]))
+
+
+class JobLogsHandler(LabHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        tail = _int_arg(self.get_query_argument("tail", "20000"), "tail", 1, 1_000_000)
+        text = await self.call(_job_logs, self.lab, job_id)
+        self.reply(
+            models.JobLogsResponse(job_id=job_id, logs=text[-tail:], truncated=len(text) > tail)
+        )
+
+
+class JobStopHandler(LabHandler):
+    @web.authenticated
+    async def post(self, job_id: str) -> None:
+        stopped = await self.call(_job_stop, self.lab, job_id)
+        self.reply(models.JobStopResponse(job_id=job_id, stopped=stopped))
+
+
+def _local_head_down(lab: Lab) -> bool:
+    return lab.config.training.backend == "ray-local" and lab.training.cluster.address() is None
+
+
+def _existing_job(lab: Lab, job_id: str) -> Any:
+    """A handle on a job, without starting a local Ray head to look for it."""
+    if _local_head_down(lab):
+        raise NotFoundError(
+            f"no job '{job_id}': the local Ray head is not running (its jobs ended with it)"
+        )
+    return lab.training.job(job_id)
+
+
+def _job_logs(lab: Lab, job_id: str) -> str:
+    return str(_existing_job(lab, job_id).logs())
+
+
+def _job_stop(lab: Lab, job_id: str) -> bool:
+    return bool(_existing_job(lab, job_id).stop())
+
+
+def _job(status: Any) -> models.Job:
+    return models.Job(
+        job_id=status.job_id,
+        name=status.name,
+        state=status.state,
+        failure=status.failure,
+        reason=status.reason,
+        start_time=status.start_time,
+        end_time=status.end_time,
+    )
+
+
+def _stamp(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
 class NotebookParametersHandler(LabHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -293,6 +461,13 @@ ROUTES: tuple[Route, ...] = (
     Route("data/branches", DataBranchesHandler, "data/branches"),
     Route("data/log", DataLogHandler, "data/log?ref=main&limit=5"),
     Route("data/diff", DataDiffHandler, "data/diff?left=main"),
+    Route("runs", RunsHandler, "runs?limit=5"),
+    Route("models", ModelsHandler, "models"),
+    Route(r"models/(?P<name>[^/]+)/versions", ModelVersionsHandler, "models/fraud/versions"),
+    Route("lineage", LineageHandler, "lineage?target=fraud@champion"),
+    Route("jobs", JobsHandler, "jobs"),
+    Route(r"jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/logs", JobLogsHandler, "jobs/raysubmit_1/logs"),
+    Route(r"jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/stop", JobStopHandler, "jobs/raysubmit_1/stop"),
     Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
     Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),

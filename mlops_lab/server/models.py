@@ -76,6 +76,94 @@ class DiffResponse(Model):
     changes: list[Change]
 
 
+class Run(Model):
+    run_id: str
+    name: str
+    status: str
+    start: float | None
+    end: float | None
+    metrics: dict[str, float]
+    params: dict[str, str]
+    parent_run_id: str | None = None
+
+
+class RunsResponse(Model):
+    experiment: str
+    runs: list[Run]
+
+
+class RegisteredModel(Model):
+    name: str
+    latest_version: int | None
+    aliases: dict[str, int]
+    """alias -> version."""
+    description: str
+    updated: float | None
+
+
+class ModelsResponse(Model):
+    models: list[RegisteredModel]
+
+
+class ModelVersion(Model):
+    name: str
+    version: int
+    aliases: list[str]
+    run_id: str | None
+    status: str
+    created: float | None
+    metrics: dict[str, float]
+    description: str = ""
+
+
+class ModelVersionsResponse(Model):
+    name: str
+    versions: list[ModelVersion]
+
+
+class LineageStep(Model):
+    step: str
+    """notebook, data, features, training, run, model or "used by"."""
+    kind: str
+    id: str
+    detail: str
+
+
+class LineageResponse(Model):
+    target: str
+    steps: list[LineageStep]
+
+
+class Job(Model):
+    job_id: str
+    name: str
+    state: str
+    """pending, running, succeeded, failed or stopped."""
+    failure: str | None = None
+    reason: str = ""
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+class JobsResponse(Model):
+    backend: str
+    notice: str | None = None
+    jobs: list[Job]
+
+
+class JobLogsResponse(Model):
+    job_id: str
+    logs: str
+    """The last ``tail`` characters of the job's output."""
+    truncated: bool
+
+
+class JobStopResponse(Model):
+    job_id: str
+    stopped: bool
+    """False when the job had already ended."""
+
+
 class NotebookParameter(Model):
     name: str
     type: str

@@ -205,3 +205,68 @@ async def test_data_errors_map_to_4xx(api: Any) -> None:
     limit = await api("data/log?limit=0")
     assert limit.code == 400
     assert body(limit)["error"]["message"] == "limit must be between 1 and 1000, got 0"
+
+
+@pytest.mark.slow
+async def test_runs_models_versions_aliases_and_lineage(api: Any, jp_root_dir: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import mlops_lab
+
+    lab = mlops_lab.connect(jp_root_dir)
+    x = np.random.default_rng(0).random((30, 2))
+    y = (x[:, 0] > 0.5).astype(int)
+    with lab.tracking.start_run("baseline") as run:
+        run.log_metrics({"auc": 0.91})
+        run.log_model(LogisticRegression().fit(x, y))
+    lab.models.register(run, "fraud", alias="champion")
+    lab.models.register(run, "fraud")
+
+    runs = body(await api("runs?limit=5"))
+    assert runs["experiment"] == "default"
+    assert [(r["run_id"], r["name"], r["metrics"]) for r in runs["runs"]] == [
+        (run.id, "baseline", {"auc": 0.91})
+    ]
+
+    listed = body(await api("models"))["models"]
+    assert [(m["name"], m["latest_version"], m["aliases"]) for m in listed] == [
+        ("fraud", 2, {"champion": 1})
+    ]
+
+    versions = body(await api("models/fraud/versions"))
+    assert [(v["version"], v["aliases"], v["run_id"]) for v in versions["versions"]] == [
+        (2, [], run.id),
+        (1, ["champion"], run.id),
+    ]
+    assert versions["versions"][1]["metrics"] == {"auc": 0.91}
+
+    walked = body(await api("lineage?target=fraud@champion"))
+    steps = {s["step"]: s for s in walked["steps"]}
+    assert steps["model"]["id"] == "fraud/1"
+    assert "@champion" in steps["model"]["detail"]
+    assert steps["run"]["id"] == run.id
+
+    unknown = await api("models/nope/versions")
+    assert unknown.code == 404
+    alias = await api("lineage?target=fraud@nope")
+    assert alias.code == 404
+    assert "has no alias 'nope'" in body(alias)["error"]["message"]
+
+
+async def test_lineage_needs_a_target(api: Any) -> None:
+    response = await api("lineage")
+    assert response.code == 400
+    assert body(response)["error"]["message"].startswith("lineage needs a target")
+
+
+async def test_jobs_listing_does_not_start_a_local_ray_head(api: Any, jp_root_dir: Path) -> None:
+    listed = body(await api("jobs"))
+    assert listed["backend"] == "ray-local"
+    assert listed["jobs"] == []
+    assert "not running" in listed["notice"]
+    logs = await api("jobs/raysubmit_abc/logs")
+    assert logs.code == 404
+    stop = await api("jobs/raysubmit_abc/stop", "POST")
+    assert stop.code == 404
+    assert not (jp_root_dir / ".mlops" / "ray" / "head.json").exists()
