@@ -216,11 +216,11 @@ def code_hash() -> str | None:
     digest = hashlib.sha256()
     if shell is not None:
         cells = shell.user_ns.get("In") or getattr(shell.history_manager, "input_hist_raw", [])
-        for cell in cells:
-            if cell and cell.strip():
-                digest.update(cell.encode("utf-8"))
-                digest.update(b"\0")
-        return digest.hexdigest()
+        ran = [cell for cell in cells if cell and cell.strip()]
+        for cell in ran:
+            digest.update(cell.encode("utf-8"))
+            digest.update(b"\0")
+        return digest.hexdigest() if ran else None
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
     if script and Path(script).is_file():
@@ -388,7 +388,11 @@ def walk(lab: Any, target: str) -> Lineage:
     if tags.get(RAY_JOB_ID):
         result.training = {"ray_job_id": tags[RAY_JOB_ID]}
     if run_id:
-        result.used_by = _forward(lab, client, run_id, commits)
+        used = _forward(lab, client, run_id, commits)
+        if result.model is not None:
+            itself = f"{result.model['name']}/{result.model['version']}"
+            used = [u for u in used if not (u["kind"] == "model version" and u["id"] == itself)]
+        result.used_by = used
     return result
 
 
