@@ -37,8 +37,14 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
 MAX_SHIPPED_BYTES = 5 * 1024 * 1024
 ENTRY_MODULE = "mlops_lab.backends.training.entry"
 SCRIPT_NAME = "main.py"
-BACKENDS = {"local": "ray-local", "ray-local": "ray-local", "remote": "ray-remote",
-            "ray-remote": "ray-remote", "kubernetes": "kubernetes", "k8s": "kubernetes"}
+BACKENDS = {
+    "local": "ray-local",
+    "ray-local": "ray-local",
+    "remote": "ray-remote",
+    "ray-remote": "ray-remote",
+    "kubernetes": "kubernetes",
+    "k8s": "kubernetes",
+}
 
 
 class TrainingFailedError(LabError):
@@ -56,15 +62,22 @@ def _failed(status: base.JobStatus) -> TrainingFailedError:
     reason = " ".join(status.reason.split())[:300]
     return TrainingFailedError(
         f"training job {status.job_id} {what}: {reason or 'no reason given'}; {hint}",
-        job_id=status.job_id, failure=what, state=status.state,
+        job_id=status.job_id,
+        failure=what,
+        state=status.state,
     )
 
 
 class Job:
     """A handle on one submitted job; survives kernel restarts (rebuild with lab.training.job)."""
 
-    def __init__(self, backend: base.TrainingBackend, job_id: str, name: str = "",
-                 submitted_at: float | None = None) -> None:
+    def __init__(
+        self,
+        backend: base.TrainingBackend,
+        job_id: str,
+        name: str = "",
+        submitted_at: float | None = None,
+    ) -> None:
         self.backend = backend
         self.id = job_id
         self.name = name or job_id
@@ -112,9 +125,13 @@ class Job:
     def stop(self) -> bool:
         return self.backend.stop(self.id)
 
-    def wait(self, timeout: float | None = None, poll: float = 1.0,
-             on_update: Callable[[Job, base.JobStatus, str], None] | None = None,
-             raise_on_failure: bool = True) -> base.JobStatus:
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Job, base.JobStatus, str], None] | None = None,
+        raise_on_failure: bool = True,
+    ) -> base.JobStatus:
         """Block until the job ends (or ``timeout`` s pass); ``on_update(job, status, new_log)``
         sees each poll. A job that did not succeed raises TrainingFailedError."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -223,29 +240,50 @@ class TrainingService:
             working = Path(tmp)
             code_hash = _package(source, folder, working, params or {})
             spec = base.JobSpec(
-                name=name, working_dir=working, entrypoint="", env={}, metadata={},
-                workers=workers, cpus=cpus, gpus=gpus, deadline_s=deadline, submission_id=job_id,
+                name=name,
+                working_dir=working,
+                entrypoint="",
+                env={},
+                metadata={},
+                workers=workers,
+                cpus=cpus,
+                gpus=gpus,
+                deadline_s=deadline,
+                submission_id=job_id,
             )
             spec.env = self._job_env(spec, code_hash, max_failures, register, notebook, kind)
-            spec.metadata = {base.META_NAME: name, base.META_PROJECT: str(self.lab.root),
-                             base.META_CODE_HASH: code_hash}
+            spec.metadata = {
+                base.META_NAME: name,
+                base.META_PROJECT: str(self.lab.root),
+                base.META_CODE_HASH: code_hash,
+            }
             if deadline:
                 spec.metadata[base.META_DEADLINE] = str(deadline)
             python = shlex.quote(sys.executable) if kind == "ray-local" else "python"
             spec.entrypoint = f"{python} -m {ENTRY_MODULE} {SCRIPT_NAME}"
             if dry_run:
                 if kind != "kubernetes":
-                    raise UsageError("--dry-run prints the RayJob manifest: use it with --on kubernetes")
+                    raise UsageError(
+                        "--dry-run prints the RayJob manifest: use it with --on kubernetes"
+                    )
                 from mlops_lab.backends.training.kuberay import RayJobBackend
 
                 return RayJobBackend(self.lab).render(spec)
             backend = self.backend(on)
             self._check_resources(backend, spec)
+            self._prepare_tracking(kind)
             submitted = backend.submit(spec)
         return Job(backend, submitted, name)
 
-    def _job_env(self, spec: base.JobSpec, code_hash: str, max_failures: int,
-                 register: str | None, notebook: str | None, kind: str) -> dict[str, str]:
+    def _job_env(
+        self,
+        spec: base.JobSpec,
+        code_hash: str,
+        max_failures: int,
+        register: str | None,
+        notebook: str | None,
+        kind: str,
+    ) -> dict[str, str]:
         env = {
             "MLOPS_JOB_NAME": spec.name,
             "MLOPS_RAY_JOB_ID": spec.submission_id,
@@ -276,6 +314,15 @@ class TrainingService:
             if variable in os.environ and variable != "RAY_ADDRESS":
                 env[variable] = os.environ[variable]
         return env
+
+    def _prepare_tracking(self, kind: str) -> None:
+        """Create a project's embedded MLflow store here, once: jobs starting side by side
+        would otherwise race to create its tables."""
+        uri = self.lab.config.tracking.uri
+        if kind == "kubernetes" or not uri.startswith("sqlite:///"):
+            return
+        if not self.lab.config.resolve(uri.removeprefix("sqlite:///")).exists():
+            self.lab.tracking.experiment_id()
 
     def _check_resources(self, backend: base.TrainingBackend, spec: base.JobSpec) -> None:
         resources_of = getattr(backend, "resources", None)
@@ -313,8 +360,9 @@ class TrainingService:
         return self.backend(on).list(str(self.lab.root))
 
 
-def _read_script(script_or_path: str | os.PathLike[str],
-                 source_dir: str | os.PathLike[str] | None) -> tuple[str, Path, str]:
+def _read_script(
+    script_or_path: str | os.PathLike[str], source_dir: str | os.PathLike[str] | None
+) -> tuple[str, Path, str]:
     text = os.fspath(script_or_path)
     if "\n" not in text and text.endswith(".py"):
         path = Path(text)
@@ -326,8 +374,15 @@ def _read_script(script_or_path: str | os.PathLike[str],
     return text, folder, "train"
 
 
-def _check_args(name: str, workers: int, cpus: float, gpus: float, max_failures: int,
-                deadline: int | None, register: str | None) -> None:
+def _check_args(
+    name: str,
+    workers: int,
+    cpus: float,
+    gpus: float,
+    max_failures: int,
+    deadline: int | None,
+    register: str | None,
+) -> None:
     if not NAME_RE.match(name):
         raise UsageError(
             f"invalid job name '{name}': use 1-30 lowercase letters, digits and '-', "
@@ -388,15 +443,20 @@ def _package(source: str, folder: Path, working: Path, params: dict[str, Any]) -
     (working / SCRIPT_NAME).write_text(source, encoding="utf-8")
     for item in local_modules(source, folder):
         if item.is_dir():
-            shutil.copytree(item, working / item.name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+            shutil.copytree(
+                item,
+                working / item.name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"),
+            )
         else:
             shutil.copy2(item, working / item.name)
     if params:
         try:
             text = json.dumps(params, sort_keys=True)
         except TypeError as exc:
-            raise UsageError(f"passed variables must be JSON values (str, numbers, lists, dicts): {exc}") from None
+            raise UsageError(
+                f"passed variables must be JSON values (str, numbers, lists, dicts): {exc}"
+            ) from None
         from mlops_lab.backends.training.entry import PARAMS_FILE
 
         (working / PARAMS_FILE).write_text(text, encoding="utf-8")

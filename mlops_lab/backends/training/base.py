@@ -39,7 +39,8 @@ class JobSpec:
     """A training job, as every backend receives it."""
 
     name: str
-    working_dir: Path
+    working_dir: Path | str
+    """A local folder, or a URI Ray downloads (s3://, gs://, https:// zip)."""
     entrypoint: str
     env: dict[str, str]
     metadata: dict[str, str]

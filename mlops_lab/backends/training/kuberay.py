@@ -310,7 +310,7 @@ class RayJobBackend:
         data = self.lab.data
         branch = data.default_branch
         if upload:
-            data.write_file(code_archive(spec.working_dir), path, branch=branch)
+            data.write_file(code_archive(Path(spec.working_dir)), path, branch=branch)
         lakefs = self.config.data.backend == "lakefs"
         if not upload:  # a dry run uploads nothing: say where the code would go
             if lakefs:
