@@ -166,8 +166,12 @@ class DataService:
         branch = check_name(branch or self.default_branch)
         if not message or not message.strip():
             raise UsageError("a commit needs a message saying what changed")
-        meta = {**provenance(self.lab.root), **_check_metadata(metadata)}
-        commit_id = self.backend.commit(branch, message.strip(), meta)
+        extra = _check_metadata(metadata)
+        root = self.lab.root
+        # origin (git subprocesses) only when a commit is really made
+        commit_id = self.backend.commit(
+            branch, message.strip(), lambda: {**provenance(root), **extra}
+        )
         lineage.note(lineage.DATA_COMMIT, commit_id)
         return commit_id
 

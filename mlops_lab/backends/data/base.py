@@ -9,7 +9,7 @@ ref is a branch, a tag or a commit id.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, Protocol
 
@@ -18,6 +18,8 @@ from mlops_lab.errors import UsageError
 ChangeKind = Literal["added", "removed", "changed"]
 Strategy = Literal["fail", "source-wins", "dest-wins"]
 STRATEGIES: tuple[str, ...] = ("fail", "source-wins", "dest-wins")
+
+Metadata = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
 # lakeFS's own rules for branch and tag ids, so a name valid here is valid on a server.
 _NAME = re.compile(r"^\w[-\w]*$")
@@ -78,7 +80,10 @@ class DataBackend(Protocol):
         ...
 
     def ls(self, ref: str, prefix: str) -> list[ObjectInfo]: ...
-    def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str: ...
+    def commit(self, branch: str, message: str, metadata: Metadata) -> str:
+        """``metadata`` may be a callable, evaluated only when a commit is really made."""
+        ...
+
     def log(self, ref: str, path: str | None, limit: int) -> list[CommitInfo]: ...
     def get_commit(self, ref: str) -> CommitInfo: ...
     def diff(self, left: str, right: str) -> list[Change]: ...

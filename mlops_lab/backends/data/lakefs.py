@@ -21,6 +21,7 @@ from mlops_lab.backends.data.base import (
     Change,
     ChangeKind,
     CommitInfo,
+    Metadata,
     ObjectInfo,
     Strategy,
 )
@@ -324,8 +325,9 @@ class LakeFSBackend:
             rules,
         )
 
-    def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str:
-        creation = self._models.CommitCreation(message=message, metadata=dict(metadata))
+    def commit(self, branch: str, message: str, metadata: Metadata) -> str:
+        meta = metadata() if callable(metadata) else metadata
+        creation = self._models.CommitCreation(message=message, metadata=dict(meta))
         try:
             made = self._call(
                 f"commit branch '{branch}'",

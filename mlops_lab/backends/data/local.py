@@ -41,6 +41,7 @@ from mlops_lab.backends.data.base import (
     BranchInfo,
     Change,
     CommitInfo,
+    Metadata,
     ObjectInfo,
     Strategy,
 )
@@ -223,22 +224,28 @@ class LocalBackend:
             entry = _entry(hit[5], st.st_size, path)
             if self._object(entry).exists():
                 return entry
-        sha = _sha256_file(source, st.st_size)
-        entry = _entry(sha, st.st_size, path)
-        target = self._object(entry)
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            tmp = self._tmp_name(target)
-            try:
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise
+        # Copy first, then hash the copy: the name always matches the bytes stored, even if
+        # the source changes meanwhile (a dedup hit just drops the copy).
+        spool = self.root / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(source, spool)
+            size = spool.stat().st_size
+            sha = _sha256_file(spool, size)
+            entry = _entry(sha, size, path)
+            target = self._object(entry)
+            if target.exists():
+                spool.unlink()
+            else:
+                target.parent.mkdir(exist_ok=True)
+                os.chmod(spool, 0o444)
+                os.replace(spool, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                spool.unlink()
+            raise
         if (
-            time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
+            size == st.st_size
+            and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
             and source.stat().st_mtime_ns == st.st_mtime_ns
         ):
             with self._cache_lock:
@@ -410,7 +417,7 @@ class LocalBackend:
             self._check_writable(branch)
             self._write_staging(branch, {})
 
-    def commit(self, branch: str, message: str, metadata: Mapping[str, str]) -> str:
+    def commit(self, branch: str, message: str, metadata: Metadata) -> str:
         self._ensure()
         with self._locked():
             head = self._head(branch)
@@ -422,7 +429,8 @@ class LocalBackend:
             if tree == self._load(head)[1]:
                 self._write_staging(branch, {})  # re-staged identical content: nothing to store
                 return head
-            commit_id = self._write_commit(tree, (head,), message, metadata)
+            meta = metadata() if callable(metadata) else metadata
+            commit_id = self._write_commit(tree, (head,), message, meta)
             _crash_point("before-ref")
             self._write_ref("heads", branch, commit_id)
             self._write_staging(branch, {})
