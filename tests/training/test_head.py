@@ -74,7 +74,7 @@ def test_gpus_on_a_head_without_gpus_is_refused_before_submitting(lab_on_head: L
 
 
 def test_more_cpus_than_the_head_has_is_refused(lab_on_head: Lab) -> None:
-    with pytest.raises(UsageError, match="need 12 CPUs but the Ray head .* has 4"):
+    with pytest.raises(UsageError, match=r"need 12 CPUs but the Ray head .* has 4"):
         lab_on_head.training.submit("print('x')\n", name="big", workers=6, cpus=2)
 
 
@@ -143,7 +143,7 @@ def test_local_modules_ship_with_the_code(tmp_path: Path) -> None:
 
 def test_code_too_big_is_refused(project: Lab, tmp_path: Path, ray_head: dict[str, Any]) -> None:
     (tmp_path / "blob.py").write_text("DATA = '" + "x" * 6_000_000 + "'\n")
-    with pytest.raises(UsageError, match="ship code only and read data through lab.data"):
+    with pytest.raises(UsageError, match=r"ship code only and read data through lab\.data"):
         project.training.submit("import blob\n", name="big", source_dir=tmp_path)
 
 

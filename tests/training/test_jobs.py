@@ -79,7 +79,7 @@ def test_train_cell_resumes_registers_and_records_lineage(
     assert "[mlops] resumed from checkpoint at epoch=" in logs
     epochs = [m["epoch"] for m in job.metrics]
     assert epochs[:2] == [0, 1] and epochs[-1] == 3 and set(epochs) == {0, 1, 2, 3}
-    assert f"registered tiny version 1 as tiny@challenger" in logs
+    assert "registered tiny version 1 as tiny@challenger" in logs
 
     version = lab.models.get("tiny@challenger")
     assert version.version == 1
@@ -174,5 +174,5 @@ def test_runtime_env_failure_is_a_submission_failure(lab_on_head: Lab, tmp_path:
     assert (info.state, info.failure) == (base.FAILED, base.SUBMISSION_FAILED)
 
     spec.working_dir = tmp_path / "missing"
-    with pytest.raises(SubmissionFailedError, match="submitting 'nocode' to .* failed"):
+    with pytest.raises(SubmissionFailedError, match=r"submitting 'nocode' to .* failed"):
         backend.submit(spec)
