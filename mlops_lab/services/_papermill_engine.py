@@ -18,6 +18,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbclient.util import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
+from traitlets import Any as AnyTrait
 from traitlets import Dict
 
 ENGINE = "mlops"
@@ -25,6 +26,12 @@ ENGINE = "mlops"
 
 class JobNotebookClient(PapermillNotebookClient):
     kernel_env = Dict(help="Variables added to the kernel's environment.").tag(config=True)
+    kernel_ready = AnyTrait(
+        None,
+        allow_none=True,
+        help="Called once the kernel is up, before the "
+        "first cell; raising stops the job with no cell run.",
+    ).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         import os
@@ -39,6 +46,8 @@ class JobNotebookClient(PapermillNotebookClient):
         self.reset_execution_trackers()
         with self.setup_kernel(**kwargs):
             self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            if self.kernel_ready is not None:
+                self.kernel_ready()
             alive = self.papermill_execute_cells()
             if alive:
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
@@ -100,6 +109,7 @@ class JobEngine(NBClientEngine):
         start_timeout: int = 60,
         execution_timeout: float | None = None,
         kernel_env: dict[str, str] | None = None,
+        kernel_ready: Any = None,
         **kwargs: Any,
     ) -> Any:
         kwargs.pop("input_path", None)
@@ -113,6 +123,7 @@ class JobEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             kernel_env=dict(kernel_env or {}),
+            kernel_ready=kernel_ready,
             **kwargs,
         ).execute()
 

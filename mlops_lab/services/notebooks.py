@@ -12,13 +12,15 @@ job run, also when a cell failed, the kernel died or a cell ran past the timeout
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import json
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +36,11 @@ ENV_NOTEBOOK_PATH = "MLOPS_NOTEBOOK_PATH"
 """Absolute path of the source notebook, set for the kernel of a notebook job."""
 ENV_PROJECT = "MLOPS_PROJECT"
 """Project root of the job, set for its kernel."""
-ENV_PARENT_RUN = "MLOPS_PARENT_RUN_ID"
-"""MLflow run id of the job; runs the notebook starts nest under it."""
+ENV_JOB_ID = "MLOPS_JOB_ID"
+"""Id of the notebook job, set for its kernel (and tagged on the job run as mlops.job.id)."""
 
 JOB_KIND_TAG = "mlops.job.kind"
+JOB_ID_TAG = "mlops.job.id"
 JOB_STATUS_TAG = "mlops.job.status"
 JOB_FAILED_CELL_TAG = "mlops.job.failed_cell"
 JOB_ERROR_TAG = "mlops.job.error"
@@ -253,18 +256,31 @@ class NotebookService:
             **(extra_tags or {}),
         }
         started = time.time()
-        run_id = tracker.start(run_name or source.stem, tags, values, parent_run_id, experiment)
+        job_id = uuid.uuid4().hex
+        tags[JOB_ID_TAG] = job_id
         out.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            ENV_NOTEBOOK_PATH: str(source),
-            ENV_PROJECT: str(config.root),
-            ENV_PARENT_RUN: run_id,
-        }
+        env = {ENV_NOTEBOOK_PATH: str(source), ENV_PROJECT: str(config.root), ENV_JOB_ID: job_id}
+        # The job's MLflow run is opened while the kernel starts (importing MLflow and opening
+        # the store take about as long); no cell runs before it exists.
+        opening = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mlops-job")
+        pending = opening.submit(
+            tracker.start, run_name or source.stem, tags, values, parent_run_id, experiment
+        )
+        opening.shutdown(wait=False)
+        run_ids: list[str] = []
+
+        def job_run_opened() -> None:
+            run_ids.append(pending.result())
+
         error: LabError | None = None
         failed_cell: int | None = None
         try:
-            _execute(source, out, values, config.notebooks.kernel, workdir, timeout, env)
+            _execute(
+                source, out, values, config.notebooks.kernel, workdir, timeout, env, job_run_opened
+            )
+            run_id = run_ids[0]
         except _CellFailed as failure:
+            run_id = run_ids[0]
             failed_cell = failure.cell
             error = NotebookRunError(
                 f"{source.name}: cell {failure.cell} failed: {failure.ename}: "
@@ -275,6 +291,18 @@ class NotebookService:
                 run_id=run_id,
             )
         except BaseException as exc:
+            if not run_ids:  # the job run could not be opened: no cell ran
+                out.unlink(missing_ok=True)
+                pending.cancel()
+                if pending.done() and not pending.cancelled() and pending.exception() is None:
+                    tracker.finish(
+                        pending.result(),
+                        None,
+                        "KILLED",
+                        {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]},
+                    )
+                raise
+            run_id = run_ids[0]
             tracker.finish(
                 run_id,
                 out if out.exists() else None,
@@ -286,7 +314,7 @@ class NotebookService:
         if error is not None:
             finish_tags[JOB_FAILED_CELL_TAG] = str(failed_cell)
             finish_tags[JOB_ERROR_TAG] = str(error)[:250]
-        produced, metrics, params, all_tags = tracker.collect(run_id, str(source), started)
+        produced, metrics, params, all_tags = tracker.collect(run_id, str(source), started, job_id)
         finish_tags.update({k: ",".join(v) for k, v in produced.items() if v})
         tracker.finish(run_id, out, "FAILED" if error else "FINISHED", finish_tags)
         for key, values_ in produced.items():
@@ -609,6 +637,7 @@ def _execute(
     cwd: Path,
     timeout: float | None,
     env: dict[str, str],
+    kernel_ready: Callable[[], None] | None = None,
 ) -> None:
     papermill = require("papermill")
     from mlops_lab.services import _papermill_engine
@@ -626,6 +655,7 @@ def _execute(
             execution_timeout=timeout,
             progress_bar=False,
             kernel_env=env,
+            kernel_ready=kernel_ready,
         )
     except papermill.PapermillExecutionError as exc:
         raise _CellFailed(_source_index(out, exc.cell_index), exc.ename, str(exc.evalue)) from None
@@ -742,29 +772,33 @@ class _JobTracker:
         client.set_terminated(run_id, status)
 
     def collect(
-        self, run_id: str, source: str, started: float
+        self, run_id: str, source: str, started: float, job_id: str = ""
     ) -> tuple[dict[str, list[str]], dict[str, float], dict[str, str], dict[str, str]]:
-        """What the notebook's own runs recorded: the runs nested under the job run, plus
-        runs started since the job began that name this notebook as their source."""
+        """What the notebook's own runs recorded. They are the runs started since the job
+        began that carry its job id (``MLOPS_JOB_ID``), or else name this notebook as their
+        source (``MLOPS_NOTEBOOK_PATH``), and the runs nested under those or the job run."""
         client = self.client
         experiments = [e.experiment_id for e in client.search_experiments()]
-        children: dict[str, Any] = {}
-        frontier = [run_id]
-        while frontier and experiments:
-            parent = frontier.pop()
-            for run in _search(client, experiments, f"tags.`{PARENT_TAG}` = '{parent}'"):
-                if run.info.run_id not in children:
-                    children[run.info.run_id] = run
-                    frontier.append(run.info.run_id)
         since = int(started * 1000) - 1000
-        for run in _search(client, experiments, f"attributes.start_time >= {since}"):
-            path = run.data.tags.get(lineage.NOTEBOOK_PATH, "")
-            if (
-                run.info.run_id != run_id
-                and path
-                and (path == source or source.endswith("/" + path))
-            ):
-                children.setdefault(run.info.run_id, run)
+        recent = {
+            run.info.run_id: run
+            for run in _search(client, experiments, f"attributes.start_time >= {since}")
+            if run.info.run_id != run_id
+        }
+        members = {run_id}
+        for rid, run in recent.items():
+            run_tags = run.data.tags
+            tagged = run_tags.get(JOB_ID_TAG)
+            if tagged == job_id if tagged else run_tags.get(lineage.NOTEBOOK_PATH) == source:
+                members.add(rid)
+        grew = True
+        while grew:
+            grew = False
+            for rid, run in recent.items():
+                if rid not in members and run.data.tags.get(PARENT_TAG) in members:
+                    members.add(rid)
+                    grew = True
+        children = {rid: run for rid, run in recent.items() if rid in members}
         collector = lineage.Collector()
         metrics: dict[str, float] = {}
         params: dict[str, str] = {}
