@@ -89,6 +89,24 @@ def test_branches_diff_and_clean_merge(data: Any) -> None:
     assert data.merge("exp", "main") == merged
 
 
+def test_diff_compares_the_two_refs_as_they_are(data: Any) -> None:
+    data.write_table(frame(), "a.parquet")
+    data.commit("main", "a")
+    data.create_branch("exp")
+    data.write_table(frame(2), "exp.parquet", "exp")
+    data.commit("exp", "exp adds")
+    data.write_table(frame(3), "main.parquet", "main")
+    data.commit("main", "main adds")
+    assert [(c.kind, c.path) for c in data.diff("main", "exp")] == [
+        ("added", "exp.parquet"),
+        ("removed", "main.parquet"),
+    ]
+    assert [(c.kind, c.path) for c in data.diff("exp", "main")] == [
+        ("removed", "exp.parquet"),
+        ("added", "main.parquet"),
+    ]
+
+
 def test_merge_conflict_lists_paths_and_leaves_destination_unchanged(data: Any) -> None:
     data.write_table(frame(), "x.parquet")
     data.write_table(frame(), "y.parquet")

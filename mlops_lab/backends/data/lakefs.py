@@ -458,6 +458,7 @@ class LakeFSBackend:
                 self.repository,
                 left,
                 right,
+                type="two_dot",  # the two states as they are (lakeFS defaults to three_dot)
             )
             if d.path_type == "object"
         ]
