@@ -108,6 +108,7 @@ def _routes() -> Map:
             Rule("/api/v1/healthcheck", methods=["GET"], endpoint="healthCheck"),
             Rule("/api/v1/repositories", methods=["POST"], endpoint="createRepository"),
             Rule(r, methods=["GET"], endpoint="getRepository"),
+            Rule(r, methods=["DELETE"], endpoint="deleteRepository"),
             Rule(
                 f"{r}/settings/branch_protection",
                 methods=["GET"],
@@ -399,6 +400,11 @@ class LakeFSServer:
 
     def op_getRepository(self, params: dict[str, Any], body: Any, repository: str) -> Response:
         return _json(200, self._repo_json(self._repo(repository)))
+
+    def op_deleteRepository(self, params: dict[str, Any], body: Any, repository: str) -> Response:
+        self._repo(repository)
+        del self.repos[repository]
+        return Response(status=204)
 
     def op_getBranchProtectionRules(
         self, params: dict[str, Any], body: Any, repository: str
@@ -782,3 +788,11 @@ def _page(
         },
         "results": page,
     }
+
+
+if __name__ == "__main__":  # a standalone server, e.g. to try `pytest -m live` against it
+    import sys
+
+    server = LakeFSServer(sys.argv[1]).start()
+    print(server.endpoint, flush=True)
+    threading.Event().wait()
