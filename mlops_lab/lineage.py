@@ -276,7 +276,13 @@ class Lineage:
                 detail.append(f"code sha256 {self.code['code_hash'][:12]}")
             rows.append(["notebook", "code", self.code.get("path") or "(unknown)", ", ".join(detail)])
         for item in self.data:
-            rows.append(["data", "commit", item["commit"], ", ".join(item.get("paths", []))])
+            about = ", ".join(item.get("paths", []))
+            if item.get("message"):
+                about += f" ({item['message']})"
+            written_by = item.get("metadata", {}).get(NOTEBOOK_PATH)
+            if written_by:
+                about += f"; written by {written_by}"
+            rows.append(["data", "commit", item["commit"], about])
         if self.features:
             views = ", ".join(self.features.get("views", []))
             service = self.features.get("service")
@@ -370,8 +376,8 @@ def walk(lab: Any, target: str) -> Lineage:
         }
     commits = [c for c in (tags.get(DATA_COMMIT) or "").split(",") if c]
     paths = [p for p in (tags.get(DATA_PATHS) or "").split(",") if p]
-    result.data = [{"commit": c, "paths": paths, "repository": tags.get(DATA_REPOSITORY, "")}
-                   for c in commits]
+    result.data = [{"commit": c, "paths": paths, "repository": tags.get(DATA_REPOSITORY, ""),
+                    **_commit_details(lab, c)} for c in commits]
     views = [v for v in (tags.get(FEATURES_VIEWS) or "").split(",") if v]
     if views or tags.get(FEATURES_SERVICE):
         result.features = {
@@ -394,6 +400,19 @@ def walk(lab: Any, target: str) -> Lineage:
             used = [u for u in used if not (u["kind"] == "model version" and u["id"] == itself)]
         result.used_by = used
     return result
+
+
+def _commit_details(lab: Any, commit: str) -> dict[str, Any]:
+    """Message, committer and the lineage metadata (e.g. the notebook that wrote it) of a
+    data commit, when the data store still knows it."""
+    try:
+        info = lab.data.get_commit(commit)
+    except Exception:
+        return {}
+    return {
+        "message": info.message, "committer": info.committer,
+        "metadata": {k: v for k, v in dict(info.metadata).items() if k.startswith("mlops.")},
+    }
 
 
 def _forward(lab: Any, client: Any, run_id: str, commits: list[str]) -> list[dict[str, Any]]:

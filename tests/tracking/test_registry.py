@@ -156,9 +156,12 @@ def test_magics(shell: Any, capsys: pytest.CaptureFixture[str], trained: dict[st
     assert "lineage of fraud-magic@champion" in graph._repr_html_()
 
 
-def test_lineage_walks_back_and_forward(lab: Lab, trained: dict[str, Any]) -> None:
+def test_lineage_walks_back_and_forward(
+    lab: Lab, trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pandas as pd
 
+    monkeypatch.setenv("MLOPS_NOTEBOOK_PATH", str(lab.root / "walk.ipynb"))
     lab.data.write_table(pd.DataFrame({"x": [1.0]}), "l/x.parquet")
     commit = lab.data.commit(message="x")
     with lab.tracking.start_run("walk") as run:
@@ -172,15 +175,18 @@ def test_lineage_walks_back_and_forward(lab: Lab, trained: dict[str, Any]) -> No
     assert found.model == {**found.model, "name": "fraud-walk", "version": version.version,
                            "aliases": ["champion"]}
     assert found.run["id"] == run.id and found.run["status"] == "FINISHED"
-    assert found.data == [{"commit": commit, "paths": ["l/x.parquet"], "repository": ""}]
-    assert found.code.get("code_hash") or found.code.get("path") is not None
+    assert found.data[0]["commit"] == commit and found.data[0]["paths"] == ["l/x.parquet"]
+    assert found.data[0]["message"] == "x"
+    assert found.code["path"] == str(lab.root / "walk.ipynb")
     uses = {(u["kind"], u["id"]) for u in found.used_by}
-    assert ("model version", f"fraud-walk/{version.version}") in uses
-    assert ("run on same data", reader.id) in uses
+    assert uses == {("run on same data", reader.id)}
 
     same = lab.lineage(run.id).to_dict()
     assert same["run"]["id"] == run.id and same["model"] is None
     assert same["data"][0]["commit"] == commit
+    uses = {(u["kind"], u["id"]) for u in same["used_by"]}
+    assert uses == {("model version", f"fraud-walk/{version.version}"),
+                    ("run on same data", reader.id)}
     assert [r[0] for r in lab.lineage(run.id).rows()][-1] == "used by"
 
 
