@@ -61,6 +61,91 @@ export interface IDiff {
   changes: IChange[];
 }
 
+export interface IRun {
+  run_id: string;
+  name: string;
+  status: string;
+  start: number | null;
+  end: number | null;
+  metrics: Record<string, number>;
+  params: Record<string, string>;
+  parent_run_id: string | null;
+}
+
+export interface IRuns {
+  experiment: string;
+  runs: IRun[];
+}
+
+export interface IRegisteredModel {
+  name: string;
+  latest_version: number | null;
+  /** alias -> version */
+  aliases: Record<string, number>;
+  description: string;
+  updated: number | null;
+}
+
+export interface IModels {
+  models: IRegisteredModel[];
+}
+
+export interface IModelVersion {
+  name: string;
+  version: number;
+  aliases: string[];
+  run_id: string | null;
+  status: string;
+  created: number | null;
+  metrics: Record<string, number>;
+  description: string;
+}
+
+export interface IModelVersions {
+  name: string;
+  versions: IModelVersion[];
+}
+
+export interface ILineageStep {
+  step: string;
+  kind: string;
+  id: string;
+  detail: string;
+}
+
+export interface ILineage {
+  target: string;
+  steps: ILineageStep[];
+}
+
+export interface IJob {
+  job_id: string;
+  name: string;
+  /** pending, running, succeeded, failed or stopped */
+  state: string;
+  failure: string | null;
+  reason: string;
+  start_time: number | null;
+  end_time: number | null;
+}
+
+export interface IJobs {
+  backend: string;
+  notice: string | null;
+  jobs: IJob[];
+}
+
+export interface IJobLogs {
+  job_id: string;
+  logs: string;
+  truncated: boolean;
+}
+
+export interface IJobStop {
+  job_id: string;
+  stopped: boolean;
+}
+
 export interface INotebookParameter {
   name: string;
   /** int, float, bool, str, list, dict or any. */
@@ -98,6 +183,28 @@ export interface INotebookRun {
 
 export interface INotebookRuns {
   runs: INotebookRun[];
+}
+
+export interface IScheduleRequest {
+  path: string;
+  /** Five cron fields or a macro (@daily). */
+  cron: string;
+  /** Empty: the project's [kubernetes] image. */
+  image?: string;
+  parameters: Record<string, unknown>;
+  name?: string;
+  timeout?: number | null;
+  /** Check everything and answer the manifests as YAML; create nothing. */
+  dry_run?: boolean;
+}
+
+export interface ISchedule {
+  name: string;
+  namespace: string;
+  cron: string;
+  image: string;
+  created: boolean;
+  yaml: string;
 }
 
 export interface IErrorBody {
@@ -186,12 +293,44 @@ export class MLOpsClient {
     return this.get(`data/diff${query({ left, right })}`);
   }
 
+  runs(experiment?: string, limit?: number): Promise<IRuns> {
+    return this.get(`runs${query({ experiment, limit })}`);
+  }
+
+  models(): Promise<IModels> {
+    return this.get('models');
+  }
+
+  versions(name: string): Promise<IModelVersions> {
+    return this.get(`models/${encodeURIComponent(name)}/versions`);
+  }
+
+  lineage(target: string): Promise<ILineage> {
+    return this.get(`lineage${query({ target })}`);
+  }
+
+  jobs(): Promise<IJobs> {
+    return this.get('jobs');
+  }
+
+  jobLogs(jobId: string, tail?: number): Promise<IJobLogs> {
+    return this.get(`jobs/${encodeURIComponent(jobId)}/logs${query({ tail })}`);
+  }
+
+  stopJob(jobId: string): Promise<IJobStop> {
+    return requestAPI(`jobs/${encodeURIComponent(jobId)}/stop`, { method: 'POST', body: '{}' }, this.settings);
+  }
+
   notebookParameters(path: string): Promise<INotebookParameters> {
     return this.get(`notebooks/parameters${query({ path })}`);
   }
 
   runNotebook(request: IRunNotebookRequest): Promise<INotebookRun> {
     return requestAPI(`notebooks/runs`, post(request), this.settings);
+  }
+
+  schedule(request: IScheduleRequest): Promise<ISchedule> {
+    return requestAPI('notebooks/schedules', post(request), this.settings);
   }
 
   notebookRuns(): Promise<INotebookRuns> {

@@ -11,22 +11,29 @@ import { ApiError, INotebookParameter, MLOpsClient } from './api';
 import { h } from './dom';
 
 export interface IRunChoice {
-  mode: 'now';
   parameters: Record<string, string>;
   timeout: number | null;
+  cron: string;
+  image: string;
 }
+
+const RUN_NOW = 'Run now';
+const SCHEDULE = 'Schedule';
 
 /** The dialog's body: one input per parameter, a timeout, and the server's message. */
 export class RunAsJobBody extends Widget implements Dialog.IBodyWidget<IRunChoice> {
   private readonly inputs = new Map<string, HTMLInputElement>();
   private readonly timeoutInput: HTMLInputElement;
+  private readonly cronInput: HTMLInputElement;
+  private readonly imageInput: HTMLInputElement;
 
   constructor(
     readonly path: string,
     readonly parameters: INotebookParameter[],
     values: Record<string, string> = {},
     timeout: number | null = null,
-    error = ''
+    error = '',
+    schedule: { cron: string; image: string } = { cron: '', image: '' }
   ) {
     super();
     this.addClass('mlops-run-dialog');
@@ -56,6 +63,16 @@ export class RunAsJobBody extends Widget implements Dialog.IBodyWidget<IRunChoic
     if (timeout !== null) {
       this.timeoutInput.value = String(timeout);
     }
+    this.cronInput = h('input', {
+      class: 'jp-mod-styled mlops-cron',
+      placeholder: '0 2 * * *  or  @daily'
+    }) as HTMLInputElement;
+    this.cronInput.value = schedule.cron;
+    this.imageInput = h('input', {
+      class: 'jp-mod-styled mlops-image',
+      placeholder: 'image with mlops-lab ([kubernetes] image)'
+    }) as HTMLInputElement;
+    this.imageInput.value = schedule.image;
     this.node.append(
       h('div', { class: 'mlops-run-path' }, `Runs ${path} with papermill in the MLOps kernel, tracked in MLflow.`),
       h(
@@ -71,6 +88,13 @@ export class RunAsJobBody extends Widget implements Dialog.IBodyWidget<IRunChoic
         h('span', { class: 'mlops-param-type' }, 's'),
         this.timeoutInput
       ),
+      h(
+        'fieldset',
+        { class: 'mlops-params' },
+        h('legend', {}, 'Schedule (Kubernetes CronJob)'),
+        h('label', { class: 'mlops-param' }, h('span', { class: 'mlops-param-name' }, 'cron'), h('span', {}), this.cronInput),
+        h('label', { class: 'mlops-param' }, h('span', { class: 'mlops-param-name' }, 'image'), h('span', {}), this.imageInput)
+      ),
       h('div', { class: 'mlops-dialog-error', role: 'alert', hidden: error ? undefined : '' }, error)
     );
   }
@@ -85,7 +109,12 @@ export class RunAsJobBody extends Widget implements Dialog.IBodyWidget<IRunChoic
       }
     }
     const timeout = this.timeoutInput.value.trim();
-    return { mode: 'now', parameters, timeout: timeout ? Number(timeout) : null };
+    return {
+      parameters,
+      timeout: timeout ? Number(timeout) : null,
+      cron: this.cronInput.value.trim(),
+      image: this.imageInput.value.trim()
+    };
   }
 
   /** Every input's current text (to reopen the dialog with them after a refusal). */
@@ -105,7 +134,8 @@ function toText(p: INotebookParameter): string {
   return d;
 }
 
-/** Save the notebook, ask for the parameters, start the run; returns the run id or null. */
+/** Save the notebook, ask for the parameters, then run it now or schedule it. Returns the
+ * id of a run started now, or null (cancelled, scheduled, or failed to start). */
 export async function runAsJob(client: MLOpsClient, panel: NotebookPanel): Promise<string | null> {
   const context = panel.context;
   if (context.model.dirty) {
@@ -126,24 +156,48 @@ export async function runAsJob(client: MLOpsClient, panel: NotebookPanel): Promi
   let values: Record<string, string> = {};
   let timeout: number | null = null;
   let error = '';
+  let schedule = { cron: '', image: '' };
   for (;;) {
-    const body: RunAsJobBody = new RunAsJobBody(path, parameters, values, timeout, error);
+    const body: RunAsJobBody = new RunAsJobBody(path, parameters, values, timeout, error, schedule);
     const result: Dialog.IResult<IRunChoice> = await showDialog<IRunChoice>({
       title: 'Run as job…',
       body,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Run now' })],
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: SCHEDULE, displayType: 'default', className: 'mlops-schedule-button' }),
+        Dialog.okButton({ label: RUN_NOW, className: 'mlops-run-button' })
+      ],
       focusNodeSelector: 'input'
     });
     if (!result.button.accept || !result.value) {
       return null;
     }
+    const choice = result.value;
     values = body.texts();
-    timeout = result.value.timeout;
+    timeout = choice.timeout;
+    schedule = { cron: choice.cron, image: choice.image };
     try {
+      if (result.button.label === SCHEDULE) {
+        if (!choice.cron) {
+          error = 'a schedule needs a cron expression, e.g. "0 2 * * *" or @daily';
+          continue;
+        }
+        const made = await client.schedule({
+          path,
+          cron: choice.cron,
+          image: choice.image,
+          parameters: choice.parameters,
+          timeout: choice.timeout
+        });
+        Notification.success(`Schedule ${made.name} created in namespace ${made.namespace} (${made.cron})`, {
+          autoClose: 6000
+        });
+        return null;
+      }
       const run = await client.runNotebook({
         path,
-        parameters: result.value.parameters,
-        timeout: result.value.timeout
+        parameters: choice.parameters,
+        timeout: choice.timeout
       });
       Notification.success(`Notebook job started: ${path} (follow it in the MLOps panel)`, {
         autoClose: 4000

@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { ApiError, MLOpsClient, INotebookRun } from './api';
+import { ApiError, IJob, IModelVersion, IRegisteredModel, MLOpsClient, INotebookRun } from './api';
 import { age, button, h, table } from './dom';
 
 export interface IPanelOptions {
@@ -42,10 +42,13 @@ abstract class Section {
       this.message.hidden = true;
       this.message.textContent = '';
     } catch (error) {
-      this.message.hidden = false;
-      this.message.textContent =
-        error instanceof ApiError ? error.message : `failed: ${String(error)}`;
+      this.fail(error);
     }
+  }
+
+  protected fail(error: unknown): void {
+    this.message.hidden = false;
+    this.message.textContent = error instanceof ApiError ? error.message : `failed: ${String(error)}`;
   }
 
   protected show(...nodes: Node[]): void {
@@ -112,6 +115,142 @@ class DataSection extends Section {
   }
 }
 
+/** Registered models with their aliases; a model opens its versions, a version its lineage. */
+class ModelsSection extends Section {
+  private expanded = new Set<string>();
+  private lineageOf: string | null = null;
+
+  constructor(private readonly client: MLOpsClient) {
+    super('models', 'Models');
+  }
+
+  protected async load(): Promise<void> {
+    const { models } = await this.client.models();
+    if (!models.length) {
+      this.show(h('div', { class: 'mlops-empty' }, 'No registered models yet: lab.models.register(run, name, alias=...).'));
+      return;
+    }
+    const blocks = await Promise.all(models.map(m => this.model(m)));
+    const nodes: Node[] = blocks;
+    if (this.lineageOf) {
+      nodes.push(await this.lineage(this.lineageOf));
+    }
+    this.show(...nodes);
+  }
+
+  private async model(model: IRegisteredModel): Promise<HTMLElement> {
+    const open = this.expanded.has(model.name);
+    const aliases = Object.entries(model.aliases).map(([alias, version]) =>
+      h('span', { class: 'mlops-alias', 'data-alias': alias, title: `${model.name}@${alias} is version ${version}` }, `@${alias} → v${version}`)
+    );
+    const header = h(
+      'div',
+      { class: 'mlops-model-header' },
+      button(open ? '▾' : '▸', open ? 'Hide versions' : 'Show versions', () => {
+        if (open) {
+          this.expanded.delete(model.name);
+        } else {
+          this.expanded.add(model.name);
+        }
+        void this.refresh();
+      }, 'mlops-toggle'),
+      h('span', { class: 'mlops-model-name' }, model.name),
+      h('span', { class: 'mlops-model-latest' }, model.latest_version ? `v${model.latest_version}` : 'no versions'),
+      ...aliases
+    );
+    const block = h('div', { class: 'mlops-model', 'data-model': model.name }, header);
+    if (open) {
+      const { versions } = await this.client.versions(model.name);
+      block.append(table(['version', 'aliases', 'metrics', ''], versions.map(v => this.version(v)), 'mlops-versions-table'));
+    }
+    return block;
+  }
+
+  private version(v: IModelVersion): (Node | string)[] {
+    const metrics = Object.entries(v.metrics)
+      .map(([k, value]) => `${k}=${Number(value).toPrecision(4)}`)
+      .join(' ');
+    const target = `${v.name}/${v.version}`;
+    return [
+      h('span', { 'data-version': String(v.version) }, `v${v.version}`),
+      v.aliases.map(a => `@${a}`).join(' '),
+      h('span', { title: metrics }, metrics),
+      button('lineage', `Where ${target} came from and what used it`, () => {
+        this.lineageOf = this.lineageOf === target ? null : target;
+        void this.refresh();
+      })
+    ];
+  }
+
+  private async lineage(target: string): Promise<HTMLElement> {
+    const walked = await this.client.lineage(target);
+    return h(
+      'div',
+      { class: 'mlops-lineage', 'data-lineage': target },
+      h('div', { class: 'mlops-subtitle' }, `Lineage of ${target}`),
+      h(
+        'ol',
+        { class: 'mlops-lineage-steps' },
+        walked.steps.map(s =>
+          h('li', { 'data-step': s.step }, h('b', {}, s.step), ` ${s.kind} `, h('code', { title: s.id }, s.id), s.detail ? ` — ${s.detail}` : '')
+        )
+      )
+    );
+  }
+}
+
+/** Training jobs of the project: state, logs and stop. */
+class JobsSection extends Section {
+  private logsOf: string | null = null;
+
+  constructor(private readonly client: MLOpsClient) {
+    super('jobs', 'Training jobs');
+  }
+
+  protected async load(): Promise<void> {
+    const listed = await this.client.jobs();
+    const nodes: Node[] = [];
+    if (listed.notice) {
+      nodes.push(h('div', { class: 'mlops-notice' }, listed.notice));
+    }
+    if (listed.jobs.length) {
+      nodes.push(table(['job', 'state', 'started', ''], listed.jobs.map(j => this.row(j)), 'mlops-jobs-table'));
+    } else if (!listed.notice) {
+      nodes.push(h('div', { class: 'mlops-empty' }, `No jobs on ${listed.backend}.`));
+    }
+    if (this.logsOf) {
+      const logs = await this.client.jobLogs(this.logsOf);
+      nodes.push(
+        h('div', { class: 'mlops-subtitle' }, `Logs of ${logs.job_id}${logs.truncated ? ' (last part)' : ''}`),
+        h('pre', { class: 'mlops-logs', 'data-logs': logs.job_id }, logs.logs || '(no output yet)')
+      );
+    }
+    this.show(...nodes);
+  }
+
+  private row(job: IJob): (Node | string)[] {
+    const active = job.state === 'pending' || job.state === 'running';
+    return [
+      h('span', { title: job.job_id, 'data-job': job.job_id }, job.name || job.job_id),
+      h('span', { class: `mlops-state mlops-state-${job.state}`, title: job.failure ? `${job.failure}: ${job.reason}` : job.reason }, job.state),
+      job.start_time ? age(job.start_time) : '',
+      h(
+        'span',
+        {},
+        button('logs', `Show the output of ${job.job_id}`, () => {
+          this.logsOf = this.logsOf === job.job_id ? null : job.job_id;
+          void this.refresh();
+        }),
+        active
+          ? button('stop', `Stop ${job.job_id}`, () => {
+              void this.client.stopJob(job.job_id).then(() => this.refresh(), error => this.fail(error));
+            }, 'mlops-stop')
+          : null
+      )
+    ];
+  }
+}
+
 class NotebookRunsSection extends Section {
   constructor(
     private readonly client: MLOpsClient,
@@ -164,6 +303,8 @@ export class MLOpsPanel extends Widget {
     this.sections = [
       new StatusSection(options.client),
       new DataSection(options.client),
+      new ModelsSection(options.client),
+      new JobsSection(options.client),
       new NotebookRunsSection(options.client, options.open)
     ];
     const header = h(

@@ -395,6 +395,41 @@ class NotebookRunsHandler(LabHandler):
         return notebook_run_model(record, self.relative)
 
 
+class NotebookSchedulesHandler(LabHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        request = self.parse(models.ScheduleRequest)
+        notebook = self.notebook_path(request.path)
+        notebooks = self.lab.notebooks
+        options: dict[str, Any] = {"text_parameters": True, "timeout": request.timeout}
+        if request.name:
+            options["name"] = request.name
+        spec = await self.call(
+            notebooks.schedule_spec,
+            notebook,
+            request.cron,
+            request.image or None,
+            request.parameters,
+            **options,
+        )
+        yaml = ""
+        if request.dry_run:
+            yaml = await self.call(notebooks.schedule_yaml, spec)
+        else:
+            await self.call(notebooks.create_schedule, spec)
+        self.reply(
+            models.ScheduleResponse(
+                name=spec.name,
+                namespace=spec.namespace,
+                cron=spec.cron,
+                image=spec.image,
+                created=not request.dry_run,
+                yaml=yaml,
+            ),
+            status=200 if request.dry_run else 201,
+        )
+
+
 class NotebookRunHandler(LabHandler):
     @web.authenticated
     async def get(self, run_id: str) -> None:
@@ -471,6 +506,7 @@ ROUTES: tuple[Route, ...] = (
     Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
     Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
+    Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
 )
 
 __all__ = ["ROUTES", "URL_PREFIX", "LabHandler", "Route"]

@@ -206,3 +206,28 @@ class NotebookRun(Model):
 
 class NotebookRunsResponse(Model):
     runs: list[NotebookRun]
+
+
+class ScheduleRequest(Model):
+    path: str = Field(min_length=1)
+    """Notebook path relative to the server's root directory."""
+    cron: str = Field(min_length=1)
+    """Five cron fields or a macro (@daily)."""
+    image: str = ""
+    """Image with mlops-lab installed; empty means [kubernetes] image."""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str = ""
+    """Schedule name; empty means one made from the notebook's file name."""
+    timeout: float | None = Field(default=None, gt=0)
+    dry_run: bool = False
+    """Check everything and answer the manifests as YAML; create nothing."""
+
+
+class ScheduleResponse(Model):
+    name: str
+    namespace: str
+    cron: str
+    image: str
+    created: bool
+    yaml: str = ""
+    """The manifests (dry runs only)."""

@@ -270,3 +270,41 @@ async def test_jobs_listing_does_not_start_a_local_ray_head(api: Any, jp_root_di
     stop = await api("jobs/raysubmit_abc/stop", "POST")
     assert stop.code == 404
     assert not (jp_root_dir / ".mlops" / "ray" / "head.json").exists()
+
+
+async def test_a_schedule_is_checked_and_previewed_by_the_notebook_service(
+    api: Any, jp_root_dir: Path
+) -> None:
+    write_notebook(jp_root_dir / "train.ipynb", "rows = 200")
+    bad_cron = await api(
+        "notebooks/schedules",
+        "POST",
+        body={"path": "train.ipynb", "cron": "every day", "image": "mlops:1", "dry_run": True},
+    )
+    assert bad_cron.code == 400
+    assert body(bad_cron)["error"]["kind"] == "UsageError"
+    no_image = await api(
+        "notebooks/schedules",
+        "POST",
+        body={"path": "train.ipynb", "cron": "@daily", "dry_run": True},
+    )
+    assert no_image.code == 400
+    assert "no image to run the notebook in" in body(no_image)["error"]["message"]
+    preview = await api(
+        "notebooks/schedules",
+        "POST",
+        body={
+            "path": "train.ipynb",
+            "cron": "0 2 * * *",
+            "image": "registry.example/mlops:1",
+            "parameters": {"rows": "50"},
+            "dry_run": True,
+        },
+    )
+    assert preview.code == 200, preview.body
+    got = body(preview)
+    assert got["name"] == "train"
+    assert got["created"] is False
+    assert got["cron"] == "0 2 * * *"
+    assert "kind: CronJob" in got["yaml"]
+    assert "registry.example/mlops:1" in got["yaml"]

@@ -58,12 +58,21 @@ def _free_port() -> int:
 
 
 def _prepare_project(root: Path) -> None:
+    """A project with a data commit and a model registered with an alias, through the lab."""
+    import numpy as np
     import pandas as pd
+    from sklearn.linear_model import LogisticRegression
 
     lab = mlops_lab.connect(root)
     lab.init()
     lab.data.write_table(pd.DataFrame({"amount": [12.5, 80.0, 3.2]}), "transactions.parquet")
     lab.data.commit(message="fixture transactions")
+    x = np.random.default_rng(0).random((40, 2))
+    y = (x[:, 0] > 0.5).astype(int)
+    with lab.tracking.start_run("fixture-training") as run:
+        run.log_metrics({"auc": 0.93})
+        run.log_model(LogisticRegression().fit(x, y))
+    lab.models.register(run, MODEL, alias=ALIAS)
 
 
 def _wait_for(url: str, token: str, process: subprocess.Popen[bytes], log: Path) -> None:

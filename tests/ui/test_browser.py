@@ -15,3 +15,11 @@ def test_panel_shows_live_status(browser_run: Any) -> None:
 
 def test_run_as_job_runs_a_parameterised_notebook(browser_run: Any) -> None:
     browser_run.check("runs a parameterised notebook and the panel shows it succeeded")
+
+
+def test_a_registered_model_appears_with_its_alias(browser_run: Any) -> None:
+    browser_run.check("shows a registered model with its alias, versions and lineage")
+
+
+def test_a_widget_button_from_the_magics_works(browser_run: Any) -> None:
+    browser_run.check("a registry widget button from %mlops models --widget works")

@@ -32,8 +32,18 @@ test.describe('Run as job…', () => {
     await expect(page.locator('.jp-Dialog input[data-param="rows"]')).toHaveValue('many');
     await page.locator('.jp-Dialog .jp-Dialog-content').screenshot({ path: artifact('dialog-refused.png') });
 
-    // a good value runs the notebook with papermill
+    // a schedule is checked by the server too: a wrong cron expression is refused
     await page.locator('.jp-Dialog input[data-param="rows"]').fill('20');
+    await page.locator('.jp-Dialog input.mlops-cron').fill('every day');
+    await page.locator('.jp-Dialog input.mlops-image').fill('registry.example/mlops:1');
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Schedule' }).click();
+    await expect(page.locator('.jp-Dialog .mlops-dialog-error')).toContainText(
+      "invalid cron expression 'every day'"
+    );
+    await expect(page.locator('.jp-Dialog input.mlops-cron')).toHaveValue('every day');
+
+    // a good value runs the notebook with papermill
+    await expect(page.locator('.jp-Dialog input[data-param="rows"]')).toHaveValue('20');
     await page.locator('.jp-Dialog .jp-Dialog-content').screenshot({ path: artifact('dialog.png') });
     await page.locator('.jp-Dialog').getByRole('button', { name: 'Run now' }).click();
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
