@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -230,11 +231,27 @@ class DataService:
     def _note(self, ref: str, path: str) -> None:
         if lineage._current.get() is None:
             return
-        lineage.note(lineage.DATA_COMMIT, self.backend.resolve(ref))
+        commit = self.backend.resolve(ref)
+        if commit != ref and not self._committed(ref, commit, path):
+            warnings.warn(
+                f"read '{path}' from '{ref}' including uncommitted changes; the run's lineage "
+                f"records commit {commit[:12]}, which does not hold them: commit first to make "
+                "the run reproducible",
+                UserWarning,
+                stacklevel=3,
+            )
+        lineage.note(lineage.DATA_COMMIT, commit)
         lineage.note(lineage.DATA_PATHS, path)
         repository = getattr(self.backend, "repository", None)
         if repository:
             lineage.note(lineage.DATA_REPOSITORY, repository)
+
+    def _committed(self, ref: str, commit: str, path: str) -> bool:
+        """Whether ``path`` at ``ref`` is the same bytes as in ``commit``."""
+        try:
+            return self.backend.stat(commit, path).checksum == self.backend.stat(ref, path).checksum
+        except NotFoundError:
+            return False
 
     def stat(self, path: str, ref: str | None = None) -> ObjectInfo:
         return self.backend.stat(check_ref(ref or self.default_branch), check_path(path))

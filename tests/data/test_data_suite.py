@@ -219,6 +219,9 @@ def test_reads_feed_the_lineage_of_a_run(data: Any) -> None:
         data.open("a.parquet", commit).close()
     assert seen.values[lineage.DATA_COMMIT] == [commit]
     assert seen.values[lineage.DATA_PATHS] == ["a.parquet"]
+    data.write_table(frame(2), "a.parquet")  # staged, not committed
+    with lineage.collecting(), pytest.warns(UserWarning, match="uncommitted changes"):
+        data.read_table("a.parquet", "main")
 
 
 def test_uri_names_readable_immutable_data(data: Any) -> None:
