@@ -1,4 +1,4 @@
-# `make demo`: set up and run the quickstart end to end.  `make test`: set up and run the tests.
+# `make demo`: set up, run the quickstart end to end, then its pipeline of notebooks.  `make test`: set up and run the tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -12,7 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/mlops-lab demo
+	@dir="$${DEMO_DIR:-$$(mktemp -d /tmp/mlops-demo-XXXXXX)}"; \
+	$(abspath $(VENV))/bin/mlops-lab demo --dir "$$dir" && \
+	cd "$$dir" && $(abspath $(VENV))/bin/mlops-lab pipeline $(CURDIR)/notebooks/pipeline.toml
 
 test: setup
 	$(VENV)/bin/ruff check mlops_lab tests benchmarks
