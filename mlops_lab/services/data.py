@@ -28,7 +28,7 @@ from mlops_lab.backends.data.base import (
     check_ref,
 )
 from mlops_lab.display import Table
-from mlops_lab.errors import ConfigError, NotFoundError, UsageError, require
+from mlops_lab.errors import ConfigError, NotAvailableError, NotFoundError, UsageError, require
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -201,6 +201,17 @@ class DataService:
         commit_id = self.backend.merge(source, dest, strategy, text, meta)
         lineage.note(lineage.DATA_COMMIT, commit_id)
         return commit_id
+
+    def gc(self, grace_seconds: float = 3600.0) -> str:
+        """Embedded store: free objects nothing refers to any more (dropped staged writes,
+        writers killed before staging), older than ``grace_seconds``."""
+        collect = getattr(self.backend, "gc", None)
+        if collect is None:
+            raise NotAvailableError(
+                "lakeFS collects its own garbage: configure garbage collection rules on the server"
+            )
+        removed, freed = collect(grace_seconds)
+        return f"removed {removed} unreferenced file(s), {_size(freed) or '0 B'} freed"
 
     # ---------------------------------------------------------------- reads
 

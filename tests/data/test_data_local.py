@@ -169,3 +169,27 @@ def test_store_is_created_on_first_use_under_the_configured_path(project: Lab) -
     assert not root.exists()
     project.data.branches()
     assert (root / "refs" / "heads" / "main").is_file()
+
+
+def test_gc_frees_only_what_nothing_refers_to(project: Lab) -> None:
+    data = project.data
+    data.write_file(b"kept", "kept.txt")
+    first = data.commit("main", "kept")
+    data.create_branch("gone")
+    data.write_file(b"on a deleted branch", "old.txt", "gone")
+    data.commit("gone", "old")
+    data.delete_branch("gone")
+    data.write_file(b"dropped", "dropped.txt")
+    data.reset("main")
+    data.write_file(b"staged", "staged.txt")
+    root = store(project)
+    (root / "tmp" / "left-by-a-killed-writer").write_bytes(b"x" * 10)
+    assert len(files(root, "objects")) == 4
+    assert data.gc(grace_seconds=3600).startswith("removed 0 ")  # all too young
+    assert data.gc(grace_seconds=0) == "removed 2 unreferenced file(s), 17 B freed"
+    assert (
+        len(files(root, "objects")) == 3
+    )  # kept, old (its commit may be in a run's lineage), staged
+    with data.open("kept.txt", first) as fh:
+        assert fh.read() == b"kept"
+    assert data.commit("main", "staged survives") != first

@@ -497,6 +497,40 @@ class LocalBackend:
                     seen.add(parent)
                     frontier.append(parent)
 
+    # ---------------------------------------------------------------- garbage
+
+    def gc(self, grace_seconds: float = 3600.0) -> tuple[int, int]:
+        """Delete objects no commit and no staged change refers to, and temporary files of
+        killed writers, when older than ``grace_seconds`` (a writer stores objects before it
+        stages them). Commits are kept: run lineage may name any of them. Returns
+        (files removed, bytes freed)."""
+        self._ensure()
+        cutoff = time.time() - grace_seconds
+        removed = freed = 0
+        with self._locked():
+            live: set[str] = set()
+            for record in (self.root / "commits").glob("*.json"):
+                live.update(e["object"] for e in self._load(record.stem)[1].values())
+            for staged in (self.root / "staging").glob("*.json"):
+                live.update(e["object"] for e in self._staging(staged.stem).values() if e)
+            candidates = [
+                p
+                for p in (self.root / "objects").rglob("*")
+                if p.is_file() and f"{p.parent.name}/{p.name}" not in live
+            ]
+            candidates += [p for p in (self.root / "tmp").iterdir() if p.is_file()]
+            candidates += [p for p in (self.root / "refs").rglob(".*.tmp") if p.is_file()]
+            for path in candidates:
+                try:
+                    st = path.stat()
+                    if st.st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                        freed += st.st_size
+                except FileNotFoundError:
+                    continue
+        return removed, freed
+
     # ---------------------------------------------------------------- reads
 
     def stat(self, ref: str, path: str) -> ObjectInfo:
