@@ -76,6 +76,58 @@ def test_writer_killed_mid_commit_leaves_the_previous_head(
     assert after != head and data.get_commit(after).parents == (head,)
 
 
+LOOP = textwrap.dedent(
+    """
+    import sys
+    import mlops_lab
+    lab = mlops_lab.connect(sys.argv[1])
+    i = 0
+    while True:
+        i += 1
+        lab.data.write_file(str(i).encode() * 1000, f"loop/{i % 7}.bin")
+        lab.data.commit("main", f"loop {i}")
+    """
+)
+
+
+def test_writers_killed_at_random_moments_leave_a_consistent_store(project: Lab) -> None:
+    import random
+
+    rng = random.Random(3)
+    root = store(project)
+    project.data.branches()
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", LOOP, str(project.root)])
+        time.sleep(0.8 + rng.random() * 0.8)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        fresh = LocalBackend(root)
+        assert fresh.check(deep=True) == []
+        head = fresh.resolve("main")
+        for info in fresh.ls(head, "loop/"):
+            with fresh.open(head, info.path) as fh:
+                assert len(fh.read()) == info.size
+    assert len(project.data.log("main", limit=1000)) > 2
+    project.data.write_file(b"after", "after.bin")
+    assert project.data.commit("main", "still works")
+
+
+def test_check_reports_damage(project: Lab) -> None:
+    data = project.data
+    data.write_file(b"payload", "p.bin")
+    commit = data.commit("main", "p")
+    root = store(project)
+    target = Path(data.uri(commit, "p.bin"))
+    assert data.backend.check(deep=True) == []
+    os.chmod(target, 0o644)
+    target.write_bytes(b"PAYLOAD")
+    assert "does not match its hash" in data.backend.check(deep=True)[0]
+    target.unlink()
+    assert "is missing" in data.backend.check()[0]
+    (root / "refs" / "tags" / "broken").write_text("f" * 64 + "\n")
+    assert any("tag broken points to missing commit" in p for p in data.backend.check())
+
+
 def test_concurrent_writers_in_processes_lose_nothing(project: Lab) -> None:
     data = project.data
     data.create_branch("shared")

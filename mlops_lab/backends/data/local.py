@@ -497,6 +497,42 @@ class LocalBackend:
                     seen.add(parent)
                     frontier.append(parent)
 
+    def check(self, deep: bool = False) -> list[str]:
+        """Problems found: refs to missing commits, tree or staged entries whose object is
+        missing or of the wrong size (``deep``: or whose bytes do not hash to their name)."""
+        self._ensure()
+        problems: list[str] = []
+        entries: list[tuple[str, Entry]] = []
+        for kind in ("heads", "tags"):
+            for ref in (self.root / "refs" / kind).iterdir():
+                if ref.name.startswith("."):
+                    continue
+                commit_id = self._read_ref(kind, ref.name)
+                if not commit_id or not (self.root / "commits" / f"{commit_id}.json").is_file():
+                    problems.append(f"{kind[:-1]} {ref.name} points to missing commit {commit_id}")
+                    continue
+                for ancestor in self._ancestors(commit_id):
+                    entries += [
+                        (f"{ancestor[:12]}:{p}", e) for p, e in self._load(ancestor)[1].items()
+                    ]
+        for staged in (self.root / "staging").glob("*.json"):
+            entries += [
+                (f"staged {staged.stem}:{p}", e) for p, e in self._staging(staged.stem).items() if e
+            ]
+        seen: set[str] = set()
+        for where, entry in entries:
+            if entry["object"] in seen:
+                continue
+            seen.add(entry["object"])
+            target = self._object(entry)
+            if not target.is_file():
+                problems.append(f"{where}: object {entry['object']} is missing")
+            elif target.stat().st_size != entry["size"]:
+                problems.append(f"{where}: object {entry['object']} has the wrong size")
+            elif deep and _sha256_file(target, entry["size"]) != entry["sha256"]:
+                problems.append(f"{where}: object {entry['object']} does not match its hash")
+        return problems
+
     # ---------------------------------------------------------------- garbage
 
     def gc(self, grace_seconds: float = 3600.0) -> tuple[int, int]:
