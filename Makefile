@@ -17,6 +17,11 @@ demo: setup
 	cd "$$dir" && $(abspath $(VENV))/bin/mlops-lab pipeline $(CURDIR)/notebooks/pipeline.toml
 
 test: setup
+	scripts/install-browser.sh
+	@# the JupyterLab extension (rebuilt when its sources are newer than the build) and galata
+	@if [ ! -f mlops_lab/labextension/package.json ] || [ -n "$$(find extension/src extension/style extension/package.json -newer mlops_lab/labextension/package.json)" ]; then \
+		cd extension && npm ci --no-audit --no-fund --loglevel=error && PATH="$(abspath $(VENV))/bin:$$PATH" npm run build; fi
+	@[ tests/ui/node_modules/.package-lock.json -nt tests/ui/package-lock.json ] || npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 	$(VENV)/bin/ruff check mlops_lab tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
