@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,7 @@ def main() -> int:
         specs / "lakefs" / "swagger.yml", KEY, SECRET, validate=not args.no_validate
     )
     server.start()
+    project = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
     try:
         server.create_repository("bench")
         os.environ.update(
@@ -60,7 +62,6 @@ def main() -> int:
             MLOPS_DATA_BACKEND="lakefs",
             MLOPS_DATA_REPOSITORY="bench",
         )
-        project = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
         data = mlops_lab.connect(project).data
         sdk = data.backend.sdk  # the same official client, called directly
         payload = os.urandom(64 * 1024)
@@ -144,6 +145,7 @@ def main() -> int:
         return 1 if server.violations else 0
     finally:
         server.stop()
+        shutil.rmtree(project, ignore_errors=True)
 
 
 if __name__ == "__main__":
