@@ -101,9 +101,10 @@ def test_run_opened_in_one_cell_collects_reads_of_another(
     commit = lab.data.commit(message="b")
     ipython.user_ns["lab"] = lab
     ipython.user_ns["commit"] = commit
-    assert ipython.run_cell("run = lab.tracking.start_run('cells')").success
-    assert ipython.run_cell("frame = lab.data.read_table('t/b.parquet', commit)").success
-    assert ipython.run_cell("run.end()").success
+    for code in ("run = lab.tracking.start_run('cells')",
+                 "frame = lab.data.read_table('t/b.parquet', commit)",
+                 "run.end()"):
+        assert ipython.run_cell(code, store_history=True).success  # as a kernel runs cells
     run = ipython.user_ns["run"]
     tags = lab.tracking.client.get_run(run.id).data.tags
     assert tags[lineage.DATA_COMMIT] == commit
