@@ -27,8 +27,9 @@ def timed(call: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def compare(name: str, lab_call: Callable[[], Any], raw_call: Callable[[], Any],
-            repeat: int = REPEAT) -> float:
+def compare(
+    name: str, lab_call: Callable[[], Any], raw_call: Callable[[], Any], repeat: int = REPEAT
+) -> float:
     lab_call(), raw_call()  # warm caches on both sides
     lab_times, raw_times = [], []
     for _ in range(repeat):  # interleaved, so machine noise hits both alike
@@ -36,8 +37,10 @@ def compare(name: str, lab_call: Callable[[], Any], raw_call: Callable[[], Any],
         raw_times.append(timed(raw_call))
     lab_s, raw_s = statistics.median(lab_times), statistics.median(raw_times)
     ratio = lab_s / raw_s
-    print(f"{name}: lab {lab_s * 1000:.1f} ms, raw Feast {raw_s * 1000:.1f} ms; "
-          f"ratio lab/raw = {ratio:.2f} (goal <= 1.05)")
+    print(
+        f"{name}: lab {lab_s * 1000:.1f} ms, raw Feast {raw_s * 1000:.1f} ms; "
+        f"ratio lab/raw = {ratio:.2f} (goal <= 1.05)"
+    )
     return ratio
 
 
@@ -58,8 +61,10 @@ def main() -> None:
         from feast import FeatureStore
 
         raw = FeatureStore(repo_path=str(lab.features.repo))
-        refs = [f"card_daily:{f}" for f in
-                ("spend_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d")]
+        refs = [
+            f"card_daily:{f}"
+            for f in ("spend_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d")
+        ]
         print(f"{len(labels):,} entity rows, {len(fraud.card_features(tx)):,} feature rows")
         compare(
             "historical",

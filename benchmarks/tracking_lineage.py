@@ -57,9 +57,11 @@ def main() -> None:
         stamped = sorted(k for k in tags if k.startswith("mlops."))
         print(f"tags stamped: {', '.join(stamped)}")
         print(f"lineage stamping: {stamp:.1f} ms per run (goal <= 50 ms)")
-        print(f"run open+close: lab {lab_ms:.1f} ms, plain mlflow {plain_ms:.1f} ms; "
-              f"ratio lab/raw = {lab_ms / plain_ms:.2f}; "
-              f"difference {lab_ms - plain_ms:.1f} ms per run")
+        print(
+            f"run open+close: lab {lab_ms:.1f} ms, plain mlflow {plain_ms:.1f} ms; "
+            f"ratio lab/raw = {lab_ms / plain_ms:.2f}; "
+            f"difference {lab_ms - plain_ms:.1f} ms per run"
+        )
 
 
 if __name__ == "__main__":

@@ -186,7 +186,11 @@ def git_state(path: str | None, cwd: Path | None = None) -> dict[str, str]:
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-            cwd=where, capture_output=True, text=True, timeout=5, check=False,
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -204,7 +208,11 @@ def git_state(path: str | None, cwd: Path | None = None) -> dict[str, str]:
     if path and not dirty and Path(path).exists():
         tracked = subprocess.run(
             ["git", "ls-files", "--error-unmatch", "--", str(Path(path).resolve())],
-            cwd=where, capture_output=True, text=True, timeout=5, check=False,
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         dirty = tracked.returncode != 0
     return {NOTEBOOK_GIT_SHA: sha, NOTEBOOK_GIT_DIRTY: "true" if dirty else "false"}
@@ -274,7 +282,9 @@ class Lineage:
                 detail.append(f"git {self.code['git_sha'][:12]}{dirty}")
             if self.code.get("code_hash"):
                 detail.append(f"code sha256 {self.code['code_hash'][:12]}")
-            rows.append(["notebook", "code", self.code.get("path") or "(unknown)", ", ".join(detail)])
+            rows.append(
+                ["notebook", "code", self.code.get("path") or "(unknown)", ", ".join(detail)]
+            )
         for item in self.data:
             about = ", ".join(item.get("paths", []))
             if item.get("message"):
@@ -292,16 +302,27 @@ class Lineage:
         if self.training:
             rows.append(["training", "ray job", self.training.get("ray_job_id", ""), ""])
         if self.run:
-            metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.run.get("metrics", {}).items()))
-            rows.append([
-                "run", self.run.get("status", ""), self.run["id"],
-                f"{self.run.get('name', '')} {metrics}".strip(),
-            ])
+            metrics = ", ".join(
+                f"{k}={v:.4g}" for k, v in sorted(self.run.get("metrics", {}).items())
+            )
+            rows.append(
+                [
+                    "run",
+                    self.run.get("status", ""),
+                    self.run["id"],
+                    f"{self.run.get('name', '')} {metrics}".strip(),
+                ]
+            )
         if self.model:
             aliases = ", ".join(f"@{a}" for a in self.model.get("aliases", []))
-            rows.append([
-                "model", "version", f"{self.model['name']}/{self.model['version']}", aliases,
-            ])
+            rows.append(
+                [
+                    "model",
+                    "version",
+                    f"{self.model['name']}/{self.model['version']}",
+                    aliases,
+                ]
+            )
         for use in self.used_by:
             rows.append(["used by", use["kind"], use["id"], use.get("detail", "")])
         return rows
@@ -309,8 +330,12 @@ class Lineage:
     def table(self, max_rows: int = 50) -> Any:
         from mlops_lab.display import Table
 
-        return Table(["step", "kind", "id", "detail"], self.rows(),
-                     title=f"lineage of {self.target}", max_rows=max_rows)
+        return Table(
+            ["step", "kind", "id", "detail"],
+            self.rows(),
+            title=f"lineage of {self.target}",
+            max_rows=max_rows,
+        )
 
     def __repr__(self) -> str:
         return repr(self.table())
@@ -325,13 +350,17 @@ class Lineage:
                 'border-radius:6px;padding:4px 8px;margin:2px;max-width:260px;font-size:85%">'
                 f"<b>{html.escape(step)}</b> <span style='color:#57606a'>{html.escape(kind)}</span>"
                 f"<br><code>{html.escape(ident)}</code>"
-                + (f"<br><span style='color:#57606a'>{html.escape(detail)}</span>" if detail else "")
+                + (
+                    f"<br><span style='color:#57606a'>{html.escape(detail)}</span>"
+                    if detail
+                    else ""
+                )
                 + "</div>"
             )
         arrow = '<span style="margin:0 2px">&rarr;</span>'
         return (
             f'<div class="mlops-lineage"><strong>lineage of {html.escape(self.target)}</strong>'
-            f'<div>{arrow.join(boxes)}</div></div>'
+            f"<div>{arrow.join(boxes)}</div></div>"
         )
 
 
@@ -359,8 +388,10 @@ def walk(lab: Any, target: str) -> Lineage:
         parse_ref(target)
         version = lab.models.get(target)
         result.model = {
-            "name": version.name, "version": version.version,
-            "aliases": list(version.aliases), "source": version.source,
+            "name": version.name,
+            "version": version.version,
+            "aliases": list(version.aliases),
+            "source": version.source,
             "created": version.created.isoformat() if version.created else None,
         }
         tags.update(version.lineage)
@@ -370,26 +401,42 @@ def walk(lab: Any, target: str) -> Lineage:
         run_tags = dict(run.data.tags)
         tags = {**{k: v for k, v in run_tags.items() if k.startswith("mlops.")}, **tags}
         result.run = {
-            "id": run_id, "name": run.info.run_name or "", "status": run.info.status,
-            "experiment_id": run.info.experiment_id, "metrics": dict(run.data.metrics),
-            "params": dict(run.data.params), "parent": run_tags.get("mlflow.parentRunId"),
+            "id": run_id,
+            "name": run.info.run_name or "",
+            "status": run.info.status,
+            "experiment_id": run.info.experiment_id,
+            "metrics": dict(run.data.metrics),
+            "params": dict(run.data.params),
+            "parent": run_tags.get("mlflow.parentRunId"),
         }
     commits = [c for c in (tags.get(DATA_COMMIT) or "").split(",") if c]
     paths = [p for p in (tags.get(DATA_PATHS) or "").split(",") if p]
-    result.data = [{"commit": c, "paths": paths, "repository": tags.get(DATA_REPOSITORY, ""),
-                    **_commit_details(lab, c)} for c in commits]
+    result.data = [
+        {
+            "commit": c,
+            "paths": paths,
+            "repository": tags.get(DATA_REPOSITORY, ""),
+            **_commit_details(lab, c),
+        }
+        for c in commits
+    ]
     views = [v for v in (tags.get(FEATURES_VIEWS) or "").split(",") if v]
     if views or tags.get(FEATURES_SERVICE):
         result.features = {
-            "views": views, "service": tags.get(FEATURES_SERVICE),
+            "views": views,
+            "service": tags.get(FEATURES_SERVICE),
             "data_ref": tags.get(FEATURES_DATA_REF),
         }
     result.code = {
-        k: v for k, v in {
-            "path": _short(tags, NOTEBOOK_PATH), "git_sha": _short(tags, NOTEBOOK_GIT_SHA),
-            "git_dirty": _short(tags, NOTEBOOK_GIT_DIRTY), "code_hash": _short(tags, CODE_HASH),
+        k: v
+        for k, v in {
+            "path": _short(tags, NOTEBOOK_PATH),
+            "git_sha": _short(tags, NOTEBOOK_GIT_SHA),
+            "git_dirty": _short(tags, NOTEBOOK_GIT_DIRTY),
+            "code_hash": _short(tags, CODE_HASH),
             "pipeline_run": _short(tags, PIPELINE_RUN),
-        }.items() if v
+        }.items()
+        if v
     }
     if tags.get(RAY_JOB_ID):
         result.training = {"ray_job_id": tags[RAY_JOB_ID]}
@@ -410,7 +457,8 @@ def _commit_details(lab: Any, commit: str) -> dict[str, Any]:
     except Exception:
         return {}
     return {
-        "message": info.message, "committer": info.committer,
+        "message": info.message,
+        "committer": info.committer,
         "metadata": {k: v for k, v in dict(info.metadata).items() if k.startswith("mlops.")},
     }
 
@@ -437,27 +485,42 @@ def _forward(lab: Any, client: Any, run_id: str, commits: list[str]) -> list[dic
         aliases = sorted(aliases_of[version.name].get(str(version.version), []))
         detail = " ".join(f"@{a}" for a in aliases)
         deploy = (version.tags or {}).get(DEPLOY_REVISION)
-        used.append({"kind": "model version", "id": f"{version.name}/{version.version}",
-                     "detail": detail})
+        used.append(
+            {"kind": "model version", "id": f"{version.name}/{version.version}", "detail": detail}
+        )
         if deploy:
-            used.append({"kind": "deployment", "id": deploy,
-                         "detail": f"serves {version.name}/{version.version}"})
+            used.append(
+                {
+                    "kind": "deployment",
+                    "id": deploy,
+                    "detail": f"serves {version.name}/{version.version}",
+                }
+            )
     try:
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
         children = client.search_runs(
-            experiment_ids, filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'", max_results=20,
+            experiment_ids,
+            filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'",
+            max_results=20,
         )
-        used += [{"kind": "child run", "id": r.info.run_id, "detail": r.info.run_name or ""}
-                 for r in children]
+        used += [
+            {"kind": "child run", "id": r.info.run_id, "detail": r.info.run_name or ""}
+            for r in children
+        ]
         for commit in commits[:5]:
             others = client.search_runs(
-                experiment_ids, filter_string=f"tags.`{DATA_COMMIT}` LIKE '%{commit}%'",
+                experiment_ids,
+                filter_string=f"tags.`{DATA_COMMIT}` LIKE '%{commit}%'",
                 max_results=20,
             )
             used += [
-                {"kind": "run on same data", "id": r.info.run_id,
-                 "detail": f"{r.info.run_name or ''} reads {commit[:12]}".strip()}
-                for r in others if r.info.run_id != run_id
+                {
+                    "kind": "run on same data",
+                    "id": r.info.run_id,
+                    "detail": f"{r.info.run_name or ''} reads {commit[:12]}".strip(),
+                }
+                for r in others
+                if r.info.run_id != run_id
             ]
     except Exception:
         pass

@@ -109,14 +109,18 @@ class Catalog:
             rows.append(["entity", name, "join keys: " + ", ".join(keys)])
         for view in self.views:
             where = f"{view.path} @ {view.data_commit[:12]}" if view.data_commit else view.path
-            rows.append([
-                "feature view", view.name,
-                f"{', '.join(view.features)} | ttl {view.ttl} | {where}",
-            ])
+            rows.append(
+                [
+                    "feature view",
+                    view.name,
+                    f"{', '.join(view.features)} | ttl {view.ttl} | {where}",
+                ]
+            )
         for name, refs in self.services.items():
             rows.append(["feature service", name, ", ".join(refs)])
-        return Table(["kind", "name", "detail"], rows, title="Feast feature repository",
-                     max_rows=max_rows)
+        return Table(
+            ["kind", "name", "detail"], rows, title="Feast feature repository", max_rows=max_rows
+        )
 
     def __repr__(self) -> str:
         return repr(self.table())
@@ -189,7 +193,9 @@ class FeatureService:
         try:
             return feast.FeatureStore(repo_path=str(repo))
         except Exception as exc:
-            raise ConfigError(f"{repo}/feature_store.yaml: {_first_line(exc)}; fix the file") from None
+            raise ConfigError(
+                f"{repo}/feature_store.yaml: {_first_line(exc)}; fix the file"
+            ) from None
 
     def _registry_stamp(self) -> float:
         path = self.store.config.registry.path
@@ -222,7 +228,9 @@ class FeatureService:
         wanted = {(type(o).__name__, getattr(o, "name", None)) for o in objects}
         stale: list[Any] = []
         for existing in (
-            *store.list_entities(), *store.list_feature_views(), *store.list_feature_services(),
+            *store.list_entities(),
+            *store.list_feature_views(),
+            *store.list_feature_services(),
             *store.list_on_demand_feature_views(),
         ):
             if (type(existing).__name__, existing.name) not in wanted:
@@ -289,15 +297,17 @@ class FeatureService:
         for view in sorted(store.list_feature_views(), key=lambda v: v.name):
             source = view.batch_source
             tags = (getattr(source, "tags", None) or {}) if source is not None else {}
-            views.append(ViewInfo(
-                name=view.name,
-                entities=tuple(view.entities),
-                features=tuple(f.name for f in view.features),
-                ttl=_ttl_text(view.ttl),
-                path=tags.get(PATH_TAG) or str(getattr(source, "path", "")),
-                data_commit=tags.get(COMMIT_TAG, ""),
-                online=bool(view.online),
-            ))
+            views.append(
+                ViewInfo(
+                    name=view.name,
+                    entities=tuple(view.entities),
+                    features=tuple(f.name for f in view.features),
+                    ttl=_ttl_text(view.ttl),
+                    path=tags.get(PATH_TAG) or str(getattr(source, "path", "")),
+                    data_commit=tags.get(COMMIT_TAG, ""),
+                    online=bool(view.online),
+                )
+            )
         services = {
             s.name: tuple(
                 f"{p.name}:{f.name}" for p in s.feature_view_projections for f in p.features
@@ -335,7 +345,9 @@ class FeatureService:
         target: Any = self._service_object(store, resolved.service) or resolved.refs
         try:
             frame = store.get_historical_features(
-                entity_df=entity_df, features=target, full_feature_names=full_feature_names,
+                entity_df=entity_df,
+                features=target,
+                full_feature_names=full_feature_names,
             ).to_df()
         except LabError:
             raise
@@ -361,7 +373,9 @@ class FeatureService:
             lineage.note(lineage.DATA_COMMIT, commit)
             lineage.note(lineage.DATA_PATHS, path)
 
-    def _store_for(self, views: builtins.list[Any], commit: str | None) -> tuple[Any, dict[str, tuple[str, str]]]:
+    def _store_for(
+        self, views: builtins.list[Any], commit: str | None
+    ) -> tuple[Any, dict[str, tuple[str, str]]]:
         """The store to query (pinned to ``commit`` when the registry reads another one)
         and, per view in the data store, (commit, path) it reads."""
         applied: dict[str, tuple[str, str]] = {}
@@ -447,10 +461,20 @@ class FeatureService:
                 services = {s.name: s for s in store.list_feature_services()}
                 if features in services:
                     service = services[features]
-                    listed = [f"{p.name}:{f.name}" for p in service.feature_view_projections
-                              for f in p.features]
-                    return _Refs(listed, [views[p.name] for p in service.feature_view_projections
-                                        if p.name in views], features)
+                    listed = [
+                        f"{p.name}:{f.name}"
+                        for p in service.feature_view_projections
+                        for f in p.features
+                    ]
+                    return _Refs(
+                        listed,
+                        [
+                            views[p.name]
+                            for p in service.feature_view_projections
+                            if p.name in views
+                        ],
+                        features,
+                    )
             features = [features]
         if not features:
             raise UsageError("no features named; pass view:feature refs, a view or a service")
@@ -478,8 +502,9 @@ class FeatureService:
             used[view_name] = view
         return _Refs(list(dict.fromkeys(refs)), list(used.values()))
 
-    def _explain_dropped(self, entity_df: Any, views: builtins.list[Any], store: Any,
-                         dropped: int) -> dict[str, Any]:
+    def _explain_dropped(
+        self, entity_df: Any, views: builtins.list[Any], store: Any, dropped: int
+    ) -> dict[str, Any]:
         """Why Feast dropped rows: per view, entity rows whose key has feature rows but none
         in [ts - ttl, ts]."""
         pd = require("pandas")
@@ -490,7 +515,8 @@ class FeatureService:
             keys = [c.name for c in view.entity_columns]
             try:
                 source = pd.read_parquet(
-                    _source_path(store, view), columns=[*keys, view.batch_source.timestamp_field],
+                    _source_path(store, view),
+                    columns=[*keys, view.batch_source.timestamp_field],
                 )
             except Exception:
                 continue
@@ -499,8 +525,9 @@ class FeatureService:
             left = entity_df[keys].assign(_ts=ts, _row=range(len(entity_df))).sort_values("_ts")
             right = source.rename(columns={field_: "_fts"}).sort_values("_fts")
             first = right.groupby(keys)["_fts"].min().rename("_first").reset_index()
-            merged = pd.merge_asof(left, right, left_on="_ts", right_on="_fts", by=keys,
-                                   direction="backward")
+            merged = pd.merge_asof(
+                left, right, left_on="_ts", right_on="_fts", by=keys, direction="backward"
+            )
             merged = merged.merge(first, on=keys, how="left")
             known = merged["_first"].notna()
             early = known & (merged["_ts"] < merged["_first"])
@@ -527,8 +554,9 @@ class FeatureService:
 
     # --- online -------------------------------------------------------------------------
 
-    def materialize(self, start: datetime | str, end: datetime | str,
-                    views: Sequence[str] | None = None) -> str:
+    def materialize(
+        self, start: datetime | str, end: datetime | str, views: Sequence[str] | None = None
+    ) -> str:
         """Load feature rows in [start, end] into the online store."""
         store = self.store
         self._known_views(store, views)
@@ -540,10 +568,13 @@ class FeatureService:
             store.materialize(begin, finish, feature_views=list(views) if views else None)
         except Exception as exc:
             raise BackendError(f"materialize failed: {_first_line(exc)}") from None
-        return f"materialized {', '.join(views or self._view_names(store))} from {begin} to {finish}"
+        return (
+            f"materialized {', '.join(views or self._view_names(store))} from {begin} to {finish}"
+        )
 
-    def materialize_incremental(self, end: datetime | str,
-                                views: Sequence[str] | None = None) -> str:
+    def materialize_incremental(
+        self, end: datetime | str, views: Sequence[str] | None = None
+    ) -> str:
         """Load feature rows since each view's last materialization up to ``end``."""
         store = self.store
         self._known_views(store, views)
@@ -594,7 +625,11 @@ class FeatureService:
 
 def _timestamp(value: bytes) -> datetime:
     text = value.decode()
-    return datetime.fromtimestamp(int(text)) if text.lstrip("-").isdigit() else datetime.fromisoformat(text)
+    return (
+        datetime.fromtimestamp(int(text))
+        if text.lstrip("-").isdigit()
+        else datetime.fromisoformat(text)
+    )
 
 
 def _sqlite_timestamps() -> None:
@@ -627,7 +662,9 @@ def _load_definitions(repo: Path) -> list[Any]:
             try:
                 spec.loader.exec_module(module)
             except Exception as exc:
-                raise UsageError(f"{path}: {type(exc).__name__}: {exc}; fix the definitions") from None
+                raise UsageError(
+                    f"{path}: {type(exc).__name__}: {exc}; fix the definitions"
+                ) from None
             for value in vars(module).values():
                 if isinstance(value, kinds) and not any(value is o for o in objects):
                     objects.append(value)

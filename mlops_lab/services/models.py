@@ -114,17 +114,22 @@ class ModelRegistry:
                     f"run {run_id} ended {run.info.status}; fix it and rerun before registering "
                     "its model"
                 )
-            version_tags.update(
-                {k: v for k, v in run.data.tags.items() if k.startswith("mlops.")}
-            )
+            version_tags.update({k: v for k, v in run.data.tags.items() if k.startswith("mlops.")})
             version_tags[lineage.RUN_ID] = run_id
         version_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
         client = self._client
         self._ensure_model(name)
-        created = _retry_locked(lambda: client.create_model_version(
-            name=name, source=model_source, run_id=run_id, tags=version_tags,
-            description=description, model_id=model_id,
-        ), f"registering a version of '{name}'")
+        created = _retry_locked(
+            lambda: client.create_model_version(
+                name=name,
+                source=model_source,
+                run_id=run_id,
+                tags=version_tags,
+                description=description,
+                model_id=model_id,
+            ),
+            f"registering a version of '{name}'",
+        )
         version = int(created.version)
         if alias is not None:
             self.set_alias(name, alias, version)
@@ -183,10 +188,12 @@ class ModelRegistry:
         run = self.lab.tracking._get(run_id)
         client = self._client
         try:
-            logged = list(client.search_logged_models(
-                experiment_ids=[run.info.experiment_id],
-                filter_string=f"source_run_id = '{run_id}'",
-            ))
+            logged = list(
+                client.search_logged_models(
+                    experiment_ids=[run.info.experiment_id],
+                    filter_string=f"source_run_id = '{run_id}'",
+                )
+            )
         except Exception as exc:
             raise _translate(exc, f"finding the models of run {run_id}") from None
         if path is not None:
@@ -210,8 +217,10 @@ class ModelRegistry:
         number = _version_number(version)
         self._version(name, number)  # one clear line when model or version is missing
         try:
-            _retry_locked(lambda: self._client.set_registered_model_alias(name, alias, str(number)),
-                          f"setting {name}@{alias}")
+            _retry_locked(
+                lambda: self._client.set_registered_model_alias(name, alias, str(number)),
+                f"setting {name}@{alias}",
+            )
         except LabError:
             raise
         return self.get(f"{name}/{number}")
@@ -234,13 +243,15 @@ class ModelRegistry:
         out = []
         for model in models:
             latest = max((int(v.version) for v in model.latest_versions or []), default=None)
-            out.append(ModelSummary(
-                name=model.name,
-                latest_version=latest,
-                aliases={a: int(v) for a, v in (model.aliases or {}).items()},
-                description=model.description or "",
-                updated=_time(model.last_updated_timestamp),
-            ))
+            out.append(
+                ModelSummary(
+                    name=model.name,
+                    latest_version=latest,
+                    aliases={a: int(v) for a, v in (model.aliases or {}).items()},
+                    description=model.description or "",
+                    updated=_time(model.last_updated_timestamp),
+                )
+            )
         return sorted(out, key=lambda m: m.name)
 
     def versions(self, name: str) -> builtins.list[VersionInfo]:
@@ -293,9 +304,7 @@ class ModelRegistry:
     def location(self, ref: str) -> str:
         """Where a model's files are (a local path or artifact URI), resolved without the
         process-global MLflow registry URI."""
-        if ref.startswith(("runs:/", "file:", "/")) or (
-            ref.startswith("models:/m-")
-        ):
+        if ref.startswith(("runs:/", "file:", "/")) or (ref.startswith("models:/m-")):
             return self._artifact_location(ref)
         version = self.get(ref)
         client = self._client
@@ -312,7 +321,9 @@ class ModelRegistry:
             try:
                 return str(client.get_logged_model(model_id).artifact_location)
             except Exception as exc:
-                raise NotFoundError(f"logged model {model_id} not found ({_first_line(exc)})") from None
+                raise NotFoundError(
+                    f"logged model {model_id} not found ({_first_line(exc)})"
+                ) from None
         if uri.startswith("runs:/"):
             run_id, _, path = uri.removeprefix("runs:/").partition("/")
             return self._from_run(run_id, path or None)[0]
@@ -388,8 +399,12 @@ def _check_name(name: str) -> None:
 
 
 def _check_alias(alias: str) -> None:
-    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias) or alias.lower() == "latest" \
-            or re.fullmatch(r"[vV]\d+", alias):
+    if (
+        not isinstance(alias, str)
+        or not ALIAS_PATTERN.match(alias)
+        or alias.lower() == "latest"
+        or re.fullmatch(r"[vV]\d+", alias)
+    ):
         raise UsageError(
             f"'{alias}' is not a valid alias; use a word such as champion or challenger "
             "(not 'latest' or v<number>)"
@@ -411,8 +426,9 @@ def _retry_locked(call: Any, what: str, attempts: int = 20) -> Any:
             return call()
         except Exception as exc:
             text = str(exc).lower()
-            if ("database is locked" in text or "unique constraint" in text) \
-                    and attempt + 1 < attempts:
+            if (
+                "database is locked" in text or "unique constraint" in text
+            ) and attempt + 1 < attempts:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
                 continue

@@ -56,7 +56,9 @@ def resolve_uri(uri: str, root: Path) -> str:
         path = uri.removeprefix("file://")
         return uri if path.startswith("/") else (root / path).resolve().as_uri()
     if "://" not in uri and uri not in ("databricks",):
-        return (root / uri).resolve().as_uri() if not Path(uri).is_absolute() else Path(uri).as_uri()
+        return (
+            (root / uri).resolve().as_uri() if not Path(uri).is_absolute() else Path(uri).as_uri()
+        )
     return uri
 
 
@@ -98,8 +100,9 @@ class TrackedRun:
     """An open MLflow run. Use it as a context manager, or call :meth:`end` yourself
     (a run opened in one notebook cell can be ended in another)."""
 
-    def __init__(self, service: TrackingService, run: Any, collector: lineage.Collector,
-                 fluent: bool) -> None:
+    def __init__(
+        self, service: TrackingService, run: Any, collector: lineage.Collector, fluent: bool
+    ) -> None:
         self._service = service
         self._run = run
         self._collector = collector
@@ -213,8 +216,12 @@ class TrackedRun:
         first = "python_model" if flavor == "pyfunc" else _first_param(module.log_model)
         try:
             return module.log_model(
-                **{first: model}, name=name, pip_requirements=pip_requirements,
-                input_example=input_example, signature=signature, **kwargs,
+                **{first: model},
+                name=name,
+                pip_requirements=pip_requirements,
+                input_example=input_example,
+                signature=signature,
+                **kwargs,
             )
         except LabError:
             raise
@@ -352,7 +359,9 @@ class TrackingService:
                     mlflow = require("mlflow")
                     uri = self.uri
                     if uri.startswith("sqlite:///"):
-                        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                        Path(uri.removeprefix("sqlite:///")).parent.mkdir(
+                            parents=True, exist_ok=True
+                        )
                     try:
                         self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
                     except Exception as exc:
@@ -372,7 +381,9 @@ class TrackingService:
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
                 location = (self.artifact_root / safe).resolve()
                 try:
-                    experiment_id = client.create_experiment(name, artifact_location=location.as_uri())
+                    experiment_id = client.create_experiment(
+                        name, artifact_location=location.as_uri()
+                    )
                 except Exception as exc:
                     if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                         raise
@@ -426,7 +437,10 @@ class TrackingService:
                     "end it before opening a lab run"
                 )
             run = mlflow.start_run(
-                run_name=name, experiment_id=experiment_id, nested=nested, tags=run_tags,
+                run_name=name,
+                experiment_id=experiment_id,
+                nested=nested,
+                tags=run_tags,
                 description=description,
             )
         except LabError:
@@ -497,7 +511,9 @@ class TrackingService:
         experiment_id = self.experiment_id(experiment)
         try:
             found = self.client.search_runs(
-                [experiment_id], filter_string=filter_string, max_results=max_results,
+                [experiment_id],
+                filter_string=filter_string,
+                max_results=max_results,
                 order_by=["attributes.start_time DESC"],
             )
         except Exception as exc:

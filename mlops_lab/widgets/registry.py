@@ -30,8 +30,12 @@ class RegistryWidget:
         self.table = w.HTML()
         self.lineage_buttons = w.HBox()
         self.lineage_out = w.HTML()
-        self.alias = w.Combobox(description="alias", placeholder="champion",
-                                options=["champion", "challenger"], ensure_option=False)
+        self.alias = w.Combobox(
+            description="alias",
+            placeholder="champion",
+            options=["champion", "challenger"],
+            ensure_option=False,
+        )
         self.version = w.Dropdown(description="version", options=[])
         self.move_button = w.Button(description="Move alias", button_style="warning")
         self.confirm_text = w.HTML()
@@ -40,15 +44,17 @@ class RegistryWidget:
         self.confirm_box = w.HBox([self.confirm_text, self.confirm_button, self.cancel_button])
         self.confirm_box.layout.display = "none"
         self.message = w.HTML()
-        self.widget = w.VBox([
-            w.HBox([self.model, self.refresh_button]),
-            self.table,
-            self.lineage_buttons,
-            self.lineage_out,
-            w.HBox([self.alias, self.version, self.move_button]),
-            self.confirm_box,
-            self.message,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.model, self.refresh_button]),
+                self.table,
+                self.lineage_buttons,
+                self.lineage_out,
+                w.HBox([self.alias, self.version, self.move_button]),
+                self.confirm_box,
+                self.message,
+            ]
+        )
         self.model.observe(lambda change: self.show(change["new"]), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.move_button.on_click(lambda _: self.ask_move())
@@ -94,8 +100,7 @@ class RegistryWidget:
         self.version.options = [(f"v{v.version}", v.version) for v in self.versions]
         buttons = []
         for v in self.versions:
-            button = w.Button(description=f"lineage v{v.version}",
-                              layout=w.Layout(width="auto"))
+            button = w.Button(description=f"lineage v{v.version}", layout=w.Layout(width="auto"))
             button.on_click(lambda _, ref=v.ref: self.show_lineage(ref))
             buttons.append(button)
         self.lineage_buttons.children = tuple(buttons)
@@ -108,7 +113,11 @@ class RegistryWidget:
             self._error(exc)
 
     def ask_move(self) -> None:
-        name, alias, version = self.model.value, (self.alias.value or "").strip(), self.version.value
+        name, alias, version = (
+            self.model.value,
+            (self.alias.value or "").strip(),
+            self.version.value,
+        )
         if not name or not alias or version is None:
             self._error("choose a model, an alias and a version first")
             return

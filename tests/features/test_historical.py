@@ -26,14 +26,19 @@ def oracle(entity: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
         group = by_card.get(card)
         hit = None
         if group is not None:
-            window = group[(group["event_timestamp"] <= ts) & (group["event_timestamp"] >= ts - TTL)]
+            window = group[
+                (group["event_timestamp"] <= ts) & (group["event_timestamp"] >= ts - TTL)
+            ]
             if len(window):
                 hit = window.loc[window["event_timestamp"].idxmax()]
-        out.append({
-            "card_id": card, "event_timestamp": ts,
-            "feature_ts": None if hit is None else hit["event_timestamp"],
-            **{f: (np.nan if hit is None else hit[f]) for f in FEATURES},
-        })
+        out.append(
+            {
+                "card_id": card,
+                "event_timestamp": ts,
+                "feature_ts": None if hit is None else hit["event_timestamp"],
+                **{f: (np.nan if hit is None else hit[f]) for f in FEATURES},
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -44,11 +49,13 @@ def test_point_in_time_matches_brute_force_oracle(fraud_lab: dict[str, Any]) -> 
     cards = rng.choice(rows["card_id"].unique(), size=1000)
     start = pd.Timestamp(fraud.START, tz="UTC")
     seconds = rng.integers(0, (fraud.DAYS + 3) * 86_400, size=1000)
-    entity = pd.DataFrame({
-        "card_id": cards.astype("int64"),
-        "event_timestamp": start + pd.to_timedelta(seconds, unit="s"),
-        "row": np.arange(1000),
-    })
+    entity = pd.DataFrame(
+        {
+            "card_id": cards.astype("int64"),
+            "event_timestamp": start + pd.to_timedelta(seconds, unit="s"),
+            "row": np.arange(1000),
+        }
+    )
     got = lab.features.historical(entity, [f"card_daily:{f}" for f in FEATURES])
     expected = oracle(entity, rows).assign(row=np.arange(1000))
     have = expected.dropna(subset=["feature_ts"])
@@ -56,9 +63,7 @@ def test_point_in_time_matches_brute_force_oracle(fraud_lab: dict[str, Any]) -> 
     # and the lab reports them), and their values agree.
     assert sorted(got["row"]) == sorted(have["row"])
     merged = have.merge(got, on="row", suffixes=("_oracle", ""))
-    mismatches = sum(
-        int((~np.isclose(merged[f"{f}_oracle"], merged[f])).sum()) for f in FEATURES
-    )
+    mismatches = sum(int((~np.isclose(merged[f"{f}_oracle"], merged[f])).sum()) for f in FEATURES)
     assert mismatches == 0
     assert (merged["feature_ts"] <= merged["event_timestamp"]).all()
     assert got.attrs["mlops.dropped"]["count"] == 1000 - len(have)
@@ -73,8 +78,11 @@ def test_no_feature_is_later_than_its_label(fraud_lab: dict[str, Any]) -> None:
     joined = pd.merge_asof(
         got.sort_values("event_timestamp"),
         rows.rename(columns={"event_timestamp": "feature_ts"}).sort_values("feature_ts"),
-        left_on="event_timestamp", right_on="feature_ts", by="card_id",
-        direction="backward", suffixes=("", "_row"),
+        left_on="event_timestamp",
+        right_on="feature_ts",
+        by="card_id",
+        direction="backward",
+        suffixes=("", "_row"),
     )
     assert joined["feature_ts"].notna().all()
     assert (joined["feature_ts"] <= joined["event_timestamp"]).all()
@@ -90,8 +98,11 @@ def test_dropped_rows_are_counted_and_explained(
         got = lab.features.historical(labels, "fraud_v1")
     dropped = got.attrs["mlops.dropped"]
     assert dropped["count"] == len(labels) - len(got) > 0
-    first_row = lab.data.read_table("fraud/card_features.parquet", fraud_lab["commit"]) \
-        .groupby("card_id")["event_timestamp"].min()
+    first_row = (
+        lab.data.read_table("fraud/card_features.parquet", fraud_lab["commit"])
+        .groupby("card_id")["event_timestamp"]
+        .min()
+    )
     early = int((labels["event_timestamp"] < labels["card_id"].map(first_row)).sum())
     assert dropped["reasons"] == {"earlier than the first card_daily row for their key": early}
     assert f"Feast dropped {dropped['count']:,} of {len(labels):,} entity rows" in caplog.text

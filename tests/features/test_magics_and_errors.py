@@ -44,18 +44,21 @@ def test_ls_apply_get_materialize_online(shell: Any, capsys: pytest.CaptureFixtu
     assert result.error_in_exec is None, shown
     assert "1 feature views" in shown and shell.user_ns["data_commit"][:12] in shown
 
-    result, shown = run(shell, capsys,
-                        "df = %mlops features get labels --features fraud_v1 --data-ref $data_commit")
+    result, shown = run(
+        shell, capsys, "df = %mlops features get labels --features fraud_v1 --data-ref $data_commit"
+    )
     assert result.error_in_exec is None, shown
     df = shell.user_ns["df"]
     assert {"spend_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d"} <= set(df.columns)
     assert 0 < len(df) <= 300
 
-    result, shown = run(shell, capsys,
-                        "%mlops features materialize --start 2025-12-01 --end 2026-04-01")
+    result, shown = run(
+        shell, capsys, "%mlops features materialize --start 2025-12-01 --end 2026-04-01"
+    )
     assert result.error_in_exec is None, shown
-    result, shown = run(shell, capsys,
-                        "%mlops features online card_id=1,2 --features card_daily:spend_7d")
+    result, shown = run(
+        shell, capsys, "%mlops features online card_id=1,2 --features card_daily:spend_7d"
+    )
     assert result.error_in_exec is None, shown
     online = result.result
     assert list(online["card_id"]) == [1, 2]
@@ -71,22 +74,40 @@ def test_ls_apply_get_materialize_online(shell: Any, capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(
     ("line", "kind", "message"),
     [
-        ("%mlops features get labels --features card_daily:nope", NotFoundError,
-         "NotFoundError: feature view 'card_daily' has no feature 'nope'; it has: spend_7d, "
-         "txn_count_7d, avg_amount_7d, max_amount_7d"),
-        ("%mlops features get labels --features nope:spend_7d", NotFoundError,
-         "NotFoundError: unknown feature view 'nope'; known: card_daily "
-         "(see %mlops features ls)"),
-        ("%mlops features get no_time --features fraud_v1", UsageError,
-         "UsageError: the entity frame has no 'event_timestamp' column; add each row's label "
-         "time so the join is point-in-time"),
-        ("%mlops features get missing --features fraud_v1", UsageError,
-         "UsageError: no variable named 'missing' in the notebook; define it first"),
-        ("%mlops features online card_id= --features fraud_v1", UsageError,
-         "UsageError: 'card_id=' is not KEY=V1,V2; e.g. card_id=1,2,3"),
-        ("%mlops features get labels", UsageError,
-         "UsageError: %mlops features get: the following arguments are required: --features; "
-         "see %mlops help features"),
+        (
+            "%mlops features get labels --features card_daily:nope",
+            NotFoundError,
+            "NotFoundError: feature view 'card_daily' has no feature 'nope'; it has: spend_7d, "
+            "txn_count_7d, avg_amount_7d, max_amount_7d",
+        ),
+        (
+            "%mlops features get labels --features nope:spend_7d",
+            NotFoundError,
+            "NotFoundError: unknown feature view 'nope'; known: card_daily "
+            "(see %mlops features ls)",
+        ),
+        (
+            "%mlops features get no_time --features fraud_v1",
+            UsageError,
+            "UsageError: the entity frame has no 'event_timestamp' column; add each row's label "
+            "time so the join is point-in-time",
+        ),
+        (
+            "%mlops features get missing --features fraud_v1",
+            UsageError,
+            "UsageError: no variable named 'missing' in the notebook; define it first",
+        ),
+        (
+            "%mlops features online card_id= --features fraud_v1",
+            UsageError,
+            "UsageError: 'card_id=' is not KEY=V1,V2; e.g. card_id=1,2,3",
+        ),
+        (
+            "%mlops features get labels",
+            UsageError,
+            "UsageError: %mlops features get: the following arguments are required: --features; "
+            "see %mlops help features",
+        ),
     ],
 )
 def test_bad_input_is_one_line(
@@ -112,8 +133,11 @@ def test_api_bad_input(fraud_lab: dict[str, Any]) -> None:
         features.materialize("2026-02-01", "2026-01-01")
     with pytest.raises(NotFoundError):
         features.historical(
-            pd.DataFrame({"card_id": [1], "event_timestamp": pd.to_datetime(["2026-01-05"], utc=True)}),
-            "fraud_v1", data_ref="no-such-branch",
+            pd.DataFrame(
+                {"card_id": [1], "event_timestamp": pd.to_datetime(["2026-01-05"], utc=True)}
+            ),
+            "fraud_v1",
+            data_ref="no-such-branch",
         )
 
 

@@ -22,8 +22,12 @@ print(lab.models.register(sys.argv[2], "fraud-processes").version)
 def test_eight_processes_register_eight_versions(lab: Lab, trained: dict[str, Any]) -> None:
     run_id = trained["run"].id
     procs = [
-        subprocess.Popen([sys.executable, "-c", SCRIPT, str(lab.root), run_id],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(lab.root), run_id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(8)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]

@@ -29,7 +29,8 @@ def test_run_across_kernel_cells(lab: Lab, tmp_path: Path) -> None:
 
     def cell(code: str) -> None:
         reply = client.execute_interactive(
-            code, timeout=120,
+            code,
+            timeout=120,
             output_hook=lambda m: outputs.append(str(m["content"].get("text", ""))),
         )
         assert reply["content"]["status"] == "ok", (code, reply["content"], outputs)

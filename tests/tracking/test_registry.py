@@ -66,23 +66,44 @@ def test_alias_moves_and_versions_show_it(lab: Lab, trained: dict[str, Any]) -> 
 
 def test_registry_bad_input(lab: Lab, trained: dict[str, Any]) -> None:
     cases: list[tuple[Any, type[LabError], str]] = [
-        (lambda: lab.models.get("nope@champion"), NotFoundError,
-         "no registered model named 'nope'; see %mlops models for the list"),
-        (lambda: lab.models.get("fraud@gold"), NotFoundError,
-         "model 'fraud' has no alias 'gold' (aliases: champion); set one with "
-         "%mlops alias fraud gold VERSION"),
-        (lambda: lab.models.get("fraud/99"), NotFoundError,
-         "model 'fraud' has no version 99; see %mlops models fraud"),
-        (lambda: lab.models.set_alias("fraud", "champion", 99), NotFoundError,
-         "model 'fraud' has no version 99; see %mlops models fraud"),
-        (lambda: lab.models.set_alias("fraud", "latest", 1), UsageError,
-         "'latest' is not a valid alias; use a word such as champion or challenger "
-         "(not 'latest' or v<number>)"),
-        (lambda: lab.models.register("0" * 32, "fraud"), NotFoundError,
-         f"run {'0' * 32} not found; see %mlops runs"),
-        (lambda: lab.models.register("not-a-run", "fraud"), UsageError,
-         "'not-a-run' is neither a run id nor a model URI (runs:/ID/PATH, models:/...); "
-         "see %mlops runs"),
+        (
+            lambda: lab.models.get("nope@champion"),
+            NotFoundError,
+            "no registered model named 'nope'; see %mlops models for the list",
+        ),
+        (
+            lambda: lab.models.get("fraud@gold"),
+            NotFoundError,
+            "model 'fraud' has no alias 'gold' (aliases: champion); set one with "
+            "%mlops alias fraud gold VERSION",
+        ),
+        (
+            lambda: lab.models.get("fraud/99"),
+            NotFoundError,
+            "model 'fraud' has no version 99; see %mlops models fraud",
+        ),
+        (
+            lambda: lab.models.set_alias("fraud", "champion", 99),
+            NotFoundError,
+            "model 'fraud' has no version 99; see %mlops models fraud",
+        ),
+        (
+            lambda: lab.models.set_alias("fraud", "latest", 1),
+            UsageError,
+            "'latest' is not a valid alias; use a word such as champion or challenger "
+            "(not 'latest' or v<number>)",
+        ),
+        (
+            lambda: lab.models.register("0" * 32, "fraud"),
+            NotFoundError,
+            f"run {'0' * 32} not found; see %mlops runs",
+        ),
+        (
+            lambda: lab.models.register("not-a-run", "fraud"),
+            UsageError,
+            "'not-a-run' is neither a run id nor a model URI (runs:/ID/PATH, models:/...); "
+            "see %mlops runs",
+        ),
     ]
     for call, kind, message in cases:
         with pytest.raises(kind) as caught:
@@ -108,25 +129,44 @@ def shell(ipython: Any, lab: Lab) -> Any:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("%mlops models nope", "NotFoundError: no registered model named 'nope'; see %mlops "
-         "models for the list"),
-        ("%mlops alias fraud champion 42", "NotFoundError: model 'fraud' has no version 42; "
-         "see %mlops models fraud"),
-        ("%mlops alias nope champion 1", "NotFoundError: no registered model named 'nope'; "
-         "see %mlops models for the list"),
-        ("%mlops alias fraud champion", "UsageError: %mlops alias: VERSION is required (or "
-         "--delete); see %mlops help alias"),
-        ("%mlops lineage fraud@gold", "NotFoundError: model 'fraud' has no alias 'gold' "
-         "(aliases: champion); set one with %mlops alias fraud gold VERSION"),
-        ("%mlops lineage fraud/x", "UsageError: 'fraud/x' is not a model reference; use "
-         "NAME@ALIAS or NAME/VERSION"),
-        ("%mlops register nope --name fraud", "UsageError: 'nope' is neither a run id nor a "
-         "model URI (runs:/ID/PATH, models:/...); see %mlops runs"),
+        (
+            "%mlops models nope",
+            "NotFoundError: no registered model named 'nope'; see %mlops models for the list",
+        ),
+        (
+            "%mlops alias fraud champion 42",
+            "NotFoundError: model 'fraud' has no version 42; see %mlops models fraud",
+        ),
+        (
+            "%mlops alias nope champion 1",
+            "NotFoundError: no registered model named 'nope'; see %mlops models for the list",
+        ),
+        (
+            "%mlops alias fraud champion",
+            "UsageError: %mlops alias: VERSION is required (or --delete); see %mlops help alias",
+        ),
+        (
+            "%mlops lineage fraud@gold",
+            "NotFoundError: model 'fraud' has no alias 'gold' "
+            "(aliases: champion); set one with %mlops alias fraud gold VERSION",
+        ),
+        (
+            "%mlops lineage fraud/x",
+            "UsageError: 'fraud/x' is not a model reference; use NAME@ALIAS or NAME/VERSION",
+        ),
+        (
+            "%mlops register nope --name fraud",
+            "UsageError: 'nope' is neither a run id nor a "
+            "model URI (runs:/ID/PATH, models:/...); see %mlops runs",
+        ),
         ("%mlops runs --limit 0", "UsageError: --limit must be at least 1"),
     ],
 )
 def test_magic_bad_input_is_one_line(
-    shell: Any, capsys: pytest.CaptureFixture[str], trained: dict[str, Any], line: str,
+    shell: Any,
+    capsys: pytest.CaptureFixture[str],
+    trained: dict[str, Any],
+    line: str,
     message: str,
 ) -> None:
     result, shown = run(shell, capsys, line)
@@ -172,8 +212,12 @@ def test_lineage_walks_back_and_forward(
     version = lab.models.register(run, "fraud-walk", alias="champion")
 
     found = lab.lineage("fraud-walk@champion")
-    assert found.model == {**found.model, "name": "fraud-walk", "version": version.version,
-                           "aliases": ["champion"]}
+    assert found.model == {
+        **found.model,
+        "name": "fraud-walk",
+        "version": version.version,
+        "aliases": ["champion"],
+    }
     assert found.run["id"] == run.id and found.run["status"] == "FINISHED"
     assert found.data[0]["commit"] == commit and found.data[0]["paths"] == ["l/x.parquet"]
     assert found.data[0]["message"] == "x"
@@ -185,8 +229,10 @@ def test_lineage_walks_back_and_forward(
     assert same["run"]["id"] == run.id and same["model"] is None
     assert same["data"][0]["commit"] == commit
     uses = {(u["kind"], u["id"]) for u in same["used_by"]}
-    assert uses == {("model version", f"fraud-walk/{version.version}"),
-                    ("run on same data", reader.id)}
+    assert uses == {
+        ("model version", f"fraud-walk/{version.version}"),
+        ("run on same data", reader.id),
+    }
     assert [r[0] for r in lab.lineage(run.id).rows()][-1] == "used by"
 
 

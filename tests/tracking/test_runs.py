@@ -37,8 +37,9 @@ def test_run_stamps_lineage(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     subprocess.run(["git", "init", "-q"], cwd=lab.root, check=True)
     subprocess.run(["git", "add", "train.ipynb"], cwd=lab.root, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "nb"], cwd=lab.root, check=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=lab.root, check=True,
-                         capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=lab.root, check=True, capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.setenv("MLOPS_NOTEBOOK_PATH", str(notebook))
 
     lab.data.write_table(pd.DataFrame({"a": [1, 2]}), "t/a.parquet")
@@ -94,16 +95,16 @@ def test_cooperates_with_mlflow_active_run(lab: Lab) -> None:
     assert os.environ.get("MLFLOW_TRACKING_URI") != lab.tracking.uri
 
 
-def test_run_opened_in_one_cell_collects_reads_of_another(
-    lab: Lab, ipython: Any
-) -> None:
+def test_run_opened_in_one_cell_collects_reads_of_another(lab: Lab, ipython: Any) -> None:
     lab.data.write_table(pd.DataFrame({"b": [1]}), "t/b.parquet")
     commit = lab.data.commit(message="b")
     ipython.user_ns["lab"] = lab
     ipython.user_ns["commit"] = commit
-    for code in ("run = lab.tracking.start_run('cells')",
-                 "frame = lab.data.read_table('t/b.parquet', commit)",
-                 "run.end()"):
+    for code in (
+        "run = lab.tracking.start_run('cells')",
+        "frame = lab.data.read_table('t/b.parquet', commit)",
+        "run.end()",
+    ):
         assert ipython.run_cell(code, store_history=True).success  # as a kernel runs cells
     run = ipython.user_ns["run"]
     tags = lab.tracking.client.get_run(run.id).data.tags

@@ -16,8 +16,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.add_parser("ls", help="entities, feature views (and the data commit they read), services")
     apply = sub.add_parser("apply", help="register the repository's definitions")
-    apply.add_argument("--data-ref", default=None,
-                       help="data branch, tag or commit the sources read (default: main)")
+    apply.add_argument(
+        "--data-ref",
+        default=None,
+        help="data branch, tag or commit the sources read (default: main)",
+    )
     mat = sub.add_parser("materialize", help="load feature rows into the online store")
     mat.add_argument("--start", default=None, help="start time (omit for incremental)")
     mat.add_argument("--end", default=None, help="end time (default: now)")
@@ -25,12 +28,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     get = sub.add_parser("get", help="point-in-time join onto an entity DataFrame variable")
     get.add_argument("entity_df", metavar="ENTITY_DF_VAR")
     get.add_argument("--features", nargs="+", required=True, help=USAGE_FEATURES)
-    get.add_argument("--data-ref", default=None,
-                     help="read the sources as of this data commit, branch or tag")
+    get.add_argument(
+        "--data-ref", default=None, help="read the sources as of this data commit, branch or tag"
+    )
     get.add_argument("--full-names", action="store_true", help="prefix columns with the view")
     online = sub.add_parser("online", help="latest materialized values for entity keys")
-    online.add_argument("entities", metavar="KEY=V1,V2|VAR",
-                        help="join key values (card_id=1,2) or a variable with rows/DataFrame")
+    online.add_argument(
+        "entities",
+        metavar="KEY=V1,V2|VAR",
+        help="join key values (card_id=1,2) or a variable with rows/DataFrame",
+    )
     online.add_argument("--features", nargs="+", required=True, help=USAGE_FEATURES)
 
 
@@ -51,8 +58,9 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
     refs = _refs(args.features)
     if args.action == "get":
         frame = ctx.variable(args.entity_df)
-        return features.historical(frame, refs, data_ref=args.data_ref,
-                                   full_feature_names=args.full_names)
+        return features.historical(
+            frame, refs, data_ref=args.data_ref, full_feature_names=args.full_names
+        )
     rows = _entity_rows(ctx, args.entities)
     return features.online(rows, refs)
 

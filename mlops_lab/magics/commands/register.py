@@ -22,6 +22,9 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         source = namespace[source]
     version = ctx.lab.models.register(source, args.name, alias=args.alias)
     aliases = " ".join(f"@{a}" for a in version.aliases)
-    print(f"registered {version.name}/{version.version}" + (f" {aliases}" if aliases else "")
-          + (f" from run {version.run_id}" if version.run_id else ""))
+    print(
+        f"registered {version.name}/{version.version}"
+        + (f" {aliases}" if aliases else "")
+        + (f" from run {version.run_id}" if version.run_id else "")
+    )
     return None
