@@ -4,6 +4,7 @@ one-line errors, the widget and %mlops lineage."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,18 @@ def test_register_alias_versions_and_load(lab: Lab, trained: dict[str, Any]) -> 
     assert list(model.predict(trained["x"])) == list(native.predict(trained["x"]))
     assert lab.models.get("fraud").version >= version.version
     assert lab.models.uri("fraud@champion") == f"models:/fraud/{version.version}"
+
+
+def test_models_are_logged_with_explicit_pinned_requirements(
+    lab: Lab, trained: dict[str, Any]
+) -> None:
+    import sklearn
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    location = Path(local_file_uri_to_path(lab.models.location("fraud@champion")))
+    requirements = (location / "requirements.txt").read_text(encoding="utf-8").split()
+    assert f"scikit-learn=={sklearn.__version__}" in requirements
+    assert all(r.startswith(("mlflow", "scikit-learn")) for r in requirements), requirements
 
 
 def test_eight_concurrent_registrations_give_eight_versions(
