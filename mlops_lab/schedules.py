@@ -58,6 +58,10 @@ CREDENTIAL_VARIABLES = (
 """Credential variables the lab and its SDKs read; a schedule maps each from the credentials
 Secret (optional keys, so a Secret holds only what the project uses)."""
 
+DEFAULT_CREDENTIALS_SECRET = "mlops-lab-credentials"
+"""Secret a schedule maps credentials from, unless --credentials-secret or [kubernetes]
+credentials names another."""
+
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -226,7 +230,7 @@ def build_spec(
     deadline_s: int = 6 * 3600,
     retries: int = 1,
     timezone: str = "",
-    credentials_secret: str = "mlops-lab-credentials",
+    credentials_secret: str = "",
     secret_env: Sequence[str | SecretEnv] = (),
     suspend: bool = False,
     text_parameters: bool = False,
@@ -270,6 +274,11 @@ def build_spec(
         raise UsageError(f"--retries must be 0 or more, got {retries}")
     if timezone:
         _check_timezone(timezone)
+    credentials_secret = (
+        credentials_secret
+        or getattr(lab.config.kubernetes, "credentials", "")
+        or DEFAULT_CREDENTIALS_SECRET
+    )
     _check_name(credentials_secret, "credentials secret")
     envs = tuple(e if isinstance(e, SecretEnv) else SecretEnv.parse(e) for e in secret_env)
     return ScheduleSpec(

@@ -59,9 +59,9 @@ from mlops_lab.lab import connect
 @click.option("--timezone", default="", help="IANA time zone of the cron expression (default UTC).")
 @click.option(
     "--credentials-secret",
-    default="mlops-lab-credentials",
-    show_default=True,
-    help="Secret whose keys named like the lab's credential variables are mapped in.",
+    default="",
+    help="Secret whose keys named like the lab's credential variables are mapped in "
+    "(default: [kubernetes] credentials, else mlops-lab-credentials).",
 )
 @click.option(
     "--secret-env",

@@ -142,7 +142,9 @@ class NotebookRun:
         rows += [[k, ", ".join(v)] for k, v in self.produced.items()]
         if self.error:
             rows.append(["error", self.error])
-        return Table(["", ""], rows, title=f"notebook job {self.notebook.name}", max_rows=max_rows)
+        return Table(
+            ["", "value"], rows, title=f"notebook job {self.notebook.name}", max_rows=max_rows
+        )
 
     def __repr__(self) -> str:
         return repr(self.table())
@@ -154,6 +156,7 @@ class NotebookRun:
 class NotebookService:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+        self._fetched: dict[str, Path] = {}
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -390,6 +393,9 @@ class NotebookService:
     # -- helpers --------------------------------------------------------------------------
 
     def _source(self, path: str | os.PathLike[str]) -> Path:
+        text = os.fspath(path)
+        if text.startswith("lakefs://"):
+            return self._fetch(text)
         source = Path(path).expanduser()
         if not source.is_absolute():
             source = Path.cwd() / source
@@ -399,6 +405,33 @@ class NotebookService:
         if not source.is_file():
             raise NotFoundError(f"notebook {path} not found; check the path")
         return source
+
+    def _fetch(self, uri: str) -> Path:
+        """A notebook shipped through lab.data (``lakefs://REPO/REF/PATH``, as a schedule of a
+        large notebook does), copied under .mlops/notebooks once per process."""
+        cached = self._fetched.get(uri)
+        if cached is not None and cached.is_file():
+            return cached
+        repository, _, rest = uri.removeprefix("lakefs://").partition("/")
+        ref, _, path = rest.partition("/")
+        data = self.lab.config.data
+        if not (repository and ref and path.endswith(".ipynb")):
+            raise UsageError(f"{uri} is not a notebook URI; expected lakefs://REPO/REF/PATH.ipynb")
+        if data.backend != "lakefs" or data.repository != repository:
+            raise ConfigError(
+                f"{uri} is in lakeFS repository '{repository}' but this project's data store is "
+                f'{data.backend} {data.repository}; set [data] backend = "lakefs" and '
+                f'repository = "{repository}"'
+            )
+        target = self.lab.config.state_dir / "notebooks" / ref / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.lab.data.open(path, ref) as handle:
+            payload = handle.read()
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(payload)
+        os.replace(tmp, target)
+        self._fetched[uri] = target.resolve()
+        return self._fetched[uri]
 
     def _default_output(self, source: Path) -> Path:
         config = self.lab.config
