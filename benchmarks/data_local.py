@@ -13,6 +13,7 @@ Needs about three times --size-mb of free disk (dataset, copy, store); all remov
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -66,6 +67,7 @@ def main() -> int:
 
         copies, commits, recommits = [], [], []
         for round_ in range(args.rounds):  # fresh copy and fresh store each round; medians
+            os.sync()  # each timed step starts with no dirty pages of the previous one
             started = time.perf_counter()
             subprocess.run(["cp", "-r", str(dataset), str(work / "copy")], check=True)
             copies.append(time.perf_counter() - started)
@@ -77,6 +79,7 @@ def main() -> int:
             lab.init()
             data = lab.data
             data.branches()  # create the store outside the timing
+            os.sync()
             started = time.perf_counter()
             data.write_file(dataset, "ds")
             commit = data.commit("main", "dataset")
