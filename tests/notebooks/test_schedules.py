@@ -288,3 +288,42 @@ def test_cron_next(expression: str, after: str, expected: str) -> None:
     assert parsed.next_after(dt.datetime.fromisoformat(after)) == dt.datetime.fromisoformat(
         expected
     )
+
+
+@pytest.mark.slow
+def test_large_notebook_ships_through_lakefs_and_runs_from_there(
+    project: Any, notebook: Any, kube: Any, specs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    from lakefs_server import LakeFSServer
+
+    key, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    blob = "x" * (schedules.CONFIGMAP_LIMIT + 10)
+    big = notebook("big.ipynb", "n = 1", f"blob = '{blob}'\nprint('size', len(blob) * n)")
+    with LakeFSServer(specs_dir / "lakefs" / "swagger.yml", key, secret) as server:
+        server.create_repository("notebooks")
+        monkeypatch.setenv("LAKECTL_SERVER_ENDPOINT_URL", server.endpoint)
+        monkeypatch.setenv("LAKECTL_CREDENTIALS_ACCESS_KEY_ID", key)
+        monkeypatch.setenv("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY", secret)
+        monkeypatch.setenv("MLOPS_DATA_BACKEND", "lakefs")
+        monkeypatch.setenv("MLOPS_DATA_REPOSITORY", "notebooks")
+        lab = lab_for(project)
+        created = lab.notebooks.schedule(big, "@daily", "img:1", {"n": 2})
+        assert created.notebook_uri.startswith("lakefs://notebooks/")
+        (config_map,) = kube.objects("ConfigMap")
+        assert "notebook.ipynb" not in config_map["data"]  # too big: only mlops.toml travels
+        (cron_job,) = kube.objects("CronJob")
+        container = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"][2] == created.notebook_uri
+        plain = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+        assert plain["MLOPS_DATA_BACKEND"] == "lakefs"
+        assert plain["LAKECTL_SERVER_ENDPOINT_URL"] == server.endpoint
+        assert key not in json.dumps(cron_job) and secret not in json.dumps(cron_job)
+
+        # what the pod runs: `mlops-lab run lakefs://...` fetches the notebook and runs it
+        result = lab.notebooks.execute(created.notebook_uri, {"n": "2"}, text_parameters=True)
+        assert result.ok
+        assert f"size {2 * len(blob)}" in result.output.read_text()
+        assert not server.violations, server.violations
