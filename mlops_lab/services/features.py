@@ -450,6 +450,8 @@ class FeatureService:
         cached = self._views_cache
         if cached is not None and cached[0] == stamp and cached[1] is store:
             return cached[2]
+        if cached is not None and cached[1] is store:
+            store.refresh_registry()  # applied elsewhere (another kernel, the CLI)
         views = {v.name: v for v in store.list_feature_views(allow_cache=True)}
         self._views_cache = (stamp, store, views)
         return views

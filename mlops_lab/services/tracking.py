@@ -238,7 +238,7 @@ class TrackedRun:
         lineage.deactivate(self._collector)
         started = time.perf_counter()
         try:
-            tags = self._collector.tags()
+            tags = {k: _fit_tag(v) for k, v in self._collector.tags().items()}
             digest = lineage.code_hash()
             if digest:
                 tags[lineage.CODE_HASH] = digest
@@ -261,6 +261,22 @@ class TrackedRun:
             self.status = status
             if self._fluent:
                 _release_uri()
+
+
+MAX_TAG = 5000  # MLflow stores at most 8000 characters per tag value (5000 in older servers)
+
+
+def _fit_tag(value: str) -> str:
+    """A comma-separated lineage value cut to what a tag holds, saying how many were left."""
+    if len(value) <= MAX_TAG:
+        return value
+    items = value.split(",")
+    kept: list[str] = []
+    for item in items:
+        if len(",".join([*kept, item])) > MAX_TAG - 20:
+            break
+        kept.append(item)
+    return ",".join(kept) + f",...(+{len(items) - len(kept)} more)"
 
 
 def _first_param(function: Any) -> str:

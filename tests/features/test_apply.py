@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+import mlops_lab
 from mlops_lab.errors import NotFoundError, UsageError
 from mlops_lab.examples import fraud
 
@@ -17,6 +18,9 @@ def test_apply_removes_what_is_no_longer_defined_and_reports_bad_files(project: 
     first = project.features.apply()
     assert first.services == ("fraud_v1",) and first.data_commit == commit
 
+    other = mlops_lab.connect(project.root)  # another kernel on the same project
+    assert other.features.online([{"card_id": 1}], "fraud_v1").shape[0] == 1
+
     definitions = project.root / "feature_repo" / "features.py"
     text = definitions.read_text(encoding="utf-8")
     cut = text.index("fraud_v1 = FeatureService(")
@@ -24,8 +28,9 @@ def test_apply_removes_what_is_no_longer_defined_and_reports_bad_files(project: 
     second = project.features.apply()
     assert second.deleted == ("FeatureService fraud_v1",)
     assert project.features.list().services == {}
-    with pytest.raises(NotFoundError, match="unknown feature view 'fraud_v1'"):
-        project.features.online([{"card_id": 1}], "fraud_v1")
+    for lab in (project, other):  # the other kernel sees the change at once
+        with pytest.raises(NotFoundError, match="unknown feature view 'fraud_v1'"):
+            lab.features.online([{"card_id": 1}], "fraud_v1")
 
     definitions.write_text(text[:cut] + "\nbroken(\n", encoding="utf-8")
     with pytest.raises(UsageError) as caught:

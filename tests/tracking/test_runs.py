@@ -130,3 +130,14 @@ def _model() -> Any:
     from sklearn.dummy import DummyClassifier
 
     return DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1])
+
+
+def test_long_lineage_values_fit_in_a_tag(lab: Lab) -> None:
+    with lab.tracking.start_run("many paths") as run:
+        for i in range(400):
+            lineage.note(lineage.DATA_PATHS, f"tables/part-{i:05d}.parquet")
+    value = lab.tracking.client.get_run(run.id).data.tags[lineage.DATA_PATHS]
+    assert len(value) <= 5000
+    assert value.startswith("tables/part-00000.parquet,")
+    kept = value.count(",")
+    assert value.endswith(f",...(+{400 - kept} more)")
