@@ -80,11 +80,16 @@ def test_bad_input_is_one_line(shell: Any, capsys: pytest.CaptureFixture[str]) -
     assert isinstance(result.error_in_exec, UsageError)
 
 
-def test_browser_buttons(shell: Any, project: Lab) -> None:
-    data = project.data
+def test_browse_opens_the_browser(shell: Any) -> None:
+    browser = mlops(shell, "data browse")
+    assert browser.branch.options == ("main",) and "DataBrowser" in repr(browser)
+
+
+def test_browser_buttons(data: Any) -> None:
+    """On every backend (the ``data`` fixture)."""
     data.write_table(pd.DataFrame({"a": [1]}), "a.parquet")
     data.commit("main", "a")
-    browser = mlops(shell, "data browse")
+    browser = data.browser()
     assert browser.branch.options == ("main",)
     assert "a.parquet" in browser.objects.value and "B</td>" in browser.objects.value
 
