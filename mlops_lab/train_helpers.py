@@ -20,9 +20,14 @@ body is just a training loop::
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import queue
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,20 +73,28 @@ def _run_config(name: str | None, max_failures: int) -> Any:
     )
 
 
-def _with_env(loop: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
-    # Actors do not see variables the driver set after it started: carry them.
-    carried = {k: v for k, v in os.environ.items()
-               if k in ("MLOPS_RUN_ID", "MLOPS_TRACKING_URI", "MLOPS_PROJECT")}
-
-    def wrapped(config: dict[str, Any]) -> Any:
-        os.environ.update(carried)
+def _run_loop(loop: Callable[..., Any], carried: dict[str, str], config: dict[str, Any]) -> Any:
+    os.environ.update(carried)
+    try:
         return loop(config)
+    finally:
+        _metrics_logger.flush()
 
-    return wrapped
+
+def _with_env(loop: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
+    # Actors do not see variables the driver set after it started: carry them. A partial of
+    # a module function pickles by reference (the logger's thread state stays out of it).
+    carried = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("MLOPS_RUN_ID", "MLOPS_TRACKING_URI", "MLOPS_PROJECT")
+    }
+    return functools.partial(_run_loop, loop, carried)
 
 
-def fit_torch(loop: Callable[..., Any], config: dict[str, Any] | None = None,
-              name: str | None = None) -> Any:
+def fit_torch(
+    loop: Callable[..., Any], config: dict[str, Any] | None = None, name: str | None = None
+) -> Any:
     """Run ``loop(config)`` on the job's workers with ``TorchTrainer``; returns the Result.
 
     A failed run raises (so the job fails); with ``--max-failures K`` Ray Train restarts
@@ -94,7 +107,8 @@ def fit_torch(loop: Callable[..., Any], config: dict[str, Any] | None = None,
         _with_env(loop),
         train_loop_config=config or {},
         scaling_config=train.ScalingConfig(
-            num_workers=scale["num_workers"], use_gpu=scale["use_gpu"],
+            num_workers=scale["num_workers"],
+            use_gpu=scale["use_gpu"],
             resources_per_worker=scale["resources_per_worker"],
         ),
         run_config=_run_config(name, scale["max_failures"]),
@@ -105,8 +119,9 @@ def fit_torch(loop: Callable[..., Any], config: dict[str, Any] | None = None,
     return result
 
 
-def fit_xgboost(loop: Callable[..., Any], config: dict[str, Any] | None = None,
-                name: str | None = None) -> Any:
+def fit_xgboost(
+    loop: Callable[..., Any], config: dict[str, Any] | None = None, name: str | None = None
+) -> Any:
     """``XGBoostTrainer`` with the job's scaling (needs ``pip install xgboost``)."""
     require("xgboost")
     xgb_train = require("ray.train.xgboost", "ray")
@@ -116,7 +131,8 @@ def fit_xgboost(loop: Callable[..., Any], config: dict[str, Any] | None = None,
         _with_env(loop),
         train_loop_config=config or {},
         scaling_config=train.ScalingConfig(
-            num_workers=scale["num_workers"], use_gpu=scale["use_gpu"],
+            num_workers=scale["num_workers"],
+            use_gpu=scale["use_gpu"],
             resources_per_worker=scale["resources_per_worker"],
         ),
         run_config=_run_config(name, scale["max_failures"]),
@@ -138,6 +154,24 @@ def device() -> Any:
 
 def rank() -> int:
     return int(require("ray.train", "ray").get_context().get_world_rank())
+
+
+def world_size() -> int:
+    return int(require("ray.train", "ray").get_context().get_world_size())
+
+
+def shard(rows: Any) -> Any:
+    """This worker's share of ``rows`` (every world_size-th row from its rank)."""
+    return rows[rank() :: world_size()]
+
+
+def log_metrics(metrics: dict[str, Any]) -> None:
+    """Metrics computed in the script itself (e.g. a test AUC after ``fit_torch``): shown by
+    the monitor and logged to the job's MLflow run."""
+    clean = {k: _plain(v) for k, v in metrics.items()}
+    print(f"{MARK} metrics {json.dumps(clean)}", flush=True)
+    _log_metrics(clean)
+    _metrics_logger.flush()
 
 
 def _unwrap(model: Any) -> Any:
@@ -191,19 +225,59 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _log_metrics(metrics: dict[str, Any]) -> None:
-    run_id = os.environ.get("MLOPS_RUN_ID")
-    uri = os.environ.get("MLOPS_TRACKING_URI")
-    if not run_id or not uri:
-        return
-    from mlflow import MlflowClient
+class _MetricsLogger:
+    """Logs rank 0's metrics to the job's MLflow run from a background thread, so a slow
+    tracking store never slows training; ``flush`` waits for what is queued."""
 
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[dict[str, float], int] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+
+    def put(self, metrics: dict[str, float], step: int) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, daemon=True, name="mlops-metrics")
+            self._thread.start()
+        self._queue.put((metrics, step))
+
+    def _drain(self) -> None:
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        run_id = os.environ["MLOPS_RUN_ID"]
+        client = MlflowClient(os.environ["MLOPS_TRACKING_URI"])
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                metrics, step = item
+                now = int(time.time() * 1000)
+                batch = [Metric(k, v, now, step) for k, v in metrics.items()]
+                with contextlib.suppress(Exception):  # metrics must never fail training
+                    client.log_batch(run_id, metrics=batch)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+
+
+_metrics_logger = _MetricsLogger()
+
+
+def _log_metrics(metrics: dict[str, Any]) -> None:
+    if not os.environ.get("MLOPS_RUN_ID") or not os.environ.get("MLOPS_TRACKING_URI"):
+        return
     step = int(metrics.get("step", metrics.get("epoch", 0)) or 0)
-    numbers = {k: float(v) for k, v in metrics.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)}
-    client = MlflowClient(uri)
-    for key, value in numbers.items():
-        client.log_metric(run_id, key, value, step=step)
+    numbers = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if numbers:
+        _metrics_logger.put(numbers, step)
 
 
 def load_model(result: Any, model: Any) -> Any:
@@ -212,8 +286,9 @@ def load_model(result: Any, model: Any) -> Any:
     if result.checkpoint is None:
         raise UsageError("the training run saved no checkpoint; pass model= to th.report")
     with result.checkpoint.as_directory() as path:
-        model.load_state_dict(torch.load(Path(path) / _MODEL_FILE, map_location="cpu",
-                                         weights_only=True))
+        model.load_state_dict(
+            torch.load(Path(path) / _MODEL_FILE, map_location="cpu", weights_only=True)
+        )
     return model
 
 
@@ -230,7 +305,9 @@ def log_model(model: Any, input_example: Any = None) -> str:
     if hasattr(input_example, "detach"):
         input_example = input_example.detach().cpu().numpy()
     info = mlflow.pytorch.log_model(
-        _unwrap(model).cpu(), name="model", input_example=input_example,
+        _unwrap(model).cpu(),
+        name="model",
+        input_example=input_example,
         serialization_format="pickle",
     )
     os.environ["MLOPS_MODEL_URI"] = str(info.model_uri)

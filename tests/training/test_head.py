@@ -156,3 +156,13 @@ def test_errors_survive_pickling() -> None:
     again = pickle.loads(pickle.dumps(error))
     assert isinstance(again, LabError) and again.fields["failure"] == "application failed"
     assert os.fspath(str(again)) == "job x application failed"
+
+
+def test_head_leaves_kernel_only_settings_behind() -> None:
+    from mlops_lab.backends.training.local_head import head_environment
+
+    env = head_environment({
+        "PATH": "/usr/bin", "PROMETHEUS_MULTIPROC_DIR": "/tmp/gone", "JPY_SESSION_NAME": "a.ipynb",
+        "MLOPS_TRACKING_URI": "sqlite:///x.db", "RAY_ADDRESS": "http://x:8265", "HOME": "/root",
+    })
+    assert env == {"PATH": "/usr/bin", "HOME": "/root", "RAY_USAGE_STATS_ENABLED": "0"}

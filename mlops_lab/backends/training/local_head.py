@@ -45,8 +45,11 @@ class HeadInfo:
         return float(self.resources.get("GPU", 0.0))
 
     def rows(self) -> list[list[Any]]:
-        res = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(self.resources.items())
-                        if k in ("CPU", "GPU", "memory") or not k.startswith("node:"))
+        res = ", ".join(
+            f"{k}={_fmt(v)}"
+            for k, v in sorted(self.resources.items())
+            if k in ("CPU", "GPU", "memory") or not k.startswith("node:")
+        )
         return [
             ["dashboard", self.dashboard_url or "(none)"],
             ["state", "running" if self.running else "stopped"],
@@ -113,7 +116,9 @@ def _ray_executable() -> str:
     if not found:
         from mlops_lab.errors import NotAvailableError
 
-        raise NotAvailableError("the `ray` command is not installed; run: pip install 'ray[default]'")
+        raise NotAvailableError(
+            "the `ray` command is not installed; run: pip install 'ray[default]'"
+        )
     return found
 
 
@@ -151,10 +156,14 @@ class LocalHead:
     def info(self) -> HeadInfo:
         state = self.read_state()
         if state is None:
-            return HeadInfo("", False, False, {}, "not started; `%mlops ray up` or the first job starts it")
+            return HeadInfo(
+                "", False, False, {}, "not started; `%mlops ray up` or the first job starts it"
+            )
         url = str(state.get("dashboard_url", ""))
         if not answers(url):
-            return HeadInfo(url, False, True, {}, "recorded but not answering; `%mlops ray up` restarts it")
+            return HeadInfo(
+                url, False, True, {}, "recorded but not answering; `%mlops ray up` restarts it"
+            )
         try:
             resources = cluster_resources(url)
         except UnreachableError as exc:
@@ -175,13 +184,21 @@ class LocalHead:
         gcs_port = _free_port()
         url = f"http://127.0.0.1:{port}"
         command = [
-            _ray_executable(), "start", "--head",
-            "--node-ip-address", "127.0.0.1",
-            "--port", str(gcs_port),
-            "--dashboard-host", "127.0.0.1",
-            "--dashboard-port", str(port),
-            "--include-dashboard", "true",
-            "--temp-dir", str(self.temp_dir),
+            _ray_executable(),
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(gcs_port),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(port),
+            "--include-dashboard",
+            "true",
+            "--temp-dir",
+            str(self.temp_dir),
             "--disable-usage-stats",
         ]
         if num_cpus is not None:
@@ -189,13 +206,16 @@ class LocalHead:
         if num_gpus is not None:
             command += ["--num-gpus", str(num_gpus)]
         log_path = self.state_dir / "ray-start.log"
-        env = dict(os.environ)
-        env.pop("RAY_ADDRESS", None)
-        env["RAY_USAGE_STATS_ENABLED"] = "0"
+        env = head_environment(os.environ)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env, cwd=str(self.state_dir),
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=str(self.state_dir),
             )
         sid = process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -272,6 +292,23 @@ class LocalHead:
                 time.sleep(0.2)
 
 
+# The head outlives the kernel that starts it: leave out what only made sense there
+# (e.g. a temp dir feast's import registered in PROMETHEUS_MULTIPROC_DIR, deleted when the
+# kernel exits) and the lab's own settings, which each job receives explicitly.
+_KERNEL_ONLY = ("PROMETHEUS_MULTIPROC_DIR", "RAY_ADDRESS", "MPLBACKEND")
+_KERNEL_PREFIXES = ("JPY_", "MLOPS_", "KERNEL_", "PYDEVD_")
+
+
+def head_environment(environ: Any) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in environ.items()
+        if k not in _KERNEL_ONLY and not k.startswith(_KERNEL_PREFIXES)
+    }
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    return env
+
+
 def _session_pids(sid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -288,7 +325,9 @@ def _ours(pid: int, marker: str) -> bool:
     """A session member belongs to our head if its command line or environment names the
     head's temp dir, or it is a Ray worker/helper spawned inside that session."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        cmdline = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return False
     return (marker and marker in cmdline) or "ray" in cmdline.lower()
