@@ -151,8 +151,9 @@ def test_unknown_repository_says_so(
     project: Lab, lakefs_server: LakeFSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lakefs_env(monkeypatch, lakefs_server.endpoint, "no-such-repo")
-    with pytest.raises(mlops_lab.errors.NotFoundError, match="no-such-repo"):
+    with pytest.raises(mlops_lab.errors.NotFoundError, match="no-such-repo") as caught:
         mlops_lab.connect(project.root).data.branches()
+    assert "lakectl repo create lakefs://no-such-repo" in str(caught.value)
 
 
 def _closed_port() -> int:

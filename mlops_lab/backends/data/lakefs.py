@@ -174,7 +174,13 @@ class LakeFSBackend:
             )
             return AccessDeniedError(f"{where} refused to {what}: {message}{hint}", status=status)
         if status == 404:
-            return NotFoundError(f"cannot {what}: {message} ({where})", status=status)
+            hint = (
+                f"; create it (lakectl repo create lakefs://{self.repository} <storage namespace>) "
+                "or fix [data] repository"
+                if "repositor" in message.lower()
+                else ""
+            )
+            return NotFoundError(f"cannot {what}: {message} ({where}){hint}", status=status)
         if status == 409:
             return ConflictError(f"cannot {what}: {message} ({where})", status=status)
         if status == 412:
