@@ -122,10 +122,18 @@ class DataService:
         if not hasattr(df, "to_parquet"):
             raise UsageError(f"write_table needs a pandas DataFrame, got {type(df).__name__}")
         buffer = io.BytesIO()
-        if _format(path) == "csv":
-            df.to_csv(buffer, index=False, **options)
-        else:
-            df.to_parquet(buffer, **options)
+        kind = _format(path)
+        try:
+            if kind == "csv":
+                df.to_csv(buffer, index=False, **options)
+            else:
+                df.to_parquet(buffer, **options)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(
+                f"cannot write this DataFrame as {kind} ({reason}); fix the columns or "
+                "write to a .csv path"
+            ) from None
         return self.backend.put(path, branch, buffer.getvalue())
 
     def write_file(

@@ -325,6 +325,15 @@ def test_protected_branches_change_only_by_merges(data: Any) -> None:
         data.unprotect("main")
 
 
+def test_a_frame_parquet_cannot_hold_is_one_line(data: Any) -> None:
+    with pytest.raises(UsageError, match="cannot write this DataFrame as parquet") as caught:
+        data.write_table(pd.DataFrame({"a": [object()]}), "bad.parquet")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(UsageError):
+        data.write_table([1, 2], "bad.parquet")
+    assert list(data.diff("main")) == []
+
+
 def test_bad_commit_input(data: Any) -> None:
     data.write_table(frame(), "a.parquet")
     with pytest.raises(UsageError, match="message"):
