@@ -230,10 +230,17 @@ class DataService:
         ref = check_ref(ref or self.default_branch)
         local = self.backend.local_file(ref, path)
         source: Any = local if local is not None else self._bytes(ref, path)
+        kind = _format(path)
+        try:
+            frame = (pd.read_csv if kind == "csv" else pd.read_parquet)(source, **options)
+        except (ValueError, TypeError, pd.errors.ParserError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(
+                f"cannot read '{path}' at '{ref}' as {kind} ({reason}); use lab.data.open() "
+                "for other files"
+            ) from None
         self._note(ref, path)
-        if _format(path) == "csv":
-            return pd.read_csv(source, **options)
-        return pd.read_parquet(source, **options)
+        return frame
 
     def open(self, path: str, ref: str | None = None) -> BinaryIO:
         """The file at ``ref`` opened for binary reading; noted in the run's lineage."""

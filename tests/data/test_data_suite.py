@@ -334,6 +334,15 @@ def test_a_frame_parquet_cannot_hold_is_one_line(data: Any) -> None:
     assert list(data.diff("main")) == []
 
 
+def test_reading_a_file_that_is_not_a_table_is_one_line(data: Any) -> None:
+    data.write_file(b"not parquet", "notes.parquet")
+    with pytest.raises(
+        UsageError, match=r"cannot read 'notes\.parquet' at 'main' as parquet"
+    ) as caught:
+        data.read_table("notes.parquet")
+    assert "\n" not in str(caught.value)
+
+
 def test_bad_commit_input(data: Any) -> None:
     data.write_table(frame(), "a.parquet")
     with pytest.raises(UsageError, match="message"):
