@@ -346,6 +346,23 @@ def _plain_env(lab: Lab) -> list[dict[str, Any]]:
     return env
 
 
+def _check_no_url_credentials(lab: Lab) -> None:
+    """mlops.toml refuses secret-looking keys, but a URL can still carry a password."""
+    import dataclasses
+
+    for section in ("data", "tracking", "training", "kubernetes", "features", "notebooks"):
+        values = getattr(lab.config, section)
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if isinstance(value, str) and "://" in value:
+                parsed = urllib.parse.urlsplit(value)
+                if parsed.password:
+                    raise ConfigError(
+                        f"[{section}] {f.name} carries a password in its URL; remove it and "
+                        "put the credential in the credentials Secret (secretKeyRef) instead"
+                    )
+
+
 def manifests(
     lab: Lab, spec: ScheduleSpec, notebook_uri: str | None = None
 ) -> list[dict[str, Any]]:
@@ -353,6 +370,7 @@ def manifests(
     labels = {LABEL_MANAGED: MANAGED_BY, LABEL_COMPONENT: COMPONENT, LABEL_SCHEDULE: spec.name}
     source_name = spec.notebook.name
     data: dict[str, str] = {}
+    _check_no_url_credentials(lab)
     if lab.config.file is not None:
         data["mlops.toml"] = lab.config.file.read_text(encoding="utf-8")
     if notebook_uri is None:

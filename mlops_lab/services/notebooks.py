@@ -515,8 +515,15 @@ def coerce_parameters(
     import difflib
 
     names = declared.names()
+    secrets = _secret_values()
     out: dict[str, Any] = {}
     for name, value in values.items():
+        if isinstance(value, str) and value in secrets:
+            raise UsageError(
+                f"parameter '{name}' holds the value of {secrets[value]}, a credential; "
+                "secrets are never passed as parameters: read the variable in the notebook "
+                "instead (os.environ), and in a schedule map it with --secret-env"
+            )
         if _is_secret_name(name):
             raise UsageError(
                 f"parameter '{name}' looks like a secret and secrets are never passed as "
@@ -556,6 +563,17 @@ def load_parameters_file(file: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise UsageError(f"{file} must be a mapping of parameter names to values")
     return data
+
+
+def _secret_values() -> dict[str, str]:
+    """Values of the credential variables set in this process -> the variable's name."""
+    from mlops_lab.schedules import CREDENTIAL_VARIABLES
+
+    found: dict[str, str] = {}
+    for variable, value in os.environ.items():
+        if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or _is_secret_name(variable)):
+            found.setdefault(value, variable)
+    return found
 
 
 def _coerce(parameter: Parameter, value: Any, text: bool, notebook: str) -> Any:

@@ -327,3 +327,23 @@ def test_large_notebook_ships_through_lakefs_and_runs_from_there(
         assert result.ok
         assert f"size {2 * len(blob)}" in result.output.read_text()
         assert not server.violations, server.violations
+
+
+def test_credentials_in_urls_never_ship(project: Any, job: Path) -> None:
+    (project.root / "mlops.toml").write_text(
+        '[tracking]\nuri = "https://alice:hunter2@mlflow.example.com"\n'
+    )
+    lab = lab_for(project)
+    spec = lab.notebooks.schedule_spec(job, "@daily", "img:1")
+    with pytest.raises(ConfigError, match=r"\[tracking\] uri carries a password") as info:
+        schedules.manifests(lab, spec)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_credential_value_is_refused_as_a_parameter(
+    project: Any, job: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-0123456789")
+    with pytest.raises(UsageError, match="holds the value of MLFLOW_TRACKING_TOKEN") as info:
+        lab_for(project).notebooks.check_parameters(job, {"label": "tok-0123456789"})
+    assert "tok-0123456789" not in str(info.value)
