@@ -11,6 +11,8 @@ Imported only when a notebook runs: it imports papermill and nbclient at module 
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
 import nbformat
@@ -34,15 +36,31 @@ class JobNotebookClient(PapermillNotebookClient):
     ).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        import os
-
         if self.kernel_env:
             kwargs["env"] = {**os.environ, **self.kernel_env}
         await super().async_start_new_kernel(**kwargs)
 
     start_new_kernel = run_sync(async_start_new_kernel)
 
+    def create_kernel_manager(self) -> Any:
+        """Talk to the kernel over Unix sockets in a private directory, not TCP ports that
+        any local user could connect to."""
+        import tempfile
+
+        km = super().create_kernel_manager()
+        self._ipc_dir = tempfile.mkdtemp(prefix="mlops-kernel-")
+        km.transport = "ipc"
+        km.ip = os.path.join(self._ipc_dir, "kernel")
+        return km
+
     def execute(self, **kwargs: Any) -> Any:
+        try:
+            return self._execute(**kwargs)
+        finally:
+            if getattr(self, "_ipc_dir", None):
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    def _execute(self, **kwargs: Any) -> Any:
         self.reset_execution_trackers()
         with self.setup_kernel(**kwargs):
             self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
@@ -73,6 +91,7 @@ class JobNotebookClient(PapermillNotebookClient):
                     f"the cell ran past the execution timeout of {self.timeout} s",
                 )
                 self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                self.shutdown_kernel = "immediate"  # it is still busy: no graceful shutdown
                 return False
             except DeadKernelError as ex:
                 _record(
