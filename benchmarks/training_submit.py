@@ -4,6 +4,10 @@ Measures, from the submit call: time to RUNNING, to the first reported step (the
 ``[mlops] metrics`` line in the job's logs), and to the end. Two jobs: a light one (plain
 Python printing 5 steps) and a tiny Ray Train job (TorchTrainer, 2 CPU workers, 3 epochs).
 
+The lab's job also opens an MLflow run stamped with lineage and logs the metrics to it, so
+there are two peers: ``raw`` (the bare script) and ``raw+mlflow`` (the script doing the
+same tracking by hand: one MLflow run in the driver, metrics logged from rank 0).
+
     python benchmarks/training_submit.py [--reps 3] [--torch-reps 1]
 """
 
@@ -40,6 +44,17 @@ def loop(config):
 th.fit_torch(loop)
 """
 
+LIGHT_MLFLOW = """
+import json, os, time
+import mlflow
+mlflow.set_tracking_uri(os.environ["BENCH_TRACKING_URI"])
+with mlflow.start_run():
+    for step in range(5):
+        time.sleep(0.2)
+        print("[mlops] metrics " + json.dumps({"step": step}), flush=True)
+        mlflow.log_metric("step", step, step=step)
+"""
+
 TORCH_RAW = """
 import json, tempfile
 import torch
@@ -59,6 +74,35 @@ def loop(config):
 
 TorchTrainer(loop, scaling_config=ray.train.ScalingConfig(num_workers=2),
              run_config=ray.train.RunConfig(storage_path=tempfile.mkdtemp())).fit()
+"""
+
+TORCH_MLFLOW = """
+import json, os, tempfile
+import mlflow
+import torch
+import ray.train
+from ray.train.torch import TorchTrainer, prepare_model
+
+def loop(config):
+    from mlflow import MlflowClient
+    client = MlflowClient(config["uri"]) if ray.train.get_context().get_world_rank() == 0 else None
+    model = prepare_model(torch.nn.Linear(4, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(64, 4); y = x.sum(1, keepdim=True)
+    for epoch in range(3):
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+        if client is not None:
+            print("[mlops] metrics " + json.dumps({"epoch": epoch, "loss": loss.item()}), flush=True)
+            client.log_metric(config["run_id"], "loss", loss.item(), step=epoch)
+        ray.train.report({"epoch": epoch, "loss": loss.item()})
+
+uri = os.environ["BENCH_TRACKING_URI"]
+mlflow.set_tracking_uri(uri)
+with mlflow.start_run() as run:
+    TorchTrainer(loop, train_loop_config={"uri": uri, "run_id": run.info.run_id},
+                 scaling_config=ray.train.ScalingConfig(num_workers=2),
+                 run_config=ray.train.RunConfig(storage_path=tempfile.mkdtemp())).fit()
 """
 
 
@@ -86,11 +130,12 @@ def run_lab(lab: Any, script: str) -> dict[str, float]:
     return follow(lambda: job.refresh().state, job.logs, t0)
 
 
-def run_raw(client: Any, script: str) -> dict[str, float]:
+def run_raw(client: Any, script: str, env: dict[str, str] | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "main.py").write_text(script)
         t0 = time.perf_counter()
-        job_id = client.submit_job(entrypoint="python main.py", runtime_env={"working_dir": tmp})
+        job_id = client.submit_job(entrypoint="python main.py",
+                                   runtime_env={"working_dir": tmp, "env_vars": env or {}})
     return follow(lambda: str(client.get_job_status(job_id).value),
                   lambda: str(client.get_job_logs(job_id)), t0)
 
@@ -101,8 +146,9 @@ def main() -> None:
     parser.add_argument("--torch-reps", type=int, default=1)
     args = parser.parse_args()
 
-    import mlops_lab
     from ray.job_submission import JobSubmissionClient
+
+    import mlops_lab
 
     with tempfile.TemporaryDirectory() as root:
         lab = mlops_lab.connect(root)
@@ -112,25 +158,29 @@ def main() -> None:
         print(f"head up at {info.dashboard_url} in {time.perf_counter() - started:.1f} s")
         client = JobSubmissionClient(info.dashboard_url)
         try:
-            # Warm both paths once (imports, runtime-env cache, MLflow store creation).
+            env = {"BENCH_TRACKING_URI": lab.tracking.uri}
+            # Warm every path once (imports, runtime-env cache, MLflow store creation).
             run_lab(lab, LIGHT)
             run_raw(client, LIGHT)
-            for label, lab_script, raw_script, reps in (
-                ("light job", LIGHT, LIGHT, args.reps),
-                ("TorchTrainer job", TORCH_LAB, TORCH_RAW, args.torch_reps),
+            run_raw(client, LIGHT_MLFLOW, env)
+            for label, scripts, reps in (
+                ("light job", (LIGHT, LIGHT, LIGHT_MLFLOW), args.reps),
+                ("TorchTrainer job", (TORCH_LAB, TORCH_RAW, TORCH_MLFLOW), args.torch_reps),
             ):
                 if reps <= 0:
                     continue
-                results: dict[str, list[dict[str, float]]] = {"lab": [], "raw": []}
-                for _ in range(reps):  # alternate, so drift hits both sides alike
-                    results["lab"].append(run_lab(lab, lab_script))
-                    results["raw"].append(run_raw(client, raw_script))
+                results: dict[str, list[dict[str, float]]] = {"lab": [], "raw": [], "raw+mlflow": []}
+                for _ in range(reps):  # interleave, so drift in the machine's load hits all alike
+                    results["lab"].append(run_lab(lab, scripts[0]))
+                    results["raw"].append(run_raw(client, scripts[1]))
+                    results["raw+mlflow"].append(run_raw(client, scripts[2], env))
                 print(f"\n{label} ({reps} runs each, median seconds from submit)")
                 for metric in ("running", "step", "finish"):
-                    lab_s = statistics.median(r[metric] for r in results["lab"])
-                    raw_s = statistics.median(r[metric] for r in results["raw"])
-                    print(f"  to {metric:8s} lab {lab_s:6.2f}  raw {raw_s:6.2f}  "
-                          f"ratio lab/raw = {lab_s / raw_s:.2f} (goal <= 1.05)")
+                    med = {k: statistics.median(r[metric] for r in v) for k, v in results.items()}
+                    print(f"  to {metric:8s} lab {med['lab']:6.2f}  raw {med['raw']:6.2f}  "
+                          f"raw+mlflow {med['raw+mlflow']:6.2f}  "
+                          f"ratio lab/raw = {med['lab'] / med['raw']:.2f}  "
+                          f"lab/raw+mlflow = {med['lab'] / med['raw+mlflow']:.2f} (goal <= 1.05)")
         finally:
             lab.training.down()
 
