@@ -66,14 +66,16 @@ class JobMonitor:
         self._render()
 
     # -- display -----------------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # The widget where a front end renders widgets; one summary line elsewhere
+        # (terminals, papermill's log, nbconvert).
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     def __repr__(self) -> str:
         if self.status is None:
-            return f"<JobMonitor {self.job.id}>"
+            return f"{self.job.id}: submitted to {self.job.backend.kind} {self.job.backend.target}"
         return summary(self.job, self.status, self.metrics)
 
     def _render(self) -> None:

@@ -16,6 +16,9 @@ from mlops_lab.backends.training import base, kuberay
 from mlops_lab.errors import AccessDeniedError, ConfigError, NotFoundError, UsageError
 from mlops_lab.lab import Lab
 
+# These tests run on the embedded stores, which pods cannot reach: the lab says so.
+pytestmark = pytest.mark.filterwarnings("ignore::mlops_lab.backends.training.kuberay.ReachWarning")
+
 SCRIPT = "import json\nprint('hello from the job')\n"
 IMAGE = "ghcr.io/acme/mlops-lab:1.0"
 
@@ -229,3 +232,12 @@ def test_dry_run_magic_prints_yaml(ipython: Any, kube_lab: Lab, capsys: pytest.C
     ipython.run_cell_magic("mlops", "train --name fraud --on kubernetes --gpus 2 --dry-run", SCRIPT)
     manifest = yaml.safe_load(capsys.readouterr().out)
     assert manifest["kind"] == "RayJob" and manifest["metadata"]["namespace"] == "ml"
+
+
+def test_local_stores_unreachable_from_pods_warn(kube_lab: Lab) -> None:
+    with pytest.warns(kuberay.ReachWarning) as caught:
+        job = kube_lab.training.submit(SCRIPT, name="fraud")
+    messages = [str(w.message) for w in caught]
+    assert any("cannot reach the local MLflow store" in m for m in messages)
+    assert any('[data] backend = "lakefs"' in m for m in messages)
+    kube_lab.training.backend().delete(job.id)

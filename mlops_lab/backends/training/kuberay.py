@@ -50,6 +50,10 @@ class FitWarning(UserWarning):
     """The cluster's nodes cannot hold what the job asks for."""
 
 
+class ReachWarning(UserWarning):
+    """The job's pods cannot reach a store the project uses."""
+
+
 def ray_version() -> str:
     try:
         return importlib_metadata.version("ray")
@@ -347,6 +351,7 @@ class RayJobBackend:
     def submit(self, spec: base.JobSpec) -> str:
         manifest = self.manifest(spec, "placeholder://")  # refuse bad values before uploading
         self.check_fit(spec)
+        self.check_reach()
         uri = self.code_uri(spec, upload=True)
         manifest = self.manifest(spec, uri)
         self._call(
@@ -405,6 +410,20 @@ class RayJobBackend:
                                         core.read_namespaced_pod_log,
                                         pod.metadata.name, self.namespace)))
         return "\n".join(texts)
+
+    def check_reach(self) -> builtins.list[str]:
+        """Warn when the pods cannot reach the project's tracking store or data store."""
+        messages = []
+        uri = self.config.tracking.uri
+        if not uri.startswith(("http://", "https://", "databricks")):
+            messages.append(f"the RayJob's pods cannot reach the local MLflow store {uri}; "
+                            "set [tracking] uri (or MLFLOW_TRACKING_URI) to a tracking server")
+        if self.config.data.backend != "lakefs":
+            messages.append("the RayJob's pods cannot read the local data store; set [data] "
+                            'backend = "lakefs" so code and data travel through lakeFS')
+        for message in messages:
+            warnings.warn(message, ReachWarning, stacklevel=3)
+        return messages
 
     def check_fit(self, spec: base.JobSpec) -> builtins.list[str]:
         """Warn (FitWarning) when no node has the GPUs one worker asks for."""
