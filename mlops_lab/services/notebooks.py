@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 from mlops_lab import lineage
 from mlops_lab.config import _is_secret_name
 from mlops_lab.display import Table
-from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError, require
+from mlops_lab.errors import (
+    BackendError,
+    ConfigError,
+    LabError,
+    NotFoundError,
+    UsageError,
+    require,
+)
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -294,25 +301,24 @@ class NotebookService:
                 run_id=run_id,
             )
         except BaseException as exc:
-            if not run_ids:  # the job run could not be opened: no cell ran
+            reason = {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]}
+            if run_ids:
+                tracker.finish(run_ids[0], out if out.exists() else None, "FAILED", reason)
+            else:  # the kernel did not start, or the job run could not be opened: no cell ran
                 out.unlink(missing_ok=True)
-                pending.cancel()
-                if pending.done() and not pending.cancelled() and pending.exception() is None:
-                    tracker.finish(
-                        pending.result(),
-                        None,
-                        "KILLED",
-                        {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]},
-                    )
+                try:
+                    opened = pending.result(timeout=120)
+                except BaseException:
+                    opened = None
+                if opened:
+                    tracker.finish(opened, None, "KILLED", reason)
+            if isinstance(exc, LabError | KeyboardInterrupt | SystemExit):
                 raise
-            run_id = run_ids[0]
-            tracker.finish(
-                run_id,
-                out if out.exists() else None,
-                "FAILED",
-                {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: _first_line(str(exc))[:250]},
-            )
-            raise
+            raise BackendError(
+                f"{source.name}: the notebook job could not run: {type(exc).__name__}: "
+                f"{_first_line(str(exc))}"
+                + (f" (executed notebook kept at {out})" if out.exists() else "")
+            ) from exc
         finish_tags = {JOB_STATUS_TAG: "failed" if error else "succeeded"}
         if error is not None:
             finish_tags[JOB_FAILED_CELL_TAG] = str(failed_cell)

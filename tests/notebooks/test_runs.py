@@ -213,3 +213,41 @@ def test_failure_raises_with_fields(project: Any, notebook: Any) -> None:
     assert run.info.status == "FAILED"
     assert run.data.tags["mlops.job.failed_cell"] == "1"
     assert "ZeroDivisionError" in run.data.tags["mlops.job.error"]
+
+
+def test_kernel_that_dies_at_start_is_one_line(
+    project: Any, notebook: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "jupyter" / "kernels" / "broken"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["python", "-c", "import sys; sys.exit(3)", "{connection_file}"],
+                "display_name": "broken",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("MLOPS_NOTEBOOKS_KERNEL", "broken")
+    source = notebook("k.ipynb", "n = 1", "print(n)")
+    result = CliRunner().invoke(main, ["run", str(source), "--output", str(tmp_path / "k.ipynb")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "error: k.ipynb: the notebook job could not run: RuntimeError: Kernel died before "
+        "replying to kernel_info"
+    )
+    assert not (tmp_path / "k.ipynb").exists()  # no cell ran: no output notebook
+    (job,) = runs_of(project)
+    assert job.info.status == "KILLED"
+
+
+def test_missing_kernel_is_a_config_error(
+    project: Any, notebook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_NOTEBOOKS_KERNEL", "no-such-kernel")
+    source = notebook("k.ipynb", "n = 1", "print(n)")
+    result = CliRunner().invoke(main, ["run", str(source)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: Jupyter kernel 'no-such-kernel' is not installed")
