@@ -161,6 +161,13 @@ class NotebookRun:
 
 
 class NotebookService:
+    """`lab.notebooks`: parameters of a notebook, runs as tracked jobs, and schedules.
+
+    ``run`` / ``execute`` (papermill on the MLOps kernel, an MLflow job run with lineage),
+    ``parameters`` / ``check_parameters``, ``schedule`` / ``schedules`` / ``unschedule``
+    (Kubernetes CronJobs, see mlops_lab.schedules); pipelines are in mlops_lab.pipelines.
+    """
+
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._fetched: dict[str, Path] = {}
