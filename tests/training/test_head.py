@@ -166,3 +166,15 @@ def test_head_leaves_kernel_only_settings_behind() -> None:
         "MLOPS_TRACKING_URI": "sqlite:///x.db", "RAY_ADDRESS": "http://x:8265", "HOME": "/root",
     })
     assert env == {"PATH": "/usr/bin", "HOME": "/root", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def test_remote_head_through_ray_address(project: Lab, ray_head: dict[str, Any],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", ray_head["dashboard_url"])
+    lab = mlops_lab.connect(project.root)
+    backend = lab.training.backend()
+    assert (backend.kind, backend.target) == ("ray-remote", ray_head["dashboard_url"])
+    assert lab.training.jobs() == []
+    with pytest.raises(UsageError, match="--gpus 2 asked but the Ray head at http://127.0.0.1"):
+        lab.training.submit("print('x')\n", name="remote", gpus=2)
+    assert not (project.root / ".mlops" / "ray" / "head.json").exists()
