@@ -197,4 +197,5 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        shutil.copy(log, ARTIFACTS / "jupyter.log") if ARTIFACTS.is_dir() else None
+        if ARTIFACTS.is_dir():
+            shutil.copy(log, ARTIFACTS / "jupyter.log")
