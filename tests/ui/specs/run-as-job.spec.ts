@@ -59,8 +59,14 @@ test.describe('Run as job…', () => {
     await expect(row.locator('.mlops-state')).toHaveText('failed', { timeout: 90000 });
     await expect(row.locator('.mlops-state')).toHaveAttribute('title', /AssertionError: 190/);
 
-    // and with the default the job succeeds
-    await page.locator('.mlops-run-as-job').first().click();
+    // and with the default the job succeeds: this time from the command palette
+    await page.notebook.activate(name);
+    await page.keyboard.press('Control+Shift+C');
+    await page.locator('.lm-CommandPalette-input').fill('Run as job');
+    const item = page.locator('.lm-CommandPalette-item', { hasText: 'Run as job…' });
+    await expect(item).toBeVisible();
+    await item.click();
+    await expect(page.locator('.jp-Dialog input[data-param="rows"]')).toHaveValue('10');
     await page.locator('.jp-Dialog').getByRole('button', { name: 'Run now' }).click();
     const newest = runs.locator('tbody tr').first();
     await expect(newest.locator('.mlops-state')).toHaveText('succeeded', { timeout: 90000 });
