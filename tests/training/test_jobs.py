@@ -151,14 +151,23 @@ def test_failures_are_told_apart_and_reattach(lab_on_head: Lab, ipython: Any,
 
 
 def test_running_job_reattaches_in_a_new_kernel(lab_on_head: Lab, ipython: Any) -> None:
-    job = lab_on_head.training.submit(SLOW, name="longrun", workers=1)
+    ipython.magics_manager.registry["MLOps"].project = str(lab_on_head.root)
+    ipython.run_cell_magic("mlops", "train --name longrun --workers 1 --no-wait", SLOW)
+    (status,) = [s for s in lab_on_head.training.jobs() if s.name == "longrun"]
     try:
-        ipython.magics_manager.registry["MLOps"].project = str(lab_on_head.root)
+        ipython.magics_manager.registry["MLOps"].reset()  # a restarted kernel
         ipython.run_line_magic("mlops", "jobs")  # displays a live monitor for it
-        later = mlops_lab.connect(lab_on_head.root).training.job(job.id)
+        later = mlops_lab.connect(lab_on_head.root).training.job(status.job_id)
         assert later.name == "longrun" and later.status in (base.PENDING, base.RUNNING)
+
+        # The reattached monitor's Stop button stops the job.
+        monitor = later.monitor(wait=False).start()
+        monitor.stop_button.click()
+        monitor.join(60)
+        assert monitor.status is not None and monitor.status.state == base.STOPPED
+        assert monitor.stop_button.disabled and "stopped" in monitor.header.value
     finally:
-        job.stop()
+        lab_on_head.training.job(status.job_id).stop()
 
 
 def test_runtime_env_failure_is_a_submission_failure(lab_on_head: Lab, tmp_path: Path) -> None:
