@@ -175,6 +175,6 @@ def test_remote_head_through_ray_address(project: Lab, ray_head: dict[str, Any],
     backend = lab.training.backend()
     assert (backend.kind, backend.target) == ("ray-remote", ray_head["dashboard_url"])
     assert lab.training.jobs() == []
-    with pytest.raises(UsageError, match="--gpus 2 asked but the Ray head at http://127.0.0.1"):
+    with pytest.raises(UsageError, match=r"--gpus 2 asked but the Ray head at http://127\.0\.0\.1"):
         lab.training.submit("print('x')\n", name="remote", gpus=2)
     assert not (project.root / ".mlops" / "ray" / "head.json").exists()
