@@ -192,3 +192,13 @@ def test_init_magic(
     assert result.error_in_exec is None
     assert shown.startswith(f"Project at {tmp_path}; created mlops.toml")
     assert (tmp_path / "mlops.toml").is_file()
+
+
+def test_abbreviated_flags_are_refused(ipython: Any, capsys: Any, project: Any) -> None:
+    result, shown = run(ipython, capsys, "%mlops status --time 1")
+    assert_one_line_error(
+        result,
+        shown,
+        "UsageError: %mlops status: unrecognized arguments: --time 1; see %mlops help status",
+        UsageError,
+    )
