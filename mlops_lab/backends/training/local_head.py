@@ -200,6 +200,11 @@ class LocalHead:
             "--temp-dir",
             str(self.temp_dir),
             "--disable-usage-stats",
+            # Ray's fixed defaults (52365, 10001) would collide with another head on this machine.
+            "--dashboard-agent-listen-port",
+            str(_free_port()),
+            "--ray-client-server-port",
+            str(_free_port()),
         ]
         if num_cpus is not None:
             command += ["--num-cpus", str(num_cpus)]
