@@ -321,21 +321,12 @@ def _local_head_down(lab: Lab) -> bool:
     return lab.config.training.backend == "ray-local" and lab.training.cluster.address() is None
 
 
-def _existing_job(lab: Lab, job_id: str) -> Any:
-    """A handle on a job, without starting a local Ray head to look for it."""
-    if _local_head_down(lab):
-        raise NotFoundError(
-            f"no job '{job_id}': the local Ray head is not running (its jobs ended with it)"
-        )
-    return lab.training.job(job_id)
-
-
 def _job_logs(lab: Lab, job_id: str) -> str:
-    return str(_existing_job(lab, job_id).logs())
+    return str(lab.training.job(job_id).logs())
 
 
 def _job_stop(lab: Lab, job_id: str) -> bool:
-    return bool(_existing_job(lab, job_id).stop())
+    return bool(lab.training.job(job_id).stop())
 
 
 def _job(status: Any) -> models.Job:

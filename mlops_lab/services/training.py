@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_lab import lineage
 from mlops_lab.backends.training import base
 from mlops_lab.backends.training.local_head import HeadInfo, LocalHead
-from mlops_lab.errors import ConfigError, LabError, UsageError
+from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -188,7 +188,8 @@ class TrainingService:
             raise UsageError(f"unknown training backend '{raw}'; use local, remote or kubernetes")
         return BACKENDS[raw]
 
-    def backend(self, on: str | None = None) -> base.TrainingBackend:
+    def backend(self, on: str | None = None, start: bool = True) -> base.TrainingBackend:
+        """The backend jobs go to; ``start=False`` looks without starting a local head."""
         kind = self._kind(on)
         if kind in self._backends:
             return self._backends[kind]
@@ -196,8 +197,13 @@ class TrainingService:
 
         made: base.TrainingBackend
         if kind == "ray-local":
-            address = self.cluster.address() or self.cluster.up().dashboard_url
-            made = RayJobSubmission(address, "ray-local")
+            address = self.cluster.address()
+            if address is None and not start:
+                raise NotFoundError(
+                    "the local Ray head is not running (its jobs ended with it); "
+                    "start one with %mlops ray up or submit a job"
+                )
+            made = RayJobSubmission(address or self.cluster.up().dashboard_url, "ray-local")
         elif kind == "ray-remote":
             from mlops_lab.status import _http_address
 
@@ -349,15 +355,22 @@ class TrainingService:
 
     def job(self, job_id: str, on: str | None = None) -> Job:
         """A handle on an existing job (e.g. after a kernel restart)."""
-        backend = self.backend(on)
+        try:
+            backend = self.backend(on, start=False)
+        except NotFoundError as exc:
+            raise NotFoundError(f"no job '{job_id}': {exc}") from None
         status = backend.status(job_id)
         job = Job(backend, job_id, status.name, status.start_time)
         job._last = status
         return job
 
     def jobs(self, on: str | None = None) -> list[base.JobStatus]:
-        """This project's jobs on the backend, newest first."""
-        return self.backend(on).list(str(self.lab.root))
+        """This project's jobs on the backend, newest first (none when no local head runs)."""
+        try:
+            backend = self.backend(on, start=False)
+        except NotFoundError:
+            return []
+        return backend.list(str(self.lab.root))
 
 
 def _read_script(
