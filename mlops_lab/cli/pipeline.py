@@ -35,6 +35,9 @@ def pipeline(file: Path, output_dir: Path | None, check: bool) -> None:
         click.echo(repr(exc.fields["result"]))
         raise
     click.echo(repr(result))
+    from mlops_lab.cli.run import exit_now
+
+    exit_now(0)
 
 
 COMMANDS = [pipeline]
