@@ -51,12 +51,15 @@ EXTRAS = [
 
 
 def credential_variables() -> set[str]:
-    """Every credential variable named in the lab's source (what it or its SDKs read)."""
+    """Every secret credential variable named in the lab's source (what it or its SDKs read).
+
+    Usernames (MLFLOW_TRACKING_USERNAME) are identities, not secrets: MLflow records the
+    user of each run (the ``mlflow.user`` tag) from it, as a tracking server does.
+    """
     pattern = re.compile(
-        r"[\"']([A-Z][A-Z0-9]*_[A-Z0-9_]*(?:KEY|SECRET|TOKEN|PASSWORD|"
-        r"USERNAME)[A-Z0-9_]*)[\"']"
+        r"[\"']([A-Z][A-Z0-9]*_[A-Z0-9_]*(?:KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*)[\"']"
     )
-    found = set(schedules.CREDENTIAL_VARIABLES)
+    found = {v for v in schedules.CREDENTIAL_VARIABLES if not v.endswith("USERNAME")}
     package = Path(mlops_lab.__file__).parent
     for source in package.rglob("*.py"):
         found.update(pattern.findall(source.read_text(encoding="utf-8")))
