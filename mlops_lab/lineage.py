@@ -70,29 +70,9 @@ _active: list[Collector] = []
 _active_lock = threading.Lock()
 
 
-class _Current:
-    """The collector ``note`` feeds here: the context's, else one standing for the
-    process-wide collectors, else None (nobody collects; callers may skip work)."""
-
-    def get(self) -> Collector | None:
-        collector = _context.get()
-        if collector is not None:
-            return collector
-        return _active[-1] if _active else None
-
-    def set(self, collector: Collector | None) -> contextvars.Token[Collector | None]:
-        return _context.set(collector)
-
-    def reset(self, token: contextvars.Token[Collector | None]) -> None:
-        _context.reset(token)
-
-
-_current = _Current()
-
-
 def collecting_now() -> bool:
     """Whether a run (or ``collecting()``) is gathering lineage at this moment."""
-    return _current.get() is not None
+    return _context.get() is not None or bool(_active)
 
 
 def note(key: str, value: str) -> None:
@@ -123,11 +103,11 @@ def deactivate(collector: Collector) -> None:
 @contextlib.contextmanager
 def collecting() -> Iterator[Collector]:
     collector = Collector()
-    token = _current.set(collector)
+    token = _context.set(collector)
     try:
         yield collector
     finally:
-        _current.reset(token)
+        _context.reset(token)
 
 
 # --- where the running code comes from -------------------------------------------------

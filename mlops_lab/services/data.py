@@ -255,7 +255,7 @@ class DataService:
             return io.BytesIO(fh.read())
 
     def _note(self, ref: str, path: str) -> None:
-        if lineage._current.get() is None:
+        if not lineage.collecting_now():
             return
         commit = self.backend.resolve(ref)
         if commit != ref and not self._committed(ref, commit, path):
