@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from mlops_lab.lab import connect
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parameter_options(command: F) -> F:
+    """-p NAME VALUE (repeatable) and -f params.yaml, shared by run and schedule."""
+    command = click.option(
+        "-f",
+        "--parameters-file",
+        "file",
+        type=click.Path(path_type=Path),
+        help="YAML file of parameters; -p overrides it.",
+    )(command)
+    return click.option(
+        "-p",
+        "--parameter",
+        "pairs",
+        type=(str, str),
+        multiple=True,
+        metavar="NAME VALUE",
+        help="Set a parameter (repeatable); parsed to its type.",
+    )(command)
+
+
 
 @click.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
-@click.option(
-    "-p",
-    "--parameter",
-    "pairs",
-    type=(str, str),
-    multiple=True,
-    metavar="NAME VALUE",
-    help="Set a parameter (repeatable); parsed to its type.",
-)
-@click.option(
-    "-f",
-    "--parameters-file",
-    "file",
-    type=click.Path(path_type=Path),
-    help="YAML file of parameters; -p overrides it.",
-)
+@parameter_options
 @click.option(
     "--output",
     type=click.Path(path_type=Path),

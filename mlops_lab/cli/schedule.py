@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlops_lab.cli.run import parameter_options
 from mlops_lab.lab import connect
 
 
@@ -18,22 +19,7 @@ from mlops_lab.lab import connect
     help='When to run, five cron fields or a macro: "0 2 * * *", @daily.',
 )
 @click.option("--image", help="Image with mlops-lab installed (default: [kubernetes] image).")
-@click.option(
-    "-p",
-    "--parameter",
-    "pairs",
-    type=(str, str),
-    multiple=True,
-    metavar="NAME VALUE",
-    help="Set a parameter (repeatable); parsed to its type.",
-)
-@click.option(
-    "-f",
-    "--parameters-file",
-    "file",
-    type=click.Path(path_type=Path),
-    help="YAML file of parameters; -p overrides it.",
-)
+@parameter_options
 @click.option(
     "--gpus", type=int, default=0, show_default=True, help="nvidia.com/gpu the job requests."
 )

@@ -6,8 +6,8 @@ from typing import Any
 DESCRIPTION = "Run a notebook with papermill as an MLflow-tracked job (-p NAME VALUE ...)."
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebook", help="path of the .ipynb to run")
+def add_parameter_arguments(parser: argparse.ArgumentParser) -> None:
+    """-p NAME VALUE (repeatable) and -f params.yaml, shared by run and schedule."""
     parser.add_argument(
         "-p",
         "--parameter",
@@ -19,6 +19,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="set a parameter (repeatable)",
     )
     parser.add_argument("-f", "--parameters-file", dest="file", help="YAML file of parameters")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", help="path of the .ipynb to run")
+    add_parameter_arguments(parser)
     parser.add_argument("--output", help="where to write the executed notebook")
     parser.add_argument("--timeout", type=float, help="seconds any one cell may run")
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlops_lab.magics.commands.run import add_parameter_arguments
+
 DESCRIPTION = (
     "Run a notebook on a schedule as a Kubernetes CronJob (--cron, --image); --list, --delete."
 )
@@ -12,17 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", nargs="?", help="path of the .ipynb to schedule")
     parser.add_argument("--cron", help='five cron fields or a macro: "0 2 * * *", @daily')
     parser.add_argument("--image", help="image with mlops-lab installed")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        dest="pairs",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a parameter (repeatable)",
-    )
-    parser.add_argument("-f", "--parameters-file", dest="file", help="YAML file of parameters")
+    add_parameter_arguments(parser)
     parser.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu per run")
     parser.add_argument("--cpu", default="1", help="CPU request")
     parser.add_argument("--memory", default="2Gi", help="memory request and limit")
