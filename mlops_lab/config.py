@@ -206,7 +206,7 @@ def _read(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: invalid TOML: {reason}; fix the file and retry") from None
 
 
-def _is_secret_name(key: str) -> bool:
+def is_secret_name(key: str) -> bool:
     words = re.split(r"[_\-.]", key.lower())
     return any(word in SECRET_WORDS for word in words) or any(
         word.endswith(secret) for word in words for secret in SECRET_WORDS
@@ -217,7 +217,7 @@ def _validate(raw: dict[str, Any], file: Path | None) -> dict[str, dict[str, Any
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for name, values in raw.items():
         if not isinstance(values, dict):
-            if _is_secret_name(name):
+            if is_secret_name(name):
                 raise _secret_error(file, None, name)
             raise ConfigError(
                 f"{file}: '{name}' must be a [section]; known sections: {', '.join(SECTIONS)}"
@@ -226,7 +226,7 @@ def _validate(raw: dict[str, Any], file: Path | None) -> dict[str, dict[str, Any
             raise ConfigError(f"{file}: unknown section [{name}]{_did_you_mean(name, SECTIONS)}")
         known = {f.name for f in dataclasses.fields(SECTIONS[name])}
         for key in values:
-            if _is_secret_name(key):
+            if is_secret_name(key):
                 raise _secret_error(file, name, key)
             if key not in known:
                 raise ConfigError(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import cron, lineage
-from mlops_lab.config import _is_secret_name
+from mlops_lab.config import is_secret_name
 from mlops_lab.display import Table
 from mlops_lab.errors import ConfigError, ConflictError, NotFoundError, UsageError, require
 
@@ -330,7 +330,7 @@ def _plain_env(lab: Lab) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     config = lab.config
     for key, variable in sorted(config.overrides.items(), key=lambda kv: kv[1]):
-        if variable == "KUBECONFIG" or _is_secret_name(variable):
+        if variable == "KUBECONFIG" or is_secret_name(variable):
             continue
         section, _, name = key.partition(".")
         value = str(getattr(getattr(config, section), name))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.config import _is_secret_name
+from mlops_lab.config import is_secret_name
 from mlops_lab.display import Table
 from mlops_lab.errors import (
     BackendError,
@@ -537,7 +537,7 @@ def coerce_parameters(
                 "secrets are never passed as parameters: read the variable in the notebook "
                 "instead (os.environ), and in a schedule map it with --secret-env"
             )
-        if _is_secret_name(name):
+        if is_secret_name(name):
             raise UsageError(
                 f"parameter '{name}' looks like a secret and secrets are never passed as "
                 "parameters (they would be written into the executed notebook and MLflow); "
@@ -584,7 +584,7 @@ def _secret_values() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for variable, value in os.environ.items():
-        if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or _is_secret_name(variable)):
+        if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or is_secret_name(variable)):
             found.setdefault(value, variable)
     return found
 
