@@ -16,15 +16,22 @@ from mlops_lab.lab import Lab
     type=click.Path(file_okay=False, path_type=Path),
     help="Project directory to run in (default: a new scratch directory).",
 )
-def demo(directory: Path | None) -> None:
+@click.option("--keep-ray", is_flag=True, help="Leave the Ray head the demo started running.")
+def demo(directory: Path | None, keep_ray: bool) -> None:
     """Run the quickstart notebook end to end on embedded defaults."""
     root = (directory or Path(tempfile.mkdtemp(prefix="mlops-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     lab = Lab(config.Config(root=root, file=None))
     lab.init()
     source = resources.notebook("quickstart.ipynb")
+    local_ray = lab.config.training.backend == "ray-local"
+    head_was_running = local_ray and lab.training.cluster.address() is not None
     click.echo(f"Running {source.name} in {root} ...")
-    out = lab.notebooks.run(source, output=root / "quickstart.out.ipynb", cwd=root)
+    try:
+        out = lab.notebooks.run(source, output=root / "quickstart.out.ipynb", cwd=root)
+    finally:
+        if local_ray and not head_was_running and not keep_ray and lab.training.down():
+            click.echo("Stopped the Ray head the demo started (--keep-ray keeps it).")
     click.echo(f"Executed notebook: {out}")
 
 
