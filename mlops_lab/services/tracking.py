@@ -101,9 +101,15 @@ class TrackedRun:
     (a run opened in one notebook cell can be ended in another)."""
 
     def __init__(
-        self, service: TrackingService, run: Any, collector: lineage.Collector, fluent: bool
+        self,
+        service: TrackingService,
+        run: Any,
+        collector: lineage.Collector,
+        fluent: bool,
+        detect_code: bool = True,
     ) -> None:
         self._service = service
+        self._detect_code = detect_code
         self._run = run
         self._collector = collector
         self._fluent = fluent
@@ -239,7 +245,7 @@ class TrackedRun:
         started = time.perf_counter()
         try:
             tags = {k: _fit_tag(v) for k, v in self._collector.tags().items()}
-            digest = lineage.code_hash()
+            digest = lineage.code_hash() if self._detect_code else None
             if digest:
                 tags[lineage.CODE_HASH] = digest
             if tags:
@@ -426,17 +432,20 @@ class TrackingService:
         nested: bool = False,
         experiment: str | None = None,
         description: str | None = None,
+        origin: dict[str, str] | None = None,
     ) -> TrackedRun:
         """Open a run; it becomes MLflow's active run in this thread.
 
         ``tags`` are added to the lineage tags (e.g. ``{lineage.RAY_JOB_ID: job}``).
+        ``origin`` gives the notebook, git and code-hash tags when this process is not where
+        the code came from (a Ray job's driver); by default they are detected here.
         ``nested=True`` opens a child of the active run. Data and features read through
         the lab until the run ends are stamped on it. Ends FAILED when its block raises.
         """
         mlflow = require("mlflow")
         experiment_id = self.experiment_id(experiment)
         started = time.perf_counter()
-        run_tags = lineage.origin_tags(self.lab.root)
+        run_tags = dict(origin) if origin is not None else lineage.origin_tags(self.lab.root)
         stamp = time.perf_counter() - started
         run_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
         active = mlflow.active_run()
@@ -466,7 +475,7 @@ class TrackingService:
             _release_uri()
             raise _translate(exc, f"starting run {name or ''}".strip()) from None
         collector = lineage.activate()
-        tracked = TrackedRun(self, run, collector, fluent=True)
+        tracked = TrackedRun(self, run, collector, fluent=True, detect_code=origin is None)
         tracked.stamp_seconds = stamp
         return tracked
 

@@ -8,7 +8,6 @@ the notebook's passed variables in its globals, and registers the model when ask
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import runpy
@@ -61,24 +60,18 @@ def main(argv: list[str]) -> int:
     if params_file.is_file():
         params = json.loads(params_file.read_text(encoding="utf-8"))
     started = time.monotonic()
-    with lab.tracking.start_run(name, tags={k: v for k, v in tags.items() if v}) as run:
+    # The code that ran is the submitted script and the notebook the one that submitted it,
+    # both recorded by the kernel; this entry process is neither.
+    origin = json.loads(env.get("MLOPS_ORIGIN_TAGS") or "{}")
+    if code_hash:
+        origin[lineage.CODE_HASH] = code_hash
+    run_tags = {k: v for k, v in tags.items() if v}
+    with lab.tracking.start_run(name, tags=run_tags, origin=origin) as run:
         os.environ["MLOPS_RUN_ID"] = run.id
         os.environ["MLOPS_TRACKING_URI"] = tracking_uri(lab)
         print(f"{base.MARK} run {run.id} job {job_id}", flush=True)
         sys.path.insert(0, str(script.parent))
         runpy.run_path(str(script), init_globals={"lab": lab, **params}, run_name="__main__")
-    # The run stamps the hash of the process's main module (this entry): the code that
-    # ran is the submitted script, and the notebook is the one that submitted it.
-    client = lab.tracking.client
-    origin = json.loads(env.get("MLOPS_ORIGIN_TAGS") or "{}")
-    if code_hash:
-        origin[lineage.CODE_HASH] = code_hash
-    for key in (lineage.NOTEBOOK_PATH, lineage.NOTEBOOK_GIT_SHA, lineage.NOTEBOOK_GIT_DIRTY):
-        if key not in origin:
-            with contextlib.suppress(Exception):
-                client.delete_tag(run.id, key)
-    for key, value in origin.items():
-        client.set_tag(run.id, key, str(value))
     model = env.get("MLOPS_REGISTER", "")
     if model:
         source = env.get("MLOPS_MODEL_URI") or f"runs:/{run.id}/model"
