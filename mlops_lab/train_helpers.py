@@ -100,23 +100,8 @@ def fit_torch(
     A failed run raises (so the job fails); with ``--max-failures K`` Ray Train restarts
     the workers up to K times and ``resume`` hands the loop its last checkpoint.
     """
-    torch_train = require("ray.train.torch", "ray")
-    train = require("ray.train", "ray")
-    scale = scaling()
-    trainer = torch_train.TorchTrainer(
-        _with_env(loop),
-        train_loop_config=config or {},
-        scaling_config=train.ScalingConfig(
-            num_workers=scale["num_workers"],
-            use_gpu=scale["use_gpu"],
-            resources_per_worker=scale["resources_per_worker"],
-        ),
-        run_config=_run_config(name, scale["max_failures"]),
-    )
-    result = trainer.fit()
-    if result.error is not None:
-        raise result.error
-    return result
+    trainer_class = require("ray.train.torch", "ray").TorchTrainer
+    return _fit(trainer_class, loop, config, name)
 
 
 def fit_xgboost(
@@ -124,10 +109,16 @@ def fit_xgboost(
 ) -> Any:
     """``XGBoostTrainer`` with the job's scaling (needs ``pip install xgboost``)."""
     require("xgboost")
-    xgb_train = require("ray.train.xgboost", "ray")
+    trainer_class = require("ray.train.xgboost", "ray").XGBoostTrainer
+    return _fit(trainer_class, loop, config, name)
+
+
+def _fit(
+    trainer_class: Any, loop: Callable[..., Any], config: dict[str, Any] | None, name: str | None
+) -> Any:
     train = require("ray.train", "ray")
     scale = scaling()
-    trainer = xgb_train.XGBoostTrainer(
+    trainer = trainer_class(
         _with_env(loop),
         train_loop_config=config or {},
         scaling_config=train.ScalingConfig(
