@@ -178,3 +178,26 @@ def test_remote_head_through_ray_address(project: Lab, ray_head: dict[str, Any],
     with pytest.raises(UsageError, match=r"--gpus 2 asked but the Ray head at http://127\.0\.0\.1"):
         lab.training.submit("print('x')\n", name="remote", gpus=2)
     assert not (project.root / ".mlops" / "ray" / "head.json").exists()
+
+
+@pytest.mark.slow
+def test_a_second_project_head_runs_jobs_beside_the_first(
+    tmp_path: Path, ray_head: dict[str, Any]
+) -> None:
+    """Ray's fixed default ports (dashboard agent 52365, client 10001) must not be shared:
+    with them, the second head accepts jobs it can never run ("No available agent")."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    second = LocalHead(tmp_path / ".mlops" / "ray", dashboard_port=0)
+    try:
+        info = second.up(num_cpus=1)
+        assert info.dashboard_url != ray_head["dashboard_url"]
+        client = JobSubmissionClient(info.dashboard_url)
+        job_id = client.submit_job(entrypoint="python -c \"print('second head ran me')\"")
+        deadline = time.monotonic() + 90
+        while not client.get_job_status(job_id).is_terminal() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert client.get_job_status(job_id) == JobStatus.SUCCEEDED
+        assert "second head ran me" in client.get_job_logs(job_id)
+    finally:
+        second.down()
