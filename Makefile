@@ -23,6 +23,7 @@ test: setup
 		cd extension && npm ci --no-audit --no-fund --loglevel=error && PATH="$(abspath $(VENV))/bin:$$PATH" npm run build; fi
 	@[ tests/ui/node_modules/.package-lock.json -nt tests/ui/package-lock.json ] || npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 	$(VENV)/bin/ruff check mlops_lab tests benchmarks
+	$(VENV)/bin/ruff format --check mlops_lab tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 

@@ -1,7 +1,7 @@
 """The Lab: one object per project (and per kernel) exposing one service per concern.
 
-Services are created on first attribute access, so ``connect()`` costs a TOML read and
-nothing else; each service imports its heavy SDK only when it first needs it.
+Services are typed attributes created on first access, so ``connect()`` costs a TOML read
+and nothing else; each service imports its heavy SDK only when it first needs it.
 """
 
 from __future__ import annotations
@@ -10,26 +10,48 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from mlops_lab import config as config_module
 from mlops_lab.errors import ConflictError, NotAvailableError
 
 if TYPE_CHECKING:
-    from mlops_lab.lineage import Lineage
-    from mlops_lab.status import StatusReport
+    from mlops_lab.services.data import DataService
+    from mlops_lab.services.features import FeatureService
+    from mlops_lab.services.lineage import Lineage
+    from mlops_lab.services.models import ModelRegistry
+    from mlops_lab.services.notebooks import NotebookService
+    from mlops_lab.services.status import StatusReport
+    from mlops_lab.services.tracking import TrackingService
+    from mlops_lab.services.training import TrainingService
 
-# concern -> "module:Class"; each class is constructed as Class(lab).
-SERVICES: dict[str, str] = {
-    "data": "mlops_lab.services.data:DataService",
-    "features": "mlops_lab.services.features:FeatureService",
-    "tracking": "mlops_lab.services.tracking:TrackingService",
-    "models": "mlops_lab.services.models:ModelRegistry",
-    "training": "mlops_lab.services.training:TrainingService",
-    "serving": "mlops_lab.services.serving:ServingService",
-    "drift": "mlops_lab.services.drift:DriftService",
-    "notebooks": "mlops_lab.services.notebooks:NotebookService",
-}
+T = TypeVar("T")
+
+SERVICES: dict[str, str] = {}
+"""concern -> "module:Class", filled by each :class:`Service` attribute of :class:`Lab`."""
+
+
+class Service(Generic[T]):
+    """A typed attribute of the lab: ``Class(lab)`` from ``"module:Class"``, imported and
+    built on first access, then kept."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        SERVICES[name] = self.target
+
+    @overload
+    def __get__(self, lab: None, owner: type) -> Service[T]: ...
+    @overload
+    def __get__(self, lab: Lab, owner: type) -> T: ...
+    def __get__(self, lab: Lab | None, owner: type) -> Service[T] | T:
+        if lab is None:
+            return self
+        return cast(T, lab.service(self.name))
+
 
 GITIGNORE_ENTRY = ".mlops/"
 
@@ -52,20 +74,34 @@ class InitResult:
 class Lab:
     """Entry point of the Python API; magics, widgets, REST handlers and the CLI call it."""
 
+    data: Service[DataService] = Service("mlops_lab.services.data:DataService")
+    features: Service[FeatureService] = Service("mlops_lab.services.features:FeatureService")
+    tracking: Service[TrackingService] = Service("mlops_lab.services.tracking:TrackingService")
+    models: Service[ModelRegistry] = Service("mlops_lab.services.models:ModelRegistry")
+    training: Service[TrainingService] = Service("mlops_lab.services.training:TrainingService")
+    notebooks: Service[NotebookService] = Service("mlops_lab.services.notebooks:NotebookService")
+
     def __init__(self, config: config_module.Config) -> None:
-        self.config = config
+        from mlops_lab.backends.checks import checked
+
+        self.config = checked(config)
         self._services: dict[str, Any] = {}
 
     @property
     def root(self) -> Path:
         return self.config.root
 
-    def __getattr__(self, name: str) -> Any:
-        if name not in SERVICES:
-            raise AttributeError(name)
+    def service(self, name: str) -> Any:
+        """The service ``name`` of :data:`SERVICES`, built on first use."""
         if name not in self._services:
             self._services[name] = _load_service(name)(self)
         return self._services[name]
+
+    def __getattr__(self, name: str) -> Any:
+        # a service registered in SERVICES without a typed attribute (yet)
+        if name not in SERVICES:
+            raise AttributeError(name)
+        return self.service(name)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *SERVICES})
@@ -115,24 +151,25 @@ class Lab:
             _write_atomic(gitignore, existing + prefix + GITIGNORE_ENTRY + "\n")
             created.append(".gitignore entry")
 
-        from mlops_lab.services.features import scaffold
+        from mlops_lab.backends.checks import checked
+        from mlops_lab.backends.features.feast import scaffold
 
         scaffold(config_module.load(root), created, unchanged)
 
-        self.config = config_module.load(root)
+        self.config = checked(config_module.load(root))
         self._services.clear()
         return InitResult(root, tuple(created), tuple(unchanged))
 
     def lineage(self, target: str) -> Lineage:
         """Walk the lineage thread of a model (``name@alias``, ``name/3``) or a run id: back
         to its run, data commits, features and notebook, and forward to what used it."""
-        from mlops_lab.lineage import walk
+        from mlops_lab.services.lineage import LineageService
 
-        return walk(self, target)
+        return LineageService(self).walk(target)
 
     def status(self, timeout: float = 2.5) -> StatusReport:
         """Per backend: kind, target, and whether it answers, each probe bounded by ``timeout``."""
-        from mlops_lab.status import probe_all
+        from mlops_lab.services.status import probe_all
 
         return probe_all(self.config, timeout)
 

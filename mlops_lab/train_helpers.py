@@ -34,6 +34,7 @@ from typing import Any
 
 from mlops_lab.backends.training.base import MARK
 from mlops_lab.errors import UsageError, require
+from mlops_lab.jobenv import JobEnv, variable
 
 _MODEL_FILE = "model.pt"
 _STATE_FILE = "state.json"
@@ -41,20 +42,20 @@ _STATE_FILE = "state.json"
 
 def scaling() -> dict[str, Any]:
     """The scaling the job was submitted with."""
-    env = os.environ
-    workers = int(env.get("MLOPS_WORKERS") or 1)
-    gpus = float(env.get("MLOPS_GPUS") or 0)
-    cpus = float(env.get("MLOPS_CPUS") or 1)
+    job = JobEnv.current()
+    workers = int(job.workers or 1)
+    gpus = float(job.gpus or 0)
+    cpus = float(job.cpus or 1)
     return {
         "num_workers": workers,
         "use_gpu": gpus > 0,
         "resources_per_worker": {"CPU": cpus, **({"GPU": gpus / workers} if gpus else {})},
-        "max_failures": int(env.get("MLOPS_MAX_FAILURES") or 0),
+        "max_failures": int(job.max_failures or 0),
     }
 
 
 def _storage() -> str:
-    root = os.environ.get("MLOPS_PROJECT", "")
+    root = JobEnv.current().project
     if root and Path(root).is_dir():
         path = Path(root) / ".mlops" / "ray" / "results"
     else:
@@ -66,7 +67,7 @@ def _storage() -> str:
 def _run_config(name: str | None, max_failures: int) -> Any:
     train = require("ray.train", "ray")
     return train.RunConfig(
-        name=name or os.environ.get("MLOPS_RAY_JOB_ID") or os.environ.get("MLOPS_JOB_NAME"),
+        name=name or JobEnv.current().ray_job_id or JobEnv.current().job_name or None,
         storage_path=_storage(),
         failure_config=train.FailureConfig(max_failures=max_failures),
         checkpoint_config=train.CheckpointConfig(num_to_keep=2),
@@ -87,7 +88,7 @@ def _with_env(loop: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
     carried = {
         k: v
         for k, v in os.environ.items()
-        if k in ("MLOPS_RUN_ID", "MLOPS_TRACKING_URI", "MLOPS_PROJECT")
+        if k in (variable("run_id"), variable("tracking_uri"), variable("project"))
     }
     return functools.partial(_run_loop, loop, carried)
 
@@ -235,8 +236,9 @@ class _MetricsLogger:
         from mlflow import MlflowClient
         from mlflow.entities import Metric
 
-        run_id = os.environ["MLOPS_RUN_ID"]
-        client = MlflowClient(os.environ["MLOPS_TRACKING_URI"])
+        job = JobEnv.current()
+        run_id = job.run_id
+        client = MlflowClient(job.tracking_uri)
         while True:
             item = self._queue.get()
             try:
@@ -259,7 +261,8 @@ _metrics_logger = _MetricsLogger()
 
 
 def _log_metrics(metrics: dict[str, Any]) -> None:
-    if not os.environ.get("MLOPS_RUN_ID") or not os.environ.get("MLOPS_TRACKING_URI"):
+    job = JobEnv.current()
+    if not job.run_id or not job.tracking_uri:
         return
     step = int(metrics.get("step", metrics.get("epoch", 0)) or 0)
     numbers = {
@@ -290,7 +293,7 @@ def log_model(model: Any, input_example: Any = None) -> str:
     """
     import mlflow
 
-    uri = os.environ.get("MLOPS_TRACKING_URI")
+    uri = JobEnv.current().tracking_uri
     if uri:
         mlflow.set_tracking_uri(uri)
     if hasattr(input_example, "detach"):
@@ -301,5 +304,5 @@ def log_model(model: Any, input_example: Any = None) -> str:
         input_example=input_example,
         serialization_format="pickle",
     )
-    os.environ["MLOPS_MODEL_URI"] = str(info.model_uri)
+    os.environ[variable("model_uri")] = str(info.model_uri)
     return str(info.model_uri)

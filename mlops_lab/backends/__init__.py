@@ -1,1 +1,2 @@
-"""Backends: one folder per concern, one module per implementation behind a small protocol."""
+"""Backends: one folder per concern; each exposes its protocol, a registry of
+implementations by name (``BACKENDS``), ``make(config)`` and ``probe(config)``."""

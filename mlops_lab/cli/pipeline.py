@@ -19,7 +19,7 @@ from mlops_lab.lab import connect
 @click.option("--check", is_flag=True, help="Only check the file (stages, references, gates).")
 def pipeline(file: Path, output_dir: Path | None, check: bool) -> None:
     """Run the stages of FILE (TOML) in order; stop at the first failed stage or gate."""
-    from mlops_lab import pipelines
+    from mlops_lab.services.notebooks import pipelines
 
     lab = connect()
     if check:

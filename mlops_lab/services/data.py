@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mlops_lab import lineage
+from mlops_lab.backends import data as data_backends
 from mlops_lab.backends.data.base import (
     STRATEGIES,
     BranchInfo,
@@ -27,8 +28,9 @@ from mlops_lab.backends.data.base import (
     check_prefix,
     check_ref,
 )
+from mlops_lab.backends.data.local import user
 from mlops_lab.display import Table
-from mlops_lab.errors import ConfigError, NotAvailableError, NotFoundError, UsageError, require
+from mlops_lab.errors import NotAvailableError, NotFoundError, UsageError, require
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -47,7 +49,7 @@ class DataService:
     @property
     def backend(self) -> DataBackend:
         if self._backend is None:
-            self._backend = make_backend(self.lab.config)
+            self._backend = data_backends.make(self.lab.config)
         return self._backend
 
     @property
@@ -338,11 +340,6 @@ class DataService:
         ``lakefs://repo/ref/path`` (``s3://repo/ref/path`` with ``s3=True``)."""
         return self.backend.uri(check_ref(ref or self.default_branch), check_path(path), s3)
 
-    def browser(self) -> Any:
-        from mlops_lab.widgets.data import DataBrowser
-
-        return DataBrowser(self)
-
 
 class Listing(list[Any]):
     """A list of results that shows as a table (HTML in notebooks, text in terminals)."""
@@ -370,19 +367,6 @@ class Listing(list[Any]):
 
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
-
-
-def make_backend(config: Any) -> DataBackend:
-    data = config.data
-    if data.backend == "local":
-        from mlops_lab.backends.data.local import LocalBackend
-
-        return LocalBackend(config.resolve(data.path), check_name(data.default_branch))
-    if data.backend == "lakefs":
-        from mlops_lab.backends.data.lakefs import LakeFSBackend
-
-        return LakeFSBackend.from_config(config)
-    raise ConfigError(f'[data] backend = {data.backend!r} is not known; use "local" or "lakefs"')
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -424,6 +408,4 @@ def _time(seconds: float) -> str:
 def provenance(root: Path) -> dict[str, str]:
     """Commit metadata: the notebook (or script) path, its git commit and dirty flag when in
     a git checkout, and the user."""
-    from mlops_lab.backends.data.local import _user
-
-    return {USER: _user(), **lineage.origin_tags(root)}
+    return {USER: user(), **lineage.origin_tags(root)}

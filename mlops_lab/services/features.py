@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import builtins
 import copy
-import importlib.util
 import json
 import logging
-import os
-import re
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +28,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.config import Config
+from mlops_lab.backends import features as feature_backends
+from mlops_lab.backends.features.feast import (
+    COMMIT_TAG,
+    PATH_TAG,
+    TIMESTAMP,
+    as_timestamp,
+    check_entity_frame,
+    first_line,
+    load_definitions,
+    logical_path,
+    names_text,
+    safe_name,
+    source_path,
+    sqlite_timestamps,
+    ttl_text,
+    utc_column,
+)
 from mlops_lab.display import Table
 from mlops_lab.errors import (
     BackendError,
-    ConfigError,
     LabError,
     NotFoundError,
     UsageError,
@@ -47,39 +58,6 @@ if TYPE_CHECKING:
     from mlops_lab.lab import Lab
 
 log = logging.getLogger(__name__)
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "feature_repo"
-TIMESTAMP = "event_timestamp"
-PATH_TAG = lineage.DATA_PATHS  # on a source: the data-store path it reads
-COMMIT_TAG = lineage.DATA_COMMIT  # on a source: the data commit it reads
-PROJECT = "mlops_lab"
-
-
-def scaffold(config: Config, created: list[str], unchanged: list[str]) -> None:
-    """Create the feature repository from the template (``mlops-lab init``); idempotent.
-
-    Files already there are left alone, so a user's own definitions survive a re-init.
-    """
-    repo = config.resolve(config.features.repo)
-    feast_state = config.state_dir / "feast"
-    label = os.path.relpath(repo, config.root) + "/"
-    wrote = False
-    repo.mkdir(parents=True, exist_ok=True)
-    feast_state.mkdir(parents=True, exist_ok=True)
-    relative = Path(os.path.relpath(feast_state, repo)).as_posix()
-    for source in sorted(TEMPLATE.iterdir()):
-        if source.name.startswith(("_", ".")) or not source.is_file():
-            continue
-        name = source.name.removesuffix(".tmpl")
-        target = repo / name
-        if target.exists():
-            continue
-        text = source.read_text(encoding="utf-8").replace("{feast_state}", relative)
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-        wrote = True
-    (created if wrote else unchanged).append(label)
 
 
 @dataclass(frozen=True)
@@ -180,22 +158,8 @@ class FeatureService:
         """Feast's ``FeatureStore`` for the project's repository."""
         with self._lock:
             if self._store is None:
-                self._store = self._open(self.repo)
+                self._store = feature_backends.make(self.lab.config)
             return self._store
-
-    def _open(self, repo: Path) -> Any:
-        if not (repo / "feature_store.yaml").is_file():
-            raise NotFoundError(
-                f"no feature_store.yaml in {repo}; run `mlops-lab init` (or set [features] repo)"
-            )
-        os.environ.setdefault("FEAST_USAGE", "False")
-        feast = require("feast")
-        try:
-            return feast.FeatureStore(repo_path=str(repo))
-        except Exception as exc:
-            raise ConfigError(
-                f"{repo}/feature_store.yaml: {_first_line(exc)}; fix the file"
-            ) from None
 
     def _registry_stamp(self) -> float:
         path = self.store.config.registry.path
@@ -212,7 +176,7 @@ class FeatureService:
         """Register the repository's definitions; data-store sources read ``data_ref``
         (default: the data's default branch) as of now. Objects no longer defined are removed."""
         feast = require("feast")
-        objects = _load_definitions(self.repo)
+        objects = load_definitions(self.repo)
         commit = None
         sources = [o for o in objects if isinstance(o, feast.FileSource)]
         views = [o for o in objects if isinstance(o, feast.FeatureView)]
@@ -223,7 +187,7 @@ class FeatureService:
             commit = self._resolve(data_ref or self.lab.config.data.default_branch)
             for source in sources:
                 if self._in_store(source):
-                    self._pin_source(source, _logical_path(source), commit)
+                    self._pin_source(source, logical_path(source), commit)
         store = self.store
         wanted = {(type(o).__name__, getattr(o, "name", None)) for o in objects}
         stale: list[Any] = []
@@ -240,7 +204,7 @@ class FeatureService:
         except LabError:
             raise
         except Exception as exc:
-            raise UsageError(f"feast apply failed: {_first_line(exc)}; fix {self.repo}") from None
+            raise UsageError(f"feast apply failed: {first_line(exc)}; fix {self.repo}") from None
         with self._lock:
             self._pinned.clear()
             self._views_cache = None
@@ -276,7 +240,7 @@ class FeatureService:
         except LabError:
             raise
         except Exception as exc:
-            raise BackendError(f"resolving data ref '{ref}' failed: {_first_line(exc)}") from None
+            raise BackendError(f"resolving data ref '{ref}' failed: {first_line(exc)}") from None
 
     def _uri(self, commit: str, path: str) -> str:
         try:
@@ -302,7 +266,7 @@ class FeatureService:
                     name=view.name,
                     entities=tuple(view.entities),
                     features=tuple(f.name for f in view.features),
-                    ttl=_ttl_text(view.ttl),
+                    ttl=ttl_text(view.ttl),
                     path=tags.get(PATH_TAG) or str(getattr(source, "path", "")),
                     data_commit=tags.get(COMMIT_TAG, ""),
                     online=bool(view.online),
@@ -339,7 +303,7 @@ class FeatureService:
             )
         store = self.store
         resolved = self._refs(store, features)
-        _check_entity_frame(entity_df, resolved.views, store)
+        check_entity_frame(entity_df, resolved.views, store)
         commit = self._resolve(data_ref) if data_ref else None
         store, commits = self._store_for(resolved.views, commit)
         target: Any = self._service_object(store, resolved.service) or resolved.refs
@@ -352,7 +316,7 @@ class FeatureService:
         except LabError:
             raise
         except Exception as exc:
-            raise BackendError(f"historical features failed: {_first_line(exc)}") from None
+            raise BackendError(f"historical features failed: {first_line(exc)}") from None
         self._note(resolved, commits)
         dropped = len(entity_df) - len(frame)
         if dropped > 0:
@@ -402,7 +366,7 @@ class FeatureService:
                 return cached[1]
             feast = require("feast")
             main = self.store
-            directory = self.lab.config.state_dir / "feast" / "pinned" / _safe(commit)
+            directory = self.lab.config.state_dir / "feast" / "pinned" / safe_name(commit)
             directory.mkdir(parents=True, exist_ok=True)
             marker = directory / "pinned.json"
             config = {
@@ -432,7 +396,7 @@ class FeatureService:
                     pinned.apply(objects)
                 except Exception as exc:
                     raise BackendError(
-                        f"pinning features to data commit {commit[:12]} failed: {_first_line(exc)}"
+                        f"pinning features to data commit {commit[:12]} failed: {first_line(exc)}"
                     ) from None
                 marker.write_text(json.dumps({"stamp": stamp, "commit": commit}), encoding="utf-8")
             self._pinned[commit] = (stamp, pinned)
@@ -487,7 +451,7 @@ class FeatureService:
             view_name, _, feature = ref.partition(":")
             if view_name not in views:
                 raise NotFoundError(
-                    f"unknown feature view '{view_name}'; known: {_names(views)} "
+                    f"unknown feature view '{view_name}'; known: {names_text(views)} "
                     "(see %mlops features ls)"
                 )
             view = views[view_name]
@@ -511,19 +475,19 @@ class FeatureService:
         in [ts - ttl, ts]."""
         pd = require("pandas")
         reasons: dict[str, int] = {}
-        ts = _utc(entity_df[TIMESTAMP])
+        ts = utc_column(entity_df[TIMESTAMP])
         for view in views:
             view = store.get_feature_view(view.name)  # the source this store actually read
             keys = [c.name for c in view.entity_columns]
             try:
                 source = pd.read_parquet(
-                    _source_path(store, view),
+                    source_path(store, view),
                     columns=[*keys, view.batch_source.timestamp_field],
                 )
             except Exception:
                 continue
             field_ = view.batch_source.timestamp_field
-            source[field_] = _utc(source[field_])
+            source[field_] = utc_column(source[field_])
             left = entity_df[keys].assign(_ts=ts, _row=range(len(entity_df))).sort_values("_ts")
             right = source.rename(columns={field_: "_fts"}).sort_values("_fts")
             first = right.groupby(keys)["_fts"].min().rename("_first").reset_index()
@@ -538,7 +502,7 @@ class FeatureService:
                 stale &= (merged["_ts"] - merged["_fts"]) > pd.Timedelta(view.ttl)
             else:
                 stale &= False
-            ttl = _ttl_text(view.ttl)
+            ttl = ttl_text(view.ttl)
             if int(early.sum()):
                 reasons[f"earlier than the first {view.name} row for their key"] = int(early.sum())
             if int(stale.sum()):
@@ -562,14 +526,14 @@ class FeatureService:
         """Load feature rows in [start, end] into the online store."""
         store = self.store
         self._known_views(store, views)
-        begin, finish = _when(start, "start"), _when(end, "end")
+        begin, finish = as_timestamp(start, "start"), as_timestamp(end, "end")
         if begin >= finish:
             raise UsageError(f"materialize: start {begin} is not before end {finish}")
-        _sqlite_timestamps()
+        sqlite_timestamps()
         try:
             store.materialize(begin, finish, feature_views=list(views) if views else None)
         except Exception as exc:
-            raise BackendError(f"materialize failed: {_first_line(exc)}") from None
+            raise BackendError(f"materialize failed: {first_line(exc)}") from None
         return (
             f"materialized {', '.join(views or self._view_names(store))} from {begin} to {finish}"
         )
@@ -580,12 +544,12 @@ class FeatureService:
         """Load feature rows since each view's last materialization up to ``end``."""
         store = self.store
         self._known_views(store, views)
-        finish = _when(end, "end")
-        _sqlite_timestamps()
+        finish = as_timestamp(end, "end")
+        sqlite_timestamps()
         try:
             store.materialize_incremental(finish, feature_views=list(views) if views else None)
         except Exception as exc:
-            raise BackendError(f"materialize failed: {_first_line(exc)}") from None
+            raise BackendError(f"materialize failed: {first_line(exc)}") from None
         return f"materialized {', '.join(views or self._view_names(store))} up to {finish}"
 
     def online(self, entity_rows: Any, features: str | Sequence[str]) -> Any:
@@ -606,11 +570,11 @@ class FeatureService:
         if missing:
             raise UsageError(f"entity rows lack join key(s) {', '.join(sorted(missing))}")
         target: Any = self._service_object(store, resolved.service) or resolved.refs
-        _sqlite_timestamps()
+        sqlite_timestamps()
         try:
             return store.get_online_features(features=target, entity_rows=rows).to_df()
         except Exception as exc:
-            raise BackendError(f"online features failed: {_first_line(exc)}") from None
+            raise BackendError(f"online features failed: {first_line(exc)}") from None
 
     def _view_names(self, store: Any) -> builtins.list[str]:
         return [v.name for v in store.list_feature_views(allow_cache=True)]
@@ -619,136 +583,4 @@ class FeatureService:
         known: set[str] = set(self._view_names(store))
         for name in views or ():
             if name not in known:
-                raise NotFoundError(f"unknown feature view '{name}'; known: {_names(known)}")
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _timestamp(value: bytes) -> datetime:
-    text = value.decode()
-    return (
-        datetime.fromtimestamp(int(text))
-        if text.lstrip("-").isdigit()
-        else datetime.fromisoformat(text)
-    )
-
-
-def _sqlite_timestamps() -> None:
-    """sqlite3 has one process-wide converter per declared type. Feast's SQLite online store
-    writes "timestamp" columns as epoch seconds and IPython's history as ISO text, and each
-    registers its own converter on import; whichever came last breaks the other. This one
-    reads both (epoch exactly as Feast converts it)."""
-    import sqlite3
-
-    sqlite3.register_converter("timestamp", _timestamp)
-
-
-def _load_definitions(repo: Path) -> list[Any]:
-    """Feast objects defined in the repository's top-level .py files, each loaded fresh."""
-    feast = require("feast")
-    if not repo.is_dir():
-        raise NotFoundError(f"feature repository {repo} not found; run `mlops-lab init`")
-    kinds = (feast.Entity, feast.FeatureView, feast.FeatureService, feast.OnDemandFeatureView)
-    objects: list[Any] = []
-    sys.path.insert(0, str(repo))
-    try:
-        for path in sorted(repo.glob("*.py")):
-            if path.name.startswith(("_", ".")):
-                continue
-            name = f"_mlops_feature_repo_{_safe(path.stem)}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                continue
-            module = importlib.util.module_from_spec(spec)
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                raise UsageError(
-                    f"{path}: {type(exc).__name__}: {exc}; fix the definitions"
-                ) from None
-            for value in vars(module).values():
-                if isinstance(value, kinds) and not any(value is o for o in objects):
-                    objects.append(value)
-    finally:
-        sys.path.remove(str(repo))
-    if not objects:
-        raise NotFoundError(f"no Feast definitions found in {repo}/*.py")
-    return objects
-
-
-def _logical_path(source: Any) -> str:
-    tags = getattr(source, "tags", None) or {}
-    return str(tags.get(PATH_TAG) or source.path)
-
-
-def _source_path(store: Any, view: Any) -> str:
-    path = str(view.batch_source.path)
-    if "://" in path or Path(path).is_absolute():
-        return path
-    return str(Path(store.repo_path) / path)
-
-
-def _check_entity_frame(entity_df: Any, views: list[Any], store: Any) -> None:
-    pd = require("pandas")
-    if TIMESTAMP not in entity_df.columns:
-        times = [c for c in entity_df.columns if pd.api.types.is_datetime64_any_dtype(entity_df[c])]
-        hint = f" (rename '{times[0]}' to {TIMESTAMP})" if times else ""
-        raise UsageError(
-            f"the entity frame has no '{TIMESTAMP}' column{hint}; add each row's label time "
-            "so the join is point-in-time"
-        )
-    if not pd.api.types.is_datetime64_any_dtype(entity_df[TIMESTAMP]):
-        raise UsageError(
-            f"the entity frame's '{TIMESTAMP}' column holds {entity_df[TIMESTAMP].dtype}, not "
-            "timestamps; convert it with pd.to_datetime(..., utc=True)"
-        )
-    needed = {c.name for v in views for c in v.entity_columns}
-    missing = sorted(needed - set(entity_df.columns))
-    if missing:
-        raise UsageError(f"the entity frame lacks join key column(s) {', '.join(missing)}")
-
-
-def _utc(column: Any) -> Any:
-    """A datetime column in UTC (pd.to_datetime(utc=True) is slow on tz-aware columns)."""
-    pd = require("pandas")
-    if not pd.api.types.is_datetime64_any_dtype(column):
-        column = pd.to_datetime(column, utc=True)
-    return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
-
-
-def _when(value: datetime | str, what: str) -> datetime:
-    pd = require("pandas")
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise UsageError(f"{what} '{value}' is not a date or timestamp") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    result: datetime = stamp.to_pydatetime()
-    return result
-
-
-def _ttl_text(ttl: Any) -> str:
-    if not ttl:
-        return "none"
-    seconds = int(ttl.total_seconds())
-    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit[:-1] if count == 1 else unit}"
-    return f"{seconds} s"
-
-
-def _names(names: Iterable[str]) -> str:
-    listed = sorted(names)
-    return ", ".join(listed) if listed else "none (run %mlops features apply)"
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", text)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+                raise NotFoundError(f"unknown feature view '{name}'; known: {names_text(known)}")

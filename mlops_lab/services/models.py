@@ -12,13 +12,15 @@ import builtins
 import contextlib
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
+from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN, translate
+from mlops_lab.display import Table
 from mlops_lab.errors import ConflictError, LabError, NotFoundError, UsageError, require
-from mlops_lab.services.tracking import RUN_ID_PATTERN, _translate
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -49,6 +51,42 @@ class VersionInfo:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+
+class ModelVersions(list[VersionInfo]):
+    """The versions of one model (a list), shown as a table."""
+
+    def __init__(self, name: str, versions: Iterable[VersionInfo] = ()) -> None:
+        super().__init__(versions)
+        self.name = name
+
+    def table(self, max_rows: int = 50) -> Table:
+        rows = []
+        for v in self:
+            metrics = ", ".join(f"{k}={m:.4g}" for k, m in sorted(v.metrics.items())[:4])
+            commits = lineage.decode(v.lineage.get(lineage.DATA_COMMIT))
+            rows.append(
+                [
+                    v.version,
+                    " ".join(f"@{a}" for a in v.aliases),
+                    metrics,
+                    ",".join(c[:12] for c in commits),
+                    v.run_id or "",
+                    v.created.strftime("%Y-%m-%d %H:%M:%S") if v.created else "",
+                ]
+            )
+        return Table(
+            ["version", "aliases", "metrics", "data", "run", "created"],
+            rows,
+            title=f"versions of '{self.name}' (%mlops lineage {self.name}/VERSION)",
+            max_rows=max_rows,
+        )
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
 
 @dataclass(frozen=True)
@@ -108,7 +146,7 @@ class ModelRegistry:
         model_source, run_id, model_id = self._resolve_source(source)
         version_tags: dict[str, str] = {}
         if run_id:
-            run = self.lab.tracking._get(run_id)
+            run = self.lab.tracking.mlflow_run(run_id)
             if run.info.status in ("FAILED", "KILLED"):
                 raise ConflictError(
                     f"run {run_id} ended {run.info.status}; fix it and rerun before registering "
@@ -142,7 +180,7 @@ class ModelRegistry:
             return
         except Exception as exc:
             if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
-                raise _translate(exc, f"reading model '{name}'") from None
+                raise translate(exc, f"reading model '{name}'") from None
         with contextlib.suppress(ConflictError):  # created concurrently
             _retry_locked(lambda: client.create_registered_model(name), f"creating model '{name}'")
 
@@ -185,7 +223,7 @@ class ModelRegistry:
         )
 
     def _from_run(self, run_id: str, path: str | None) -> tuple[str, str | None, str | None]:
-        run = self.lab.tracking._get(run_id)
+        run = self.lab.tracking.mlflow_run(run_id)
         client = self._client
         try:
             logged = list(
@@ -195,7 +233,7 @@ class ModelRegistry:
                 )
             )
         except Exception as exc:
-            raise _translate(exc, f"finding the models of run {run_id}") from None
+            raise translate(exc, f"finding the models of run {run_id}") from None
         if path is not None:
             logged = [m for m in logged if m.name == path]
         if not logged:
@@ -230,7 +268,7 @@ class ModelRegistry:
         try:
             self._client.delete_registered_model_alias(name, alias)
         except Exception as exc:
-            raise _translate(exc, f"deleting {name}@{alias}") from None
+            raise translate(exc, f"deleting {name}@{alias}") from None
 
     # --- reading ----------------------------------------------------------------------
 
@@ -239,7 +277,7 @@ class ModelRegistry:
         try:
             models = list(self._client.search_registered_models(max_results=1000))
         except Exception as exc:
-            raise _translate(exc, "listing registered models") from None
+            raise translate(exc, "listing registered models") from None
         out = []
         for model in models:
             latest = max((int(v.version) for v in model.latest_versions or []), default=None)
@@ -254,17 +292,17 @@ class ModelRegistry:
             )
         return sorted(out, key=lambda m: m.name)
 
-    def versions(self, name: str) -> builtins.list[VersionInfo]:
+    def versions(self, name: str) -> ModelVersions:
         """Every version of ``name``, newest first, with metrics, aliases and lineage."""
         _check_name(name)
         model = self._model(name)
         try:
             found = list(self._client.search_model_versions(f"name = '{name}'"))
         except Exception as exc:
-            raise _translate(exc, f"listing versions of '{name}'") from None
+            raise translate(exc, f"listing versions of '{name}'") from None
         aliases = _aliases_by_version(model)
         infos = [self._info(v, aliases) for v in found]
-        return sorted(infos, key=lambda v: v.version, reverse=True)
+        return ModelVersions(name, sorted(infos, key=lambda v: v.version, reverse=True))
 
     def get(self, ref: str) -> VersionInfo:
         """The version ``ref`` names: ``name@alias``, ``name/3``, or ``name`` (latest)."""
@@ -299,7 +337,7 @@ class ModelRegistry:
         try:
             return module.load_model(location)
         except Exception as exc:
-            raise _translate(exc, f"loading {ref}") from None
+            raise translate(exc, f"loading {ref}") from None
 
     def location(self, ref: str) -> str:
         """Where a model's files are (a local path or artifact URI), resolved without the
@@ -311,7 +349,7 @@ class ModelRegistry:
         try:
             uri = client.get_model_version_download_uri(version.name, str(version.version))
         except Exception as exc:
-            raise _translate(exc, f"locating {ref}") from None
+            raise translate(exc, f"locating {ref}") from None
         return self._artifact_location(uri)
 
     def _artifact_location(self, uri: str) -> str:
@@ -339,7 +377,7 @@ class ModelRegistry:
                 raise NotFoundError(
                     f"no registered model named '{name}'; see %mlops models for the list"
                 ) from None
-            raise _translate(exc, f"reading model '{name}'") from None
+            raise translate(exc, f"reading model '{name}'") from None
 
     def _version(self, name: str, number: int) -> Any:
         try:
@@ -350,7 +388,7 @@ class ModelRegistry:
                 raise NotFoundError(
                     f"model '{name}' has no version {number}; see %mlops models {name}"
                 ) from None
-            raise _translate(exc, f"reading {name}/{number}") from None
+            raise translate(exc, f"reading {name}/{number}") from None
 
     def _info(self, version: Any, aliases: dict[int, builtins.list[str]]) -> VersionInfo:
         number = int(version.version)
@@ -432,5 +470,5 @@ def _retry_locked(call: Any, what: str, attempts: int = 20) -> Any:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
                 continue
-            raise _translate(exc, what) from None
+            raise translate(exc, what) from None
     raise AssertionError("unreachable")

@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
+from mlops_lab.backends import tracking as tracking_backends
+from mlops_lab.backends.tracking.mlflow import (
+    RUN_ID_PATTERN,
+    acquire_uri,
+    release_uri,
+    resolve_uri,
+    translate,
+)
 from mlops_lab.errors import (
-    BackendError,
     ConflictError,
     LabError,
     NotFoundError,
@@ -35,31 +42,7 @@ from mlops_lab.errors import (
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
 
-RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
-
-# The fluent API's tracking URI is process-global; the lab sets it only while one of its
-# runs is active in the process and puts the previous value back afterwards.
-_uri_lock = threading.Lock()
-_uri_depth = 0
-_uri_saved: tuple[Any, str | None] | None = None
-
-
-def resolve_uri(uri: str, root: Path) -> str:
-    """A tracking URI with relative local paths made absolute against the project root."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        path = uri.removeprefix("sqlite:///")
-        if path and not path.startswith(":memory:"):
-            return "sqlite:///" + str((root / path).resolve())
-        return uri
-    if uri.startswith("file://"):
-        path = uri.removeprefix("file://")
-        return uri if path.startswith("/") else (root / path).resolve().as_uri()
-    if "://" not in uri and uri not in ("databricks",):
-        return (
-            (root / uri).resolve().as_uri() if not Path(uri).is_absolute() else Path(uri).as_uri()
-        )
-    return uri
 
 
 @dataclass(frozen=True)
@@ -187,7 +170,7 @@ class TrackedRun:
         try:
             self._service.client.log_batch(self.id, **kwargs)
         except Exception as exc:
-            raise _translate(exc, f"logging to run {self.id}") from None
+            raise translate(exc, f"logging to run {self.id}") from None
 
     def log_model(
         self,
@@ -232,7 +215,7 @@ class TrackedRun:
         except LabError:
             raise
         except Exception as exc:
-            raise _translate(exc, f"logging model '{name}'") from None
+            raise translate(exc, f"logging model '{name}'") from None
 
     # --- ending ---------------------------------------------------------------------
 
@@ -244,7 +227,7 @@ class TrackedRun:
         lineage.deactivate(self._collector)
         started = time.perf_counter()
         try:
-            tags = {k: _fit_tag(v) for k, v in self._collector.tags().items()}
+            tags = self._collector.tags()
             digest = lineage.code_hash() if self._detect_code else None
             if digest:
                 tags[lineage.CODE_HASH] = digest
@@ -266,23 +249,7 @@ class TrackedRun:
         finally:
             self.status = status
             if self._fluent:
-                _release_uri()
-
-
-MAX_TAG = 5000  # MLflow stores at most 8000 characters per tag value (5000 in older servers)
-
-
-def _fit_tag(value: str) -> str:
-    """A comma-separated lineage value cut to what a tag holds, saying how many were left."""
-    if len(value) <= MAX_TAG:
-        return value
-    items = value.split(",")
-    kept: list[str] = []
-    for item in items:
-        if len(",".join([*kept, item])) > MAX_TAG - 20:
-            break
-        kept.append(item)
-    return ",".join(kept) + f",...(+{len(items) - len(kept)} more)"
+                release_uri()
 
 
 def _first_param(function: Any) -> str:
@@ -309,51 +276,6 @@ def _guess_flavor(model: Any) -> str:
     )
 
 
-def _acquire_uri(uri: str) -> None:
-    """Point the fluent API at ``uri`` while a lab run is active; nested runs share it."""
-    global _uri_depth, _uri_saved
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with _uri_lock:
-        if _uri_depth == 0:
-            _uri_saved = (tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI"))
-            if mlflow.get_tracking_uri() != uri:
-                mlflow.set_tracking_uri(uri)
-        _uri_depth += 1
-
-
-def _release_uri() -> None:
-    global _uri_depth, _uri_saved
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with _uri_lock:
-        _uri_depth = max(0, _uri_depth - 1)
-        if _uri_depth == 0 and _uri_saved is not None:
-            previous, env = _uri_saved
-            tracking_utils._tracking_uri = previous
-            if env is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = env
-            _uri_saved = None
-
-
-def _translate(exc: Exception, what: str) -> LabError:
-    """One line for an MLflow failure."""
-    if isinstance(exc, LabError):
-        return exc
-    code = getattr(exc, "error_code", "")
-    message = str(getattr(exc, "message", exc)).splitlines()[0] if str(exc) else type(exc).__name__
-    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-        return NotFoundError(f"{what}: {message}")
-    if code in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-        return ConflictError(f"{what}: {message}")
-    if code == "INVALID_PARAMETER_VALUE":
-        return UsageError(f"{what}: {message}")
-    return BackendError(f"{what} failed: {message}; check [tracking] uri in mlops.toml")
-
-
 class TrackingService:
     """MLflow tracking for the project: runs, lineage stamping, artifacts."""
 
@@ -378,16 +300,7 @@ class TrackingService:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    mlflow = require("mlflow")
-                    uri = self.uri
-                    if uri.startswith("sqlite:///"):
-                        Path(uri.removeprefix("sqlite:///")).parent.mkdir(
-                            parents=True, exist_ok=True
-                        )
-                    try:
-                        self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-                    except Exception as exc:
-                        raise _translate(exc, f"opening tracking store {uri}") from None
+                    self._client = tracking_backends.make(self.lab.config)
         return self._client
 
     def experiment_id(self, name: str | None = None) -> str:
@@ -420,7 +333,7 @@ class TrackingService:
         except LabError:
             raise
         except Exception as exc:
-            raise _translate(exc, f"opening experiment '{name}'") from None
+            raise translate(exc, f"opening experiment '{name}'") from None
         self._experiments[name] = str(experiment_id)
         return str(experiment_id)
 
@@ -454,7 +367,7 @@ class TrackingService:
                 f"MLflow run {active.info.run_id} is already active; end it (mlflow.end_run()) "
                 "or pass nested=True to open a child run"
             )
-        _acquire_uri(self.uri)
+        acquire_uri(self.uri)
         try:
             if active is not None and mlflow.get_tracking_uri() != self.uri:
                 raise ConflictError(
@@ -469,11 +382,11 @@ class TrackingService:
                 description=description,
             )
         except LabError:
-            _release_uri()
+            release_uri()
             raise
         except Exception as exc:
-            _release_uri()
-            raise _translate(exc, f"starting run {name or ''}".strip()) from None
+            release_uri()
+            raise translate(exc, f"starting run {name or ''}".strip()) from None
         collector = lineage.activate()
         tracked = TrackedRun(self, run, collector, fluent=True, detect_code=origin is None)
         tracked.stamp_seconds = stamp
@@ -509,14 +422,15 @@ class TrackingService:
                 client.log_artifact(run_id, str(source), artifact_path)
             base = client.get_run(run_id).info.artifact_uri.rstrip("/")
         except Exception as exc:
-            raise _translate(exc, f"logging {source.name} to run {run_id}") from None
+            raise translate(exc, f"logging {source.name} to run {run_id}") from None
         parts = [p for p in (artifact_path, source.name) if p]
         return base + "/" + "/".join(parts)
 
     def get_run(self, run_id: str) -> RunSummary:
-        return RunSummary.from_run(self._get(run_id))
+        return RunSummary.from_run(self.mlflow_run(run_id))
 
-    def _get(self, run_id: str) -> Any:
+    def mlflow_run(self, run_id: str) -> Any:
+        """MLflow's ``Run`` of ``run_id`` (info, data.tags, data.metrics, data.params)."""
         if not RUN_ID_PATTERN.match(run_id):
             raise UsageError(f"'{run_id}' is not a run id (32 hex characters); see %mlops runs")
         try:
@@ -524,7 +438,7 @@ class TrackingService:
         except Exception as exc:
             if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFoundError(f"run {run_id} not found; see %mlops runs") from None
-            raise _translate(exc, f"reading run {run_id}") from None
+            raise translate(exc, f"reading run {run_id}") from None
 
     def runs(
         self,
@@ -542,5 +456,5 @@ class TrackingService:
                 order_by=["attributes.start_time DESC"],
             )
         except Exception as exc:
-            raise _translate(exc, "listing runs") from None
+            raise translate(exc, "listing runs") from None
         return [RunSummary.from_run(run) for run in found]

@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
+from mlops_lab.backends import training as training_backends
 from mlops_lab.backends.training import base
 from mlops_lab.backends.training.local_head import HeadInfo, LocalHead
 from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError
+from mlops_lab.jobenv import JobEnv
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -37,21 +39,14 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
 MAX_SHIPPED_BYTES = 5 * 1024 * 1024
 ENTRY_MODULE = "mlops_lab.backends.training.entry"
 SCRIPT_NAME = "main.py"
-BACKENDS = {
-    "local": "ray-local",
-    "ray-local": "ray-local",
-    "remote": "ray-remote",
-    "ray-remote": "ray-remote",
-    "kubernetes": "kubernetes",
-    "k8s": "kubernetes",
-}
 
 
 class TrainingFailedError(LabError):
     """A job ended without succeeding; ``fields['failure']`` says which way."""
 
 
-def _failed(status: base.JobStatus) -> TrainingFailedError:
+def training_failed(status: base.JobStatus) -> TrainingFailedError:
+    """The error a job that did not succeed raises: which way it failed, and what to do."""
     what = status.failure or status.state
     hint = {
         base.APPLICATION_FAILED: f"see %mlops logs {status.job_id}",
@@ -125,6 +120,27 @@ class Job:
     def stop(self) -> bool:
         return self.backend.stop(self.id)
 
+    def follow(
+        self,
+        on_update: Callable[[base.JobStatus, str], None] | None = None,
+        poll: float = 1.0,
+        timeout: float | None = None,
+    ) -> base.JobStatus:
+        """Poll the job until it ends (or ``timeout`` s pass) and return its last status;
+        ``on_update(status, new_log_text)`` sees each poll. The one polling loop of a job:
+        ``wait``, the cell's monitor and its background thread all follow through it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen = 0
+        while True:
+            status = self.refresh()
+            if on_update is not None:
+                text = self.logs()
+                new, seen = text[seen:], len(text)
+                on_update(status, new)
+            if status.done or (deadline is not None and time.monotonic() >= deadline):
+                return status
+            time.sleep(poll)
+
     def wait(
         self,
         timeout: float | None = None,
@@ -134,27 +150,11 @@ class Job:
     ) -> base.JobStatus:
         """Block until the job ends (or ``timeout`` s pass); ``on_update(job, status, new_log)``
         sees each poll. A job that did not succeed raises TrainingFailedError."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen = 0
-        while True:
-            status = self.refresh()
-            if on_update is not None:
-                text = self.logs()
-                new, seen = text[seen:], len(text)
-                on_update(self, status, new)
-            if status.done:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                return status
-            time.sleep(poll)
-        if raise_on_failure and status.state != base.SUCCEEDED:
-            raise _failed(status)
+        report = None if on_update is None else (lambda st, new: on_update(self, st, new))
+        status = self.follow(report, poll, timeout)
+        if status.done and raise_on_failure and status.state != base.SUCCEEDED:
+            raise training_failed(status)
         return status
-
-    def monitor(self, wait: bool = False) -> Any:
-        from mlops_lab.widgets.job import JobMonitor
-
-        return JobMonitor(self, wait=wait)
 
     def __repr__(self) -> str:
         info = self._last
@@ -184,39 +184,19 @@ class TrainingService:
     # -- backends ---------------------------------------------------------------------
     def _kind(self, on: str | None) -> str:
         raw = on or self.lab.config.training.backend
-        if raw not in BACKENDS:
-            raise UsageError(f"unknown training backend '{raw}'; use local, remote or kubernetes")
-        return BACKENDS[raw]
+        try:
+            return training_backends.BACKENDS.canonical(raw)
+        except ConfigError:
+            raise UsageError(
+                f"unknown training backend '{raw}'; use local, remote or kubernetes"
+            ) from None
 
     def backend(self, on: str | None = None, start: bool = True) -> base.TrainingBackend:
         """The backend jobs go to; ``start=False`` looks without starting a local head."""
         kind = self._kind(on)
-        if kind in self._backends:
-            return self._backends[kind]
-        from mlops_lab.backends.training.ray_jobs import RayJobSubmission
-
-        made: base.TrainingBackend
-        if kind == "ray-local":
-            address = self.cluster.address()
-            if address is None and not start:
-                raise NotFoundError(
-                    "the local Ray head is not running (its jobs ended with it); "
-                    "start one with %mlops ray up or submit a job"
-                )
-            made = RayJobSubmission(address or self.cluster.up().dashboard_url, "ray-local")
-        elif kind == "ray-remote":
-            from mlops_lab.status import _http_address
-
-            address = self.lab.config.training.address
-            if not address:
-                raise ConfigError("no remote Ray head: set RAY_ADDRESS or [training] address")
-            made = RayJobSubmission(_http_address(address), "ray-remote")
-        else:
-            from mlops_lab.backends.training.kuberay import RayJobBackend
-
-            made = RayJobBackend(self.lab)
-        self._backends[kind] = made
-        return made
+        if kind not in self._backends:
+            self._backends[kind] = training_backends.make(self.lab, self.cluster, kind, start)
+        return self._backends[kind]
 
     # -- jobs -------------------------------------------------------------------------
     def submit(
@@ -290,30 +270,26 @@ class TrainingService:
         notebook: str | None,
         kind: str,
     ) -> dict[str, str]:
-        env = {
-            "MLOPS_JOB_NAME": spec.name,
-            "MLOPS_RAY_JOB_ID": spec.submission_id,
-            "MLOPS_CODE_HASH": code_hash,
-            "MLOPS_WORKERS": str(spec.workers),
-            "MLOPS_CPUS": f"{spec.cpus:g}",
-            "MLOPS_GPUS": f"{spec.gpus:g}",
-            "MLOPS_MAX_FAILURES": str(max_failures),
-            "PYTHONUNBUFFERED": "1",
-        }
-        if kind != "kubernetes":
-            env["MLOPS_PROJECT"] = str(self.lab.root)
-        if register:
-            env["MLOPS_REGISTER"] = register
         # Where the code came from is known here, in the kernel, not inside the job.
         origin = lineage.origin_tags(self.lab.root)
         if notebook:
             origin[lineage.NOTEBOOK_PATH] = notebook
             origin.update(lineage.git_state(notebook, self.lab.root))
-        if origin.get(lineage.NOTEBOOK_PATH):
-            env["MLOPS_NOTEBOOK_PATH"] = origin[lineage.NOTEBOOK_PATH]
-        env["MLOPS_ORIGIN_TAGS"] = json.dumps(origin, sort_keys=True)
-        if spec.deadline_s:
-            env["MLOPS_DEADLINE_S"] = str(spec.deadline_s)
+        job = JobEnv(
+            project=str(self.lab.root) if kind != "kubernetes" else "",
+            notebook_path=origin.get(lineage.NOTEBOOK_PATH, ""),
+            job_name=spec.name,
+            ray_job_id=spec.submission_id,
+            code_hash=code_hash,
+            origin_tags=json.dumps(origin, sort_keys=True),
+            workers=str(spec.workers),
+            cpus=f"{spec.cpus:g}",
+            gpus=f"{spec.gpus:g}",
+            max_failures=str(max_failures),
+            deadline_s=str(spec.deadline_s) if spec.deadline_s else "",
+            register=register or "",
+        )
+        env = {**job.to_env(), "PYTHONUNBUFFERED": "1"}
         # Endpoint overrides the kernel got from its environment (never secrets: config
         # refuses secret-looking keys, and credentials are not config).
         for variable in self.lab.config.overrides.values():
@@ -470,9 +446,7 @@ def _package(source: str, folder: Path, working: Path, params: dict[str, Any]) -
             raise UsageError(
                 f"passed variables must be JSON values (str, numbers, lists, dicts): {exc}"
             ) from None
-        from mlops_lab.backends.training.entry import PARAMS_FILE
-
-        (working / PARAMS_FILE).write_text(text, encoding="utf-8")
+        (working / base.PARAMS_FILE).write_text(text, encoding="utf-8")
     digest = hashlib.sha256()
     total = 0
     for path in sorted(p for p in working.rglob("*") if p.is_file()):

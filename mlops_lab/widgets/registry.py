@@ -10,6 +10,7 @@ import html
 from typing import TYPE_CHECKING
 
 from mlops_lab.errors import LabError
+from mlops_lab.services.models import ModelVersions
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -159,8 +160,6 @@ class RegistryWidget:
 
 
 def _versions_html(versions: list[VersionInfo]) -> str:
-    from mlops_lab.magics.commands.models import versions_table
-
     if not versions:
         return "<em>no versions</em>"
-    return versions_table(versions, versions[0].name)._repr_html_()
+    return ModelVersions(versions[0].name, versions)._repr_html_()

@@ -9,6 +9,7 @@ import pytest
 
 from mlops_lab.errors import ConflictError, NotFoundError, UsageError
 from mlops_lab.lab import Lab
+from mlops_lab.widgets.data import DataBrowser
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_browser_buttons(data: Any) -> None:
     """On every backend (the ``data`` fixture)."""
     data.write_table(pd.DataFrame({"a": [1]}), "a.parquet")
     data.commit("main", "a")
-    browser = data.browser()
+    browser = DataBrowser(data)
     assert browser.branch.options == ("main",)
     assert "a.parquet" in browser.objects.value and "B</td>" in browser.objects.value
 

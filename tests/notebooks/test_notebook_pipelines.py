@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlops_lab import pipelines, resources
+from mlops_lab import resources
 from mlops_lab.cli import main
 from mlops_lab.errors import NotFoundError, UsageError
+from mlops_lab.services.notebooks import pipelines
 
 LOG = (
     "import mlops_lab\nlab = mlops_lab.connect()\n"

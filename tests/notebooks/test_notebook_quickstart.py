@@ -24,7 +24,8 @@ import pytest
 from click.testing import CliRunner
 
 import mlops_lab
-from mlops_lab import magics, resources, schedules
+from mlops_lab import magics, resources
+from mlops_lab.backends.k8s.credentials import CREDENTIAL_VARIABLES
 from mlops_lab.cli import main
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,7 @@ def credential_variables() -> set[str]:
     pattern = re.compile(
         r"[\"']([A-Z][A-Z0-9]*_[A-Z0-9_]*(?:KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*)[\"']"
     )
-    found = {v for v in schedules.CREDENTIAL_VARIABLES if not v.endswith("USERNAME")}
+    found = {v for v in CREDENTIAL_VARIABLES if not v.endswith("USERNAME")}
     package = Path(mlops_lab.__file__).parent
     for source in package.rglob("*.py"):
         found.update(pattern.findall(source.read_text(encoding="utf-8")))

@@ -14,9 +14,13 @@ import yaml
 from click.testing import CliRunner
 
 import mlops_lab
-from mlops_lab import cron, schedules
+from mlops_lab.backends.k8s import cron
+from mlops_lab.backends.k8s.credentials import CREDENTIAL_VARIABLES
+from mlops_lab.backends.k8s.cronjob import CONFIGMAP_LIMIT
+from mlops_lab.backends.k8s.validation import KUBERNETES_VERSION
 from mlops_lab.cli import main
 from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError
+from mlops_lab.services.notebooks import schedules
 
 PARAMS = "rows = 100\nthreshold = 0.5\nlabel = 'x'"
 
@@ -43,7 +47,7 @@ def test_manifests_are_valid_and_complete(project: Any, job: Path) -> None:
     docs = schedules.manifests(lab, spec)
     config_map, cron_job = docs
     for doc in docs:
-        kubernetes_validate.validate(doc, schedules.KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     assert config_map["kind"] == "ConfigMap"
     shipped = json.loads(config_map["data"]["notebook.ipynb"])
     assert "parameters" in shipped["cells"][0]["metadata"]["tags"]
@@ -62,10 +66,10 @@ def test_manifests_are_valid_and_complete(project: Any, job: Path) -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     # credentials only by reference
     for env in container["env"]:
-        if env["name"] in schedules.CREDENTIAL_VARIABLES:
+        if env["name"] in CREDENTIAL_VARIABLES:
             assert set(env) == {"name", "valueFrom"}
             assert env["valueFrom"]["secretKeyRef"]["name"] == "mlops-lab-credentials"
-    assert {e["name"] for e in container["env"]} >= set(schedules.CREDENTIAL_VARIABLES)
+    assert {e["name"] for e in container["env"]} >= set(CREDENTIAL_VARIABLES)
 
 
 def test_no_gpu_no_gpu_request(project: Any, job: Path) -> None:
@@ -123,7 +127,7 @@ def test_create_list_delete_on_the_api(project: Any, job: Path, kube: Any) -> No
     kinds = sorted(o["kind"] for o in kube.objects())
     assert kinds == ["ConfigMap", "CronJob"]
     for obj in kube.objects():  # what reached the server is a valid object
-        kubernetes_validate.validate(obj, schedules.KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     (cron_job,) = kube.objects("CronJob")
     env = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {
@@ -232,7 +236,7 @@ def test_missing_notebook(project: Any, kube: Any) -> None:
 
 
 def test_large_notebook_needs_a_reachable_data_store(project: Any, notebook: Any) -> None:
-    big = notebook("big.ipynb", "n = 1", "blob = '" + "x" * (schedules.CONFIGMAP_LIMIT + 10) + "'")
+    big = notebook("big.ipynb", "n = 1", "blob = '" + "x" * (CONFIGMAP_LIMIT + 10) + "'")
     lab = lab_for(project)
     spec = lab.notebooks.schedule_spec(big, "@daily", "img:1")
     with pytest.raises(UsageError, match="more than a ConfigMap holds"):
@@ -300,7 +304,7 @@ def test_large_notebook_ships_through_lakefs_and_runs_from_there(
     from lakefs_server import LakeFSServer
 
     key, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-    blob = "x" * (schedules.CONFIGMAP_LIMIT + 10)
+    blob = "x" * (CONFIGMAP_LIMIT + 10)
     big = notebook("big.ipynb", "n = 1", f"blob = '{blob}'\nprint('size', len(blob) * n)")
     with LakeFSServer(specs_dir / "lakefs" / "swagger.yml", key, secret) as server:
         server.create_repository("notebooks")

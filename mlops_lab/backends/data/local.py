@@ -147,7 +147,7 @@ class LocalBackend:
             "parents": list(parents),
             "message": message,
             "metadata": dict(metadata),
-            "committer": _user(),
+            "committer": user(),
             "created": time.time(),
         }
         commit_id = hashlib.sha256(_dumps(record)).hexdigest()
@@ -699,7 +699,7 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _user() -> str:
+def user() -> str:
     try:
         return getpass.getuser()
     except Exception:

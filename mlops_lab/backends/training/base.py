@@ -23,6 +23,8 @@ STOPPED_BY_USER = "stopped"
 
 # Lines the job prints so any monitor (lab, plain `ray job logs`) can follow it.
 MARK = "[mlops]"
+PARAMS_FILE = "mlops_params.json"
+"""The job parameters (JSON) shipped beside the script in its working directory."""
 METRICS_RE = re.compile(r"\[mlops\] metrics (\{.*\})\s*$")
 DEADLINE_EXIT = 124
 DEADLINE_LINE = f"{MARK} deadline exceeded"

@@ -19,8 +19,7 @@ from typing import Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.training import base
-
-PARAMS_FILE = "mlops_params.json"
+from mlops_lab.jobenv import JobEnv
 
 
 def _deadline(seconds: int) -> None:
@@ -33,51 +32,45 @@ def _deadline(seconds: int) -> None:
     timer.start()
 
 
-def tracking_uri(lab: Any) -> str:
-    """The project's tracking URI, relative local paths made absolute."""
-    return str(lab.tracking.uri)
-
-
 def main(argv: list[str]) -> int:
-    import mlops_lab
+    from mlops_lab.lab import connect
 
     script = Path(argv[1] if len(argv) > 1 else "main.py").resolve()
-    env = os.environ
-    if env.get("MLOPS_DEADLINE_S"):
-        _deadline(int(env["MLOPS_DEADLINE_S"]))
-    project = env.get("MLOPS_PROJECT", "")
-    lab = mlops_lab.connect(project if project and Path(project).is_dir() else None)
-    name = env.get("MLOPS_JOB_NAME", script.stem)
-    job_id = env.get("MLOPS_RAY_JOB_ID", "")
-    code_hash = env.get("MLOPS_CODE_HASH", "")
+    job = JobEnv.current()
+    if job.deadline_s:
+        _deadline(int(job.deadline_s))
+    project = job.project
+    lab = connect(project if project and Path(project).is_dir() else None)
+    name = job.job_name or script.stem
     tags = {
-        lineage.RAY_JOB_ID: job_id,
-        "mlops.ray.workers": env.get("MLOPS_WORKERS", ""),
-        "mlops.ray.gpus": env.get("MLOPS_GPUS", "0"),
+        lineage.RAY_JOB_ID: job.ray_job_id,
+        "mlops.ray.workers": job.workers,
+        "mlops.ray.gpus": job.gpus or "0",
     }
     params: dict[str, Any] = {}
-    params_file = script.parent / PARAMS_FILE
+    params_file = script.parent / base.PARAMS_FILE
     if params_file.is_file():
         params = json.loads(params_file.read_text(encoding="utf-8"))
     started = time.monotonic()
     # The code that ran is the submitted script and the notebook the one that submitted it,
     # both recorded by the kernel; this entry process is neither.
-    origin = json.loads(env.get("MLOPS_ORIGIN_TAGS") or "{}")
-    if code_hash:
-        origin[lineage.CODE_HASH] = code_hash
+    origin = json.loads(job.origin_tags or "{}")
+    if job.code_hash:
+        origin[lineage.CODE_HASH] = job.code_hash
     run_tags = {k: v for k, v in tags.items() if v}
     with lab.tracking.start_run(name, tags=run_tags, origin=origin) as run:
-        os.environ["MLOPS_RUN_ID"] = run.id
-        os.environ["MLOPS_TRACKING_URI"] = tracking_uri(lab)
-        print(f"{base.MARK} run {run.id} job {job_id}", flush=True)
+        os.environ.update(JobEnv(run_id=run.id, tracking_uri=lab.tracking.uri).to_env())
+        print(f"{base.MARK} run {run.id} job {job.ray_job_id}", flush=True)
         sys.path.insert(0, str(script.parent))
         runpy.run_path(str(script), init_globals={"lab": lab, **params}, run_name="__main__")
-    model = env.get("MLOPS_REGISTER", "")
+    model = job.register
     if model:
-        source = env.get("MLOPS_MODEL_URI") or f"runs:/{run.id}/model"
+        source = JobEnv.current().model_uri or f"runs:/{run.id}/model"
         version = lab.models.register(source, model, alias="challenger")
-        print(f"{base.MARK} registered {model} version {version.version} as "
-              f"{model}@challenger", flush=True)
+        print(
+            f"{base.MARK} registered {model} version {version.version} as {model}@challenger",
+            flush=True,
+        )
     print(f"{base.MARK} done in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 

@@ -1,49 +1,32 @@
-"""KubeRay RayJobs: one custom resource per training job.
+"""KubeRay RayJobs: one custom resource per training job (built by backends/k8s/rayjob.py).
 
-The manifest is a plain dict: a head group and one worker group running the configured
-image, ``nvidia.com/gpu`` limits when GPUs are asked, ``activeDeadlineSeconds``,
-``shutdownAfterJobFinishes`` with a TTL, the code as a ``runtimeEnv`` working_dir URI
-uploaded through ``lab.data``, and credentials only as ``secretKeyRef``. It is checked
-structurally before it leaves, and against the official CRD schema when one is given
-(``validate(manifest, schema_path)``; ``MLOPS_SPECS_DIR`` names the specs in production).
-KubeRay's operator then submits the job through Ray's Job Submission API.
+The code travels as a ``runtimeEnv`` working_dir URI uploaded through ``lab.data``. The
+manifest is checked structurally before it leaves, and against the official CRD schema
+when one is given (backends/k8s/validation.py; ``MLOPS_SPECS_DIR`` names the specs in
+production). KubeRay's operator then submits the job through Ray's Job Submission API.
 """
 
 from __future__ import annotations
 
 import builtins
-import functools
 import io
 import os
-import re
 import warnings
 import zipfile
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_lab.backends.k8s.client import api_client, api_error
+from mlops_lab.backends.k8s.rayjob import GROUP, MANAGED_BY, PLURAL, VERSION, build_rayjob
+from mlops_lab.backends.k8s.validation import validate
 from mlops_lab.backends.training import base
-from mlops_lab.errors import ConfigError, LabError, UsageError, require
-from mlops_lab.k8s import api_client, api_error
+from mlops_lab.errors import LabError, require
+from mlops_lab.jobenv import JobEnv
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
 
-GROUP, VERSION, PLURAL, KIND = "ray.io", "v1", "rayjobs", "RayJob"
-MANAGED_BY = "mlops-lab"
-DEFAULT_TTL_S = 600
 CODE_PREFIX = "_mlops/code"
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# Credentials the job may need; each comes from the configured Secret, never from here.
-CREDENTIAL_VARIABLES = (
-    "LAKECTL_CREDENTIALS_ACCESS_KEY_ID",
-    "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-)
 
 
 class FitWarning(UserWarning):
@@ -54,168 +37,14 @@ class ReachWarning(UserWarning):
     """The job's pods cannot reach a store the project uses."""
 
 
-def ray_version() -> str:
-    try:
-        return importlib_metadata.version("ray")
-    except importlib_metadata.PackageNotFoundError:
-        return "2.60.0"
-
-
-def build_rayjob(
-    name: str,
-    namespace: str,
-    image: str,
-    entrypoint: str,
-    runtime_env: dict[str, Any],
-    workers: int = 2,
-    cpus: float = 1.0,
-    gpus: float = 0.0,
-    memory: str = "2Gi",
-    deadline_s: int | None = None,
-    ttl_s: int = DEFAULT_TTL_S,
-    credentials: str = "",
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The RayJob custom resource as a plain dict (see the module docstring)."""
-    import yaml
-
-    check_values(name, namespace, image, workers, cpus, gpus, deadline_s, ttl_s, credentials)
-    env = [
-        {"name": var, "valueFrom": {"secretKeyRef": {"name": credentials, "key": var,
-                                                     "optional": True}}}
-        for var in CREDENTIAL_VARIABLES
-    ] if credentials else []
-
-    def container(role: str, cpu: float, gpu: int) -> dict[str, Any]:
-        limits: dict[str, Any] = {"cpu": _quantity(cpu), "memory": memory}
-        if gpu:
-            limits["nvidia.com/gpu"] = gpu
-        item: dict[str, Any] = {
-            "name": f"ray-{role}",
-            "image": image,
-            "resources": {"requests": {"cpu": _quantity(cpu), "memory": memory},
-                          "limits": limits},
-        }
-        if env:
-            item["env"] = env
-        if role == "head":
-            item["ports"] = [{"containerPort": 6379, "name": "gcs"},
-                             {"containerPort": 8265, "name": "dashboard"},
-                             {"containerPort": 10001, "name": "client"}]
-        return item
-
-    per_worker_gpu = int(gpus // workers) if gpus else 0
-    worker_pod: dict[str, Any] = {"containers": [container("worker", cpus, per_worker_gpu)]}
-    if per_worker_gpu:
-        worker_pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists",
-                                      "effect": "NoSchedule"}]
-    spec: dict[str, Any] = {
-        "entrypoint": entrypoint,
-        "runtimeEnvYAML": yaml.safe_dump(runtime_env, sort_keys=True),
-        "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": ttl_s,
-        "submissionMode": "K8sJobMode",
-        "backoffLimit": 0,
-        "rayClusterSpec": {
-            "rayVersion": ray_version(),
-            "headGroupSpec": {
-                # The head only coordinates: its CPUs are not offered to the workers.
-                "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
-                "template": {"spec": {"containers": [container("head", 1, 0)]}},
-            },
-            "workerGroupSpecs": [{
-                "groupName": "workers",
-                "replicas": workers,
-                "minReplicas": workers,
-                "maxReplicas": workers,
-                "rayStartParams": {},
-                "template": {"spec": worker_pod},
-            }],
-        },
-    }
-    if deadline_s:
-        spec["activeDeadlineSeconds"] = int(deadline_s)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": MANAGED_BY},
-            "annotations": dict(annotations or {}),
-        },
-        "spec": spec,
-    }
-
-
-def _quantity(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{int(value * 1000)}m"
-
-
-def check_values(name: str, namespace: str, image: str, workers: int, cpus: float,
-                 gpus: float, deadline_s: int | None, ttl_s: int, credentials: str) -> None:
-    """One line for the first value Kubernetes or KubeRay would refuse."""
-    if not DNS_LABEL.match(name) or len(name) > 47:
-        raise UsageError(f"invalid RayJob name '{name}': use at most 47 lowercase letters, "
-                         "digits and '-' (KubeRay derives pod names from it)")
-    if not DNS_LABEL.match(namespace):
-        raise UsageError(f"invalid namespace '{namespace}': use a DNS label such as 'ml-team'")
-    if not image or any(c.isspace() for c in image):
-        raise ConfigError("no container image for the RayJob: set [kubernetes] image in "
-                          "mlops.toml to an image with mlops-lab and ray installed")
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
-    if cpus <= 0 or cpus * 1000 != int(cpus * 1000):
-        raise UsageError(f"--cpus must be a positive number of millicores, got {cpus}")
-    if gpus and (gpus < 0 or gpus % workers or not float(gpus).is_integer()):
-        raise UsageError(f"--gpus {gpus:g} cannot be split over {workers} pods on Kubernetes: "
-                         "give a whole number of GPUs per worker (a multiple of --workers)")
-    if deadline_s is not None and deadline_s <= 0:
-        raise UsageError(f"--deadline must be a positive number of seconds, got {deadline_s}")
-    if ttl_s < 0:
-        raise UsageError(f"the RayJob TTL must be 0 or more seconds, got {ttl_s}")
-    if credentials and not DNS_LABEL.match(credentials):
-        raise ConfigError(f"[kubernetes] credentials '{credentials}' is not a valid Secret name")
-
-
-@functools.lru_cache(maxsize=4)
-def _crd_schema(path: str) -> dict[str, Any]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, encoding="utf-8") as handle:
-        crd = yaml.load(handle, Loader=loader)
-    for version in crd["spec"]["versions"]:
-        if version["name"] == VERSION:
-            return dict(version["schema"]["openAPIV3Schema"])
-    raise ConfigError(f"{path} has no {VERSION} schema for {KIND}")
-
-
-def validate(manifest: dict[str, Any], schema_path: str | os.PathLike[str] | None = None) -> None:
-    """Raise UsageError naming the first field the RayJob CRD schema refuses."""
-    if schema_path is None:
-        specs = os.environ.get("MLOPS_SPECS_DIR")
-        candidate = Path(specs) / "kuberay" / "ray.io_rayjobs.yaml" if specs else None
-        if candidate is None or not candidate.is_file():
-            return
-        schema_path = candidate
-    jsonschema = require("jsonschema")
-    schema = _crd_schema(str(schema_path))
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = ".".join(str(p) for p in first.absolute_path) or "(root)"
-        raise UsageError(f"invalid RayJob manifest at {where}: {first.message[:200]}")
-
-
 def code_archive(working_dir: Path) -> bytes:
     """The working dir zipped under one top-level folder, as Ray wants remote URIs."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(p for p in working_dir.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"code/{path.relative_to(working_dir).as_posix()}",
-                                   date_time=(2020, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(
+                f"code/{path.relative_to(working_dir).as_posix()}", date_time=(2020, 1, 1, 0, 0, 0)
+            )
             archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
@@ -238,8 +67,11 @@ def status_of(obj: dict[str, Any]) -> base.JobStatus:
             failure = base.SUBMISSION_FAILED
         else:
             failure = base.APPLICATION_FAILED
-    elif job_state == "STOPPED" or deployment in ("Suspending", "Suspended") or \
-            (obj.get("spec") or {}).get("suspend"):
+    elif (
+        job_state == "STOPPED"
+        or deployment in ("Suspending", "Suspended")
+        or (obj.get("spec") or {}).get("suspend")
+    ):
         state, failure = base.STOPPED, base.STOPPED_BY_USER
         message = message or "suspended on request"
     elif job_state == "SUCCEEDED" and deployment in ("Complete", ""):
@@ -309,7 +141,7 @@ class RayJobBackend:
     # -- manifests ---------------------------------------------------------------------
     def code_uri(self, spec: base.JobSpec, upload: bool) -> str:
         """Where the job's code is (uploaded through lab.data when ``upload``)."""
-        code_hash = spec.env.get("MLOPS_CODE_HASH", "code")
+        code_hash = JobEnv.current(spec.env).code_hash or "code"
         path = f"{CODE_PREFIX}/{spec.name}-{code_hash}.zip"
         data = self.lab.data
         branch = data.default_branch
@@ -333,7 +165,9 @@ class RayJobBackend:
             image=kube.image,
             entrypoint=spec.entrypoint,
             runtime_env={"working_dir": code_uri, "env_vars": env},
-            workers=spec.workers, cpus=spec.cpus, gpus=spec.gpus,
+            workers=spec.workers,
+            cpus=spec.cpus,
+            gpus=spec.gpus,
             deadline_s=spec.deadline_s,
             credentials=getattr(kube, "credentials", ""),
             annotations={**spec.metadata, "mlops.ray.job_id": spec.submission_id},
@@ -357,16 +191,26 @@ class RayJobBackend:
         self._call(
             f"create RayJob {spec.submission_id} in namespace {self.namespace}",
             self._custom().create_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, manifest,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            manifest,
         )
         return spec.submission_id
 
     def get(self, name: str) -> dict[str, Any]:
-        return dict(self._call(
-            f"read RayJob {name} in namespace {self.namespace}",
-            self._custom().get_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, name,
-        ))
+        return dict(
+            self._call(
+                f"read RayJob {name} in namespace {self.namespace}",
+                self._custom().get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+            )
+        )
 
     def status(self, job_id: str) -> base.JobStatus:
         return status_of(self.get(job_id))
@@ -376,7 +220,12 @@ class RayJobBackend:
         self._call(
             f"stop RayJob {job_id} in namespace {self.namespace}",
             self._custom().patch_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, job_id, {"spec": {"suspend": True}},
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            job_id,
+            {"spec": {"suspend": True}},
         )
         return True
 
@@ -384,31 +233,52 @@ class RayJobBackend:
         self._call(
             f"delete RayJob {job_id} in namespace {self.namespace}",
             self._custom().delete_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, job_id,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            job_id,
         )
 
     def list(self, project: str) -> list[base.JobStatus]:
         listed = self._call(
             f"list RayJobs in namespace {self.namespace}",
             self._custom().list_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
             label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}",
         )
-        items = [status_of(o) for o in listed.get("items", [])
-                 if ((o.get("metadata") or {}).get("annotations") or {}).get(base.META_PROJECT)
-                 == project]
+        items = [
+            status_of(o)
+            for o in listed.get("items", [])
+            if ((o.get("metadata") or {}).get("annotations") or {}).get(base.META_PROJECT)
+            == project
+        ]
         return sorted(items, key=lambda s: s.start_time or 0.0, reverse=True)
 
     def logs(self, job_id: str) -> str:
         """The submitter pod's log (KubeRay's K8s Job named after the RayJob)."""
         core = require("kubernetes.client").CoreV1Api(self.api)
-        pods = self._call(f"list the pods of RayJob {job_id}", core.list_namespaced_pod,
-                          self.namespace, label_selector=f"job-name={job_id}")
+        pods = self._call(
+            f"list the pods of RayJob {job_id}",
+            core.list_namespaced_pod,
+            self.namespace,
+            label_selector=f"job-name={job_id}",
+        )
         texts = []
         for pod in pods.items:
-            texts.append(str(self._call(f"read the log of pod {pod.metadata.name}",
-                                        core.read_namespaced_pod_log,
-                                        pod.metadata.name, self.namespace)))
+            texts.append(
+                str(
+                    self._call(
+                        f"read the log of pod {pod.metadata.name}",
+                        core.read_namespaced_pod_log,
+                        pod.metadata.name,
+                        self.namespace,
+                    )
+                )
+            )
         return "\n".join(texts)
 
     def check_reach(self) -> builtins.list[str]:
@@ -416,11 +286,15 @@ class RayJobBackend:
         messages = []
         uri = self.config.tracking.uri
         if not uri.startswith(("http://", "https://", "databricks")):
-            messages.append(f"the RayJob's pods cannot reach the local MLflow store {uri}; "
-                            "set [tracking] uri (or MLFLOW_TRACKING_URI) to a tracking server")
+            messages.append(
+                f"the RayJob's pods cannot reach the local MLflow store {uri}; "
+                "set [tracking] uri (or MLFLOW_TRACKING_URI) to a tracking server"
+            )
         if self.config.data.backend != "lakefs":
-            messages.append("the RayJob's pods cannot read the local data store; set [data] "
-                            'backend = "lakefs" so code and data travel through lakeFS')
+            messages.append(
+                "the RayJob's pods cannot read the local data store; set [data] "
+                'backend = "lakefs" so code and data travel through lakeFS'
+            )
         for message in messages:
             warnings.warn(message, ReachWarning, stacklevel=3)
         return messages
@@ -443,12 +317,16 @@ class RayJobBackend:
                 offers.append((count, product, node.metadata.name))
         messages = []
         if not offers:
-            messages.append(f"no node offers nvidia.com/gpu; the {spec.workers} GPU workers "
-                            "will stay pending until GPU nodes join")
+            messages.append(
+                f"no node offers nvidia.com/gpu; the {spec.workers} GPU workers "
+                "will stay pending until GPU nodes join"
+            )
         elif max(c for c, _, _ in offers) < need:
             shown = ", ".join(f"{n}: {c}x {p}" for c, p, n in offers[:5])
-            messages.append(f"each worker asks {need} GPUs but the largest node has "
-                            f"{max(c for c, _, _ in offers)} ({shown})")
+            messages.append(
+                f"each worker asks {need} GPUs but the largest node has "
+                f"{max(c for c, _, _ in offers)} ({shown})"
+            )
         for message in messages:
             warnings.warn(message, FitWarning, stacklevel=3)
         return messages

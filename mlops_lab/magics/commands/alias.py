@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Point NAME@ALIAS at VERSION (e.g. fraud champion 3), or --delete it."
 
@@ -15,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delete", action="store_true", help="remove the alias")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import LabError, UsageError
 
     registry = ctx.lab.models

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_lab.display import Table
 from mlops_lab.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = (
     "Version data: branch, branches, commit, log, diff, merge, tag, ls, reset, read, write, browse."
@@ -105,7 +108,7 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     data = ctx.lab.data
     rows = ctx.max_rows
     action = args.action
@@ -171,5 +174,7 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
             f"%mlops data commit {branch} -m '...' to commit",
         )
     if action == "browse":
-        return data.browser()
+        from mlops_lab.widgets.data import DataBrowser
+
+        return DataBrowser(data)
     raise UsageError(f"unknown action {action}")  # argparse already limits the choices

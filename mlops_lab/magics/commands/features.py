@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_lab.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Feast features: ls | apply | materialize | get ENTITY_DF_VAR | online KEY=V,..."
 
@@ -41,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     online.add_argument("--features", nargs="+", required=True, help=USAGE_FEATURES)
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     features = ctx.lab.features
     if args.action in (None, "ls"):
         return features.list().table(ctx.max_rows)
@@ -78,7 +81,7 @@ def _now() -> str:
     return datetime.now(tz=UTC).isoformat()
 
 
-def _entity_rows(ctx: Any, text: str) -> Any:
+def _entity_rows(ctx: Context, text: str) -> Any:
     if "=" not in text:
         return ctx.variable(text)
     key, _, values = text.partition("=")

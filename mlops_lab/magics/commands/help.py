@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_lab.display import Table
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "List the subcommands, or show one subcommand's options."
 
@@ -20,7 +23,7 @@ class HelpText(str):
         return str(self)
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab import magics
 
     if args.subcommand:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Create mlops.toml, .mlops/ and a .gitignore entry in the project directory."
 
@@ -10,6 +13,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace a different mlops.toml")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     result = ctx.lab.init(force=args.force)
     print(result)

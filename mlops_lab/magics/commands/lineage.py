@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Trace NAME@ALIAS, NAME/VERSION or a run id to data, features, notebook."
 
@@ -12,5 +15,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="fraud@champion, fraud/3 or a run id")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     return ctx.lab.lineage(args.target)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "List registered models, or the versions of NAME (metrics, aliases, lineage)."
 
@@ -17,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.display import Table
 
     registry = ctx.lab.models
@@ -41,30 +44,4 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
             title="registered models",
             max_rows=ctx.max_rows,
         )
-    return versions_table(registry.versions(args.name), args.name, ctx.max_rows)
-
-
-def versions_table(versions: list[Any], name: str, max_rows: int = 50) -> Any:
-    from mlops_lab import lineage
-    from mlops_lab.display import Table
-
-    rows = []
-    for v in versions:
-        metrics = ", ".join(f"{k}={m:.4g}" for k, m in sorted(v.metrics.items())[:4])
-        data = v.lineage.get(lineage.DATA_COMMIT, "")
-        rows.append(
-            [
-                v.version,
-                " ".join(f"@{a}" for a in v.aliases),
-                metrics,
-                ",".join(c[:12] for c in data.split(",") if c),
-                v.run_id or "",
-                v.created.strftime("%Y-%m-%d %H:%M:%S") if v.created else "",
-            ]
-        )
-    return Table(
-        ["version", "aliases", "metrics", "data", "run", "created"],
-        rows,
-        title=f"versions of '{name}' (%mlops lineage {name}/VERSION)",
-        max_rows=max_rows,
-    )
+    return registry.versions(args.name).table(ctx.max_rows)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "List a notebook's parameters (its 'parameters' cell) with types and defaults."
 
@@ -10,5 +13,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", help="path of the .ipynb")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     return ctx.lab.notebooks.parameters(args.notebook).table(ctx.max_rows)

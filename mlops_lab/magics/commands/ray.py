@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Start, stop or show the local Ray head the lab manages (state in .mlops/ray)."
 
@@ -11,11 +14,12 @@ DESCRIPTION = "Start, stop or show the local Ray head the lab manages (state in 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up", "down", "status"], nargs="?", default="status")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs the head offers (up)")
-    parser.add_argument("--num-gpus", type=int, default=None,
-                        help="GPUs the head offers (up; default: detected)")
+    parser.add_argument(
+        "--num-gpus", type=int, default=None, help="GPUs the head offers (up; default: detected)"
+    )
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.display import Table
 
     training = ctx.lab.training

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Register a run's model (run id, runs:/ID/NAME, models:/..., or a run variable)."
 
@@ -15,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", default=None, help="then point this alias at the version")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     source: Any = args.source
     namespace = ctx.shell.user_ns if ctx.shell is not None else {}
     if re.fullmatch(r"[A-Za-z_]\w*", source) and source in namespace:

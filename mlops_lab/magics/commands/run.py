@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Run a notebook with papermill as an MLflow-tracked job (-p NAME VALUE ...)."
 
@@ -28,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, help="seconds any one cell may run")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     notebooks = ctx.lab.notebooks
     values = notebooks.resolve_parameters(args.notebook, [tuple(p) for p in args.pairs], args.file)
     return notebooks.execute(args.notebook, values, output=args.output, timeout=args.timeout)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "List the latest tracked runs: status, metrics, data commit, notebook."
 
@@ -14,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--filter", default="", help='MLflow filter, e.g. "metrics.auc > 0.8"')
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab import lineage
     from mlops_lab.display import Table
     from mlops_lab.errors import UsageError

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_lab.magics.commands.run import add_parameter_arguments
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = (
     "Run a notebook on a schedule as a Kubernetes CronJob (--cron, --image); --list, --delete."
@@ -39,7 +42,7 @@ class Yaml(str):
         return str(self)
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import UsageError
 
     notebooks = ctx.lab.notebooks

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Show each backend: its kind, target, and whether it answers."
 
@@ -15,6 +18,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     timeout = args.timeout if args.timeout is not None else ctx.magics.status_timeout
     return ctx.lab.status(timeout=timeout)

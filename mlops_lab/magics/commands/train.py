@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.magics import Context
 
 DESCRIPTION = "Run the cell body as a Ray training job (local head, remote head or Kubernetes)."
 TAKES_CELL = True
@@ -14,30 +17,60 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="job name (lowercase letters, digits, '-')")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers (default 2)")
     parser.add_argument("--cpus", type=float, default=1.0, help="CPUs per worker (default 1)")
-    parser.add_argument("--gpus", type=float, default=0.0,
-                        help="GPUs in all (sets ScalingConfig(use_gpu=True) and the requests)")
-    parser.add_argument("--max-failures", type=int, default=0,
-                        help="worker failures to survive, resuming from the last checkpoint")
-    parser.add_argument("--register", metavar="MODEL",
-                        help="register the logged model as MODEL with alias 'challenger'")
-    parser.add_argument("--with", dest="variables", action="append", default=[],
-                        metavar="VAR[,VAR]", help="notebook variables to pass to the script")
-    parser.add_argument("--deadline", type=int, default=None, metavar="SECONDS",
-                        help="stop the job when it runs longer (deadline exceeded)")
-    parser.add_argument("--on", choices=["local", "remote", "kubernetes"], default=None,
-                        help="where to run (default: [training] backend in mlops.toml)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="return at once; the monitor keeps following the job")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="with --on kubernetes: print the RayJob YAML, submit nothing")
+    parser.add_argument(
+        "--gpus",
+        type=float,
+        default=0.0,
+        help="GPUs in all (sets ScalingConfig(use_gpu=True) and the requests)",
+    )
+    parser.add_argument(
+        "--max-failures",
+        type=int,
+        default=0,
+        help="worker failures to survive, resuming from the last checkpoint",
+    )
+    parser.add_argument(
+        "--register",
+        metavar="MODEL",
+        help="register the logged model as MODEL with alias 'challenger'",
+    )
+    parser.add_argument(
+        "--with",
+        dest="variables",
+        action="append",
+        default=[],
+        metavar="VAR[,VAR]",
+        help="notebook variables to pass to the script",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="stop the job when it runs longer (deadline exceeded)",
+    )
+    parser.add_argument(
+        "--on",
+        choices=["local", "remote", "kubernetes"],
+        default=None,
+        help="where to run (default: [training] backend in mlops.toml)",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="return at once; the monitor keeps following the job"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --on kubernetes: print the RayJob YAML, submit nothing",
+    )
 
 
-def notebook_path(ctx: Any) -> str:
+def notebook_path(ctx: Context) -> str:
     namespace = ctx.shell.user_ns if ctx.shell is not None else {}
     return str(namespace.get("__session__") or os.environ.get("JPY_SESSION_NAME") or "")
 
 
-def run(ctx: Any, args: argparse.Namespace) -> Any:
+def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import UsageError
 
     params: dict[str, Any] = {}
@@ -47,9 +80,18 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
     if not (ctx.cell or "").strip():
         raise UsageError("%%mlops train needs the training script as the cell body")
     result = ctx.lab.training.submit(
-        ctx.cell, name=args.name, workers=args.workers, cpus=args.cpus, gpus=args.gpus,
-        max_failures=args.max_failures, register=args.register, on=args.on, params=params,
-        deadline=args.deadline, notebook=notebook_path(ctx) or None, dry_run=args.dry_run,
+        ctx.cell,
+        name=args.name,
+        workers=args.workers,
+        cpus=args.cpus,
+        gpus=args.gpus,
+        max_failures=args.max_failures,
+        register=args.register,
+        on=args.on,
+        params=params,
+        deadline=args.deadline,
+        notebook=notebook_path(ctx) or None,
+        dry_run=args.dry_run,
     )
     if args.dry_run:
         print(result)
@@ -62,10 +104,10 @@ def follow(job: Any, wait: bool) -> Any:
     from IPython.display import display
 
     from mlops_lab.backends.training.base import SUCCEEDED
-    from mlops_lab.services.training import _failed
-    from mlops_lab.widgets.job import summary
+    from mlops_lab.services.training import training_failed
+    from mlops_lab.widgets.job import JobMonitor, summary
 
-    monitor = job.monitor(wait=wait)
+    monitor = JobMonitor(job, wait=wait)
     display(monitor)
     if not wait:
         monitor.start()
@@ -76,5 +118,5 @@ def follow(job: Any, wait: bool) -> Any:
         tail = monitor.lines[-15:]
         if tail:
             print("\n".join(tail))
-        raise _failed(status)
+        raise training_failed(status)
     return None

@@ -42,12 +42,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
+from mlops_lab.backends.tracking.mlflow import JobRecorder
 from mlops_lab.display import Table
 from mlops_lab.errors import LabError, NotFoundError, UsageError
+from mlops_lab.services.notebooks.parameters import coerce_parameters
+from mlops_lab.services.notebooks.service import JOB_KIND_TAG, NotebookRun, NotebookRunError
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
-    from mlops_lab.services.notebooks import NotebookRun
 
 STAGE_TAG = "mlops.pipeline.stage"
 PIPELINE_NAME_TAG = "mlops.pipeline.name"
@@ -296,8 +298,6 @@ def _stage(lab: Lab, path: Path, index: int, table: Any) -> Stage:
     if not isinstance(parameters, dict):
         raise UsageError(f"{where}: 'parameters' must be a table of name = value")
     declared = lab.notebooks.parameters(source)
-    from mlops_lab.services.notebooks import coerce_parameters
-
     fixed = {k: v for k, v in parameters.items() if not (isinstance(v, str) and _REF.search(v))}
     try:
         coerce_parameters(declared, fixed)
@@ -410,8 +410,6 @@ def run(lab: Lab, file: str | Path, output_dir: str | Path | None = None) -> Pip
     Returns the result when every stage passed, else raises PipelineFailed carrying it
     (``error.fields["result"]``).
     """
-    from mlops_lab.services.notebooks import JOB_KIND_TAG, NotebookRunError, _git_info, _JobTracker
-
     pipeline = load(lab, file)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     config = lab.config
@@ -420,17 +418,12 @@ def run(lab: Lab, file: str | Path, output_dir: str | Path | None = None) -> Pip
         if output_dir
         else config.resolve(config.notebooks.output_dir) / f"{pipeline.name}-{stamp}"
     )
-    tracker = _JobTracker(lab)
-    git = _git_info(pipeline.file)
+    tracker = JobRecorder(lab)
     tags = {
         JOB_KIND_TAG: "pipeline",
         PIPELINE_NAME_TAG: pipeline.name,
         PIPELINE_FILE_TAG: str(pipeline.file),
-        **(
-            {lineage.NOTEBOOK_GIT_SHA: git["sha"], lineage.NOTEBOOK_GIT_DIRTY: git["dirty"]}
-            if "sha" in git
-            else {}
-        ),
+        **lineage.git_state(pipeline.file, only_path=True),
     }
     started = time.time()
     parent = tracker.start(pipeline.name, tags, {}, None, experiment=pipeline.experiment)

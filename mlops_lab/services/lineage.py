@@ -1,233 +1,37 @@
-"""The lineage thread: stable keys, and a collector that services feed while a run is open.
-
-Services that read or create something call ``note(key, value)``; a tracked run opens a
-collector and stamps what was noted as MLflow tags when it ends. Outside a run, ``note``
-does nothing. The keys are a public contract: they are stored in lakeFS commit metadata,
-MLflow tags and Kubernetes annotations.
-
-Two ways to collect:
-
-- ``collecting()`` scopes a collector to the current context (a ``with`` block, a thread,
-  an asyncio task);
-- ``activate()`` / ``deactivate()`` open a process-wide collector, for a run that a notebook
-  opens in one cell and ends in another: IPython kernels run each cell in a fresh context,
-  so a context variable set in one cell is not seen by the next.
-
-``note`` feeds every collector open at that moment.
-"""
+"""`lab.lineage(target)`: walk the lineage thread of a model version or run, back to its
+data commits, features and notebook, and forward to what used it."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import hashlib
-import os
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
+import dataclasses
+import html
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DATA_COMMIT = "mlops.data.commit"  # commit ids read or written (comma separated when several)
-DATA_PATHS = "mlops.data.paths"
-DATA_REPOSITORY = "mlops.data.repository"
-FEATURES_SERVICE = "mlops.features.service"
-FEATURES_VIEWS = "mlops.features.views"
-FEATURES_DATA_REF = "mlops.features.data_ref"
-NOTEBOOK_PATH = "mlops.notebook.path"
-NOTEBOOK_GIT_SHA = "mlops.notebook.git_sha"
-NOTEBOOK_GIT_DIRTY = "mlops.notebook.git_dirty"
-CODE_HASH = "mlops.code.hash"
-RAY_JOB_ID = "mlops.ray.job_id"
-RUN_ID = "mlops.run.id"
-MODEL_NAME = "mlops.model.name"
-MODEL_VERSION = "mlops.model.version"
-DEPLOY_REVISION = "mlops.deploy.revision"
-PIPELINE_RUN = "mlops.pipeline.run"
-
-
-@dataclass
-class Collector:
-    """What a run touched, key -> values in the order first seen."""
-
-    values: dict[str, list[str]] = field(default_factory=dict)
-
-    def add(self, key: str, value: str) -> None:
-        seen = self.values.setdefault(key, [])
-        if value not in seen:
-            seen.append(value)
-
-    def tags(self) -> dict[str, str]:
-        return {key: ",".join(values) for key, values in self.values.items() if values}
-
-
-_context: contextvars.ContextVar[Collector | None] = contextvars.ContextVar(
-    "mlops_lineage", default=None
+from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN
+from mlops_lab.display import Table
+from mlops_lab.errors import UsageError
+from mlops_lab.lineage import (
+    CODE_HASH,
+    DATA_COMMIT,
+    DATA_PATHS,
+    DATA_REPOSITORY,
+    DEPLOY_REVISION,
+    FEATURES_DATA_REF,
+    FEATURES_SERVICE,
+    FEATURES_VIEWS,
+    NOTEBOOK_GIT_DIRTY,
+    NOTEBOOK_GIT_SHA,
+    NOTEBOOK_PATH,
+    PIPELINE_RUN,
+    RAY_JOB_ID,
+    RUN_ID,
+    decode,
 )
-_active: list[Collector] = []
-_active_lock = threading.Lock()
+from mlops_lab.services.models import parse_ref
 
-
-def collecting_now() -> bool:
-    """Whether a run (or ``collecting()``) is gathering lineage at this moment."""
-    return _context.get() is not None or bool(_active)
-
-
-def note(key: str, value: str) -> None:
-    collector = _context.get()
-    if collector is not None:
-        collector.add(key, str(value))
-    if _active:
-        with _active_lock:
-            for other in _active:
-                if other is not collector:
-                    other.add(key, str(value))
-
-
-def activate(collector: Collector | None = None) -> Collector:
-    """Open a process-wide collector (seen from every cell and thread) until ``deactivate``."""
-    collector = collector if collector is not None else Collector()
-    with _active_lock:
-        if not any(c is collector for c in _active):
-            _active.append(collector)
-    return collector
-
-
-def deactivate(collector: Collector) -> None:
-    with _active_lock:
-        _active[:] = [c for c in _active if c is not collector]
-
-
-@contextlib.contextmanager
-def collecting() -> Iterator[Collector]:
-    collector = Collector()
-    token = _context.set(collector)
-    try:
-        yield collector
-    finally:
-        _context.reset(token)
-
-
-# --- where the running code comes from -------------------------------------------------
-
-
-def _ipython_shell() -> Any:
-    """The running IPython shell, without importing IPython when it is not loaded."""
-    module = sys.modules.get("IPython")
-    if module is None:
-        return None
-    try:
-        return module.get_ipython()
-    except Exception:
-        return None
-
-
-def notebook_path() -> str | None:
-    """The notebook (or script) that is running, as an absolute path when it can be found.
-
-    Order: ``MLOPS_NOTEBOOK_PATH`` (set for papermill runs), ``JPY_SESSION_NAME`` (set by
-    jupyter-server for each kernel), VS Code's ``__vsc_ipynb_file__``, the ``__main__`` script.
-    """
-    explicit = os.environ.get("MLOPS_NOTEBOOK_PATH")
-    if explicit:
-        return str(Path(explicit).expanduser().resolve())
-    session = os.environ.get("JPY_SESSION_NAME")
-    if session:
-        path = Path(session)
-        if path.is_absolute():
-            return str(path)
-        # jupyter-server gives the path relative to its root and starts the kernel in the
-        # notebook's directory.
-        local = Path.cwd() / path.name
-        return str(local if local.exists() else path)
-    shell = _ipython_shell()
-    if shell is not None:
-        vscode = shell.user_ns.get("__vsc_ipynb_file__")
-        if vscode:
-            return str(vscode)
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
-    if script and shell is None:
-        return str(Path(script).resolve())
-    return None
-
-
-def git_state(path: str | None, cwd: Path | None = None) -> dict[str, str]:
-    """HEAD commit and dirty flag of the git checkout holding ``path`` (or ``cwd``).
-
-    Dirty means tracked files differ from HEAD, or the notebook itself is not committed.
-    Empty when git or a checkout is missing.
-    """
-    where = Path(path).parent if path else (cwd or Path.cwd())
-    if not where.is_dir():
-        where = cwd or Path.cwd()
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    if out.returncode != 0:
-        return {}
-    sha = ""
-    dirty = False
-    for line in out.stdout.splitlines():
-        if line.startswith("# branch.oid "):
-            sha = line.removeprefix("# branch.oid ").strip()
-        elif line and not line.startswith("#"):
-            dirty = True
-    if not sha or sha == "(initial)":
-        return {NOTEBOOK_GIT_DIRTY: "true"}
-    if path and not dirty and Path(path).exists():
-        tracked = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", "--", str(Path(path).resolve())],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        dirty = tracked.returncode != 0
-    return {NOTEBOOK_GIT_SHA: sha, NOTEBOOK_GIT_DIRTY: "true" if dirty else "false"}
-
-
-def code_hash() -> str | None:
-    """sha256 of the code that ran: the cells executed so far in IPython, else the script."""
-    shell = _ipython_shell()
-    digest = hashlib.sha256()
-    if shell is not None:
-        cells = shell.user_ns.get("In") or getattr(shell.history_manager, "input_hist_raw", [])
-        ran = [cell for cell in cells if cell and cell.strip()]
-        for cell in ran:
-            digest.update(cell.encode("utf-8"))
-            digest.update(b"\0")
-        return digest.hexdigest() if ran else None
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
-    if script and Path(script).is_file():
-        digest.update(Path(script).read_bytes())
-        return digest.hexdigest()
-    return None
-
-
-def origin_tags(cwd: Path | None = None) -> dict[str, str]:
-    """Lineage tags describing the code that runs now: notebook path, git state."""
-    tags: dict[str, str] = {}
-    path = notebook_path()
-    if path:
-        tags[NOTEBOOK_PATH] = path
-    tags.update(git_state(path, cwd))
-    return tags
-
-
-# --- walking the thread -----------------------------------------------------------------
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
 
 
 @dataclass
@@ -248,8 +52,6 @@ class Lineage:
     used_by: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        import dataclasses
-
         return dataclasses.asdict(self)
 
     def rows(self) -> list[list[str]]:
@@ -307,9 +109,7 @@ class Lineage:
             rows.append(["used by", use["kind"], use["id"], use.get("detail", "")])
         return rows
 
-    def table(self, max_rows: int = 50) -> Any:
-        from mlops_lab.display import Table
-
+    def table(self, max_rows: int = 50) -> Table:
         return Table(
             ["step", "kind", "id", "detail"],
             self.rows(),
@@ -321,8 +121,6 @@ class Lineage:
         return repr(self.table())
 
     def _repr_html_(self) -> str:
-        import html
-
         boxes = []
         for step, kind, ident, detail in self.rows():
             boxes.append(
@@ -349,12 +147,19 @@ def _short(tags: dict[str, str], key: str) -> str | None:
     return value if value else None
 
 
-def walk(lab: Any, target: str) -> Lineage:
-    """Build the :class:`Lineage` of a model reference or run id (see ``Lab.lineage``)."""
-    from mlops_lab.errors import UsageError
-    from mlops_lab.services.models import parse_ref
-    from mlops_lab.services.tracking import RUN_ID_PATTERN
+class LineageService:
+    """Walks the lineage thread through the tracking store and the data store."""
 
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def walk(self, target: str) -> Lineage:
+        """Build the :class:`Lineage` of a model reference or run id (see ``Lab.lineage``)."""
+        return walk(self.lab, target)
+
+
+def walk(lab: Lab, target: str) -> Lineage:
+    """Build the :class:`Lineage` of a model reference or run id (see ``Lab.lineage``)."""
     target = (target or "").strip()
     if not target:
         raise UsageError("lineage needs a target: a model NAME@ALIAS or NAME/VERSION, or a run id")
@@ -377,7 +182,7 @@ def walk(lab: Any, target: str) -> Lineage:
         tags.update(version.lineage)
         run_id = version.run_id or tags.get(RUN_ID)
     if run_id:
-        run = lab.tracking._get(run_id)
+        run = lab.tracking.mlflow_run(run_id)
         run_tags = dict(run.data.tags)
         tags = {**{k: v for k, v in run_tags.items() if k.startswith("mlops.")}, **tags}
         result.run = {
@@ -389,8 +194,8 @@ def walk(lab: Any, target: str) -> Lineage:
             "params": dict(run.data.params),
             "parent": run_tags.get("mlflow.parentRunId"),
         }
-    commits = [c for c in (tags.get(DATA_COMMIT) or "").split(",") if c]
-    paths = [p for p in (tags.get(DATA_PATHS) or "").split(",") if p]
+    commits = decode(tags.get(DATA_COMMIT))
+    paths = decode(tags.get(DATA_PATHS))
     result.data = [
         {
             "commit": c,
@@ -400,7 +205,7 @@ def walk(lab: Any, target: str) -> Lineage:
         }
         for c in commits
     ]
-    views = [v for v in (tags.get(FEATURES_VIEWS) or "").split(",") if v]
+    views = decode(tags.get(FEATURES_VIEWS))
     if views or tags.get(FEATURES_SERVICE):
         result.features = {
             "views": views,
@@ -429,7 +234,7 @@ def walk(lab: Any, target: str) -> Lineage:
     return result
 
 
-def _commit_details(lab: Any, commit: str) -> dict[str, Any]:
+def _commit_details(lab: Lab, commit: str) -> dict[str, Any]:
     """Message, committer and the lineage metadata (e.g. the notebook that wrote it) of a
     data commit, when the data store still knows it."""
     try:
@@ -443,7 +248,7 @@ def _commit_details(lab: Any, commit: str) -> dict[str, Any]:
     }
 
 
-def _forward(lab: Any, client: Any, run_id: str, commits: list[str]) -> list[dict[str, Any]]:
+def _forward(lab: Lab, client: Any, run_id: str, commits: list[str]) -> list[dict[str, Any]]:
     """What used this run: model versions registered from it (with aliases and
     deployments), child runs, and other runs that read the same data commits."""
     used: list[dict[str, Any]] = []

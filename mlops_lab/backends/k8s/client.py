@@ -1,11 +1,14 @@
 """Kubernetes access shared by RayJobs and schedules: one ApiClient from the user's
-kubeconfig, and one mapping from API failures to the lab's errors."""
+kubeconfig, one mapping from API failures to the lab's errors, and the status probe."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
+from mlops_lab.backends.probes import Probe
 from mlops_lab.config import Config
 from mlops_lab.errors import (
     AccessDeniedError,
@@ -61,8 +64,6 @@ def api_error(exc: Any, action: str) -> LabError:
 
 
 def _reason(exc: Any) -> str:
-    import json
-
     body = getattr(exc, "body", None)
     if body:
         try:
@@ -84,3 +85,23 @@ def version_probe(config: Config, timeout: float) -> str:
             f"Kubernetes API {api.configuration.host} unreachable: {exc}"
         ) from None
     return f"Kubernetes {info.git_version} at {api.configuration.host}"
+
+
+def kubeconfig_path(config: Config) -> Path:
+    raw = config.kubernetes.kubeconfig or "~/.kube/config"
+    return Path(raw.split(os.pathsep)[0]).expanduser()
+
+
+def probe(config: Config) -> Probe:
+    """Whether the cluster of the kubeconfig answers (its version), for ``lab.status()``."""
+
+    def check(timeout: float) -> tuple[bool, str]:
+        path = kubeconfig_path(config)
+        if not path.is_file():
+            return False, f"no kubeconfig at {path}; set KUBECONFIG"
+        try:
+            return True, version_probe(config, timeout)
+        except LabError as exc:
+            return False, str(exc)
+
+    return check

@@ -6,7 +6,8 @@ past papermill and the written notebook does not say which cell it was. This eng
 catches those too, writes an error output into the cell (so papermill's error markers and
 ``PapermillExecutionError`` name it), and starts the kernel with the job's environment.
 
-Imported only when a notebook runs: it imports papermill and nbclient at module level.
+Papermill finds it as the "mlops" engine through the ``papermill.engine`` entry point
+(pyproject.toml), so this module is imported by papermill, never at ``import mlops_lab``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ import nbformat
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
+from papermill.engines import NBClientEngine
 from traitlets import Any as AnyTrait
 from traitlets import Dict
-
-ENGINE = "mlops"
 
 
 class JobNotebookClient(PapermillNotebookClient):
@@ -151,8 +150,3 @@ def _logger() -> Any:
     from papermill.log import logger
 
     return logger
-
-
-def register() -> None:
-    if ENGINE not in papermill_engines._engines:
-        papermill_engines.register(ENGINE, JobEngine)

@@ -1,0 +1,66 @@
+"""The lineage thread's vocabulary: keys, the collector services feed, and the origin of
+the running code. A leaf of the package: it imports no service (walking the thread is
+``mlops_lab.services.lineage``)."""
+
+from mlops_lab.lineage.collector import (
+    Collector,
+    activate,
+    collecting,
+    collecting_now,
+    deactivate,
+    note,
+)
+from mlops_lab.lineage.keys import (
+    CODE_HASH,
+    DATA_COMMIT,
+    DATA_PATHS,
+    DATA_REPOSITORY,
+    DEPLOY_REVISION,
+    FEATURES_DATA_REF,
+    FEATURES_SERVICE,
+    FEATURES_VIEWS,
+    MAX_TAG,
+    MODEL_NAME,
+    MODEL_VERSION,
+    NOTEBOOK_GIT_DIRTY,
+    NOTEBOOK_GIT_SHA,
+    NOTEBOOK_PATH,
+    PIPELINE_RUN,
+    RAY_JOB_ID,
+    RUN_ID,
+    decode,
+    encode,
+)
+from mlops_lab.lineage.origin import code_hash, git_state, notebook_path, origin_tags
+
+__all__ = [
+    "CODE_HASH",
+    "DATA_COMMIT",
+    "DATA_PATHS",
+    "DATA_REPOSITORY",
+    "DEPLOY_REVISION",
+    "FEATURES_DATA_REF",
+    "FEATURES_SERVICE",
+    "FEATURES_VIEWS",
+    "MAX_TAG",
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "NOTEBOOK_GIT_DIRTY",
+    "NOTEBOOK_GIT_SHA",
+    "NOTEBOOK_PATH",
+    "PIPELINE_RUN",
+    "RAY_JOB_ID",
+    "RUN_ID",
+    "Collector",
+    "activate",
+    "code_hash",
+    "collecting",
+    "collecting_now",
+    "deactivate",
+    "decode",
+    "encode",
+    "git_state",
+    "note",
+    "notebook_path",
+    "origin_tags",
+]

@@ -1,0 +1,425 @@
+"""Scheduled notebooks: a Kubernetes CronJob running ``mlops-lab run`` in an image.
+
+The manifests (backends/k8s/cronjob.py) are validated before anything is sent. The notebook
+travels with the schedule: in a ConfigMap (outputs cleared) when it is small, else as a
+file committed through ``lab.data`` and read back by URI when the job runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab.backends.k8s import cron
+from mlops_lab.backends.k8s.client import api_client, api_error
+from mlops_lab.backends.k8s.credentials import DEFAULT_CREDENTIALS_SECRET, SecretEnv
+from mlops_lab.backends.k8s.cronjob import (
+    ANNOTATION_SOURCE,
+    COMPONENT,
+    CONFIGMAP_LIMIT,
+    LABEL_COMPONENT,
+    LABEL_MANAGED,
+    MANAGED_BY,
+    MAX_NAME,
+    ScheduleSpec,
+    build,
+    shipped_notebook,
+)
+from mlops_lab.backends.k8s.names import QUANTITY, check_name
+from mlops_lab.backends.k8s.validation import to_yaml as to_yaml  # the schedule's YAML
+from mlops_lab.display import Table
+from mlops_lab.errors import ConflictError, NotFoundError, UsageError, require
+
+if TYPE_CHECKING:
+    from mlops_lab.lab import Lab
+
+
+def manifests(
+    lab: Lab, spec: ScheduleSpec, notebook_uri: str | None = None
+) -> list[dict[str, Any]]:
+    """The ConfigMap and CronJob of a schedule, validated against the Kubernetes schemas."""
+    return build(lab.config, spec, notebook_uri)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One row of `mlops-lab schedules`."""
+
+    name: str
+    namespace: str
+    cron: str
+    timezone: str
+    notebook: str
+    image: str
+    suspended: bool
+    last_run: dt.datetime | None
+    last_success: dt.datetime | None
+    next_run: dt.datetime | None
+    active: int
+
+
+@dataclass(frozen=True)
+class ScheduleList:
+    namespace: str
+    schedules: tuple[Schedule, ...]
+
+    def table(self, max_rows: int = 50) -> Table:
+        rows = [
+            [
+                s.name,
+                s.cron + (f" ({s.timezone})" if s.timezone else ""),
+                s.notebook,
+                s.image,
+                _when(s.last_run),
+                _when(s.last_success),
+                _when(s.next_run),
+                s.active,
+                s.suspended,
+            ]
+            for s in self.schedules
+        ]
+        return Table(
+            [
+                "name",
+                "schedule",
+                "notebook",
+                "image",
+                "last run",
+                "last success",
+                "next run",
+                "active",
+                "suspended",
+            ],
+            rows,
+            title=f"notebook schedules in namespace {self.namespace}",
+            max_rows=max_rows,
+            notes=[] if rows else ["no schedules yet: mlops-lab schedule NOTEBOOK --cron ..."],
+        )
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __len__(self) -> int:
+        return len(self.schedules)
+
+
+@dataclass(frozen=True)
+class Created:
+    name: str
+    namespace: str
+    manifests: list[dict[str, Any]]
+    notebook_uri: str | None
+
+    def __repr__(self) -> str:
+        where = "a lab.data file " + self.notebook_uri if self.notebook_uri else "a ConfigMap"
+        return (
+            f"schedule {self.name} created in namespace {self.namespace} (notebook shipped "
+            f"in {where}); see mlops-lab schedules"
+        )
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M %Z").strip() if value else ""
+
+
+def default_name(notebook: Path) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", notebook.stem.lower()).strip("-") or "notebook"
+    return slug[:MAX_NAME].rstrip("-")
+
+
+def build_spec(
+    lab: Lab,
+    notebook: str | Path,
+    cron_expression: str,
+    image: str | None,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    namespace: str | None = None,
+    gpus: int = 0,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    timeout: float | None = None,
+    deadline_s: int = 6 * 3600,
+    retries: int = 1,
+    timezone: str = "",
+    credentials_secret: str = "",
+    secret_env: Sequence[str | SecretEnv] = (),
+    suspend: bool = False,
+    text_parameters: bool = False,
+) -> ScheduleSpec:
+    """Check every input (notebook, parameters, cron, image, names, resources) and return
+    the spec; nothing is created."""
+    notebooks = lab.notebooks
+    source = notebooks.source(notebook)
+    values = notebooks.check_parameters(source, parameters, text=text_parameters)
+    cron.parse(cron_expression)
+    image = (image or lab.config.kubernetes.image).strip()
+    if not image:
+        raise UsageError(
+            "no image to run the notebook in; pass --image IMAGE (an image with "
+            "mlops-lab installed) or set [kubernetes] image in mlops.toml"
+        )
+    if any(c.isspace() for c in image):
+        raise UsageError(
+            f"image '{image}' contains whitespace; give a reference like "
+            "registry.example.com/team/mlops:1.0"
+        )
+    schedule_name = check_name(name or default_name(source), "schedule")
+    if len(schedule_name) > MAX_NAME:
+        raise UsageError(
+            f"schedule name '{schedule_name}' is longer than {MAX_NAME} characters "
+            "(Kubernetes appends a suffix to each Job); pass a shorter --name"
+        )
+    ns = check_name(namespace or lab.config.kubernetes.namespace, "namespace")
+    if gpus < 0:
+        raise UsageError(f"--gpus must be 0 or more, got {gpus}")
+    for what, quantity in (("--cpu", cpu), ("--memory", memory)):
+        if not QUANTITY.match(quantity):
+            raise UsageError(
+                f"{what} '{quantity}' is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)"
+            )
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if deadline_s <= 0:
+        raise UsageError(f"--deadline must be a positive number of seconds, got {deadline_s}")
+    if retries < 0:
+        raise UsageError(f"--retries must be 0 or more, got {retries}")
+    if timezone:
+        _check_timezone(timezone)
+    credentials_secret = (
+        credentials_secret
+        or getattr(lab.config.kubernetes, "credentials", "")
+        or DEFAULT_CREDENTIALS_SECRET
+    )
+    check_name(credentials_secret, "credentials secret")
+    envs = tuple(e if isinstance(e, SecretEnv) else SecretEnv.parse(e) for e in secret_env)
+    return ScheduleSpec(
+        name=schedule_name,
+        notebook=source,
+        cron=" ".join(cron_expression.split()),
+        image=image,
+        namespace=ns,
+        parameters=values,
+        gpus=gpus,
+        cpu=cpu,
+        memory=memory,
+        timeout=timeout,
+        deadline_s=deadline_s,
+        retries=retries,
+        timezone=timezone,
+        credentials_secret=credentials_secret,
+        secret_env=envs,
+        suspend=suspend,
+    )
+
+
+def _check_timezone(timezone: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"unknown time zone '{timezone}'; use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+
+
+# -- the cluster --------------------------------------------------------------------------
+
+
+def create(lab: Lab, spec: ScheduleSpec) -> Created:
+    """Ship the notebook and create the CronJob; on any failure nothing is left behind."""
+    client = require("kubernetes.client")
+
+    payload = shipped_notebook(spec.notebook)
+    notebook_uri = None
+    if len(payload) > CONFIGMAP_LIMIT:
+        notebook_uri = upload(lab, spec, payload)
+    docs = manifests(lab, spec, notebook_uri)
+    api = api_client(lab.config)
+    batch = client.BatchV1Api(api)
+    core = client.CoreV1Api(api)
+    try:
+        batch.read_namespaced_cron_job(spec.name, spec.namespace)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise api_error(exc, f"read CronJob {spec.name}") from None
+    except Exception as exc:
+        raise api_error(exc, f"read CronJob {spec.name}") from None
+    else:
+        raise ConflictError(
+            f"schedule {spec.name} already exists in namespace {spec.namespace}; "
+            f"mlops-lab unschedule {spec.name} first, or pass another --name"
+        )
+    made_config_map = False
+    try:
+        for doc in docs:
+            if doc["kind"] == "ConfigMap":
+                _replace_config_map(core, client, doc)
+                made_config_map = True
+            else:
+                batch.create_namespaced_cron_job(spec.namespace, doc)
+    except Exception as exc:
+        if made_config_map:
+            with contextlib.suppress(Exception):
+                core.delete_namespaced_config_map(f"{spec.name}-notebook", spec.namespace)
+        raise api_error(exc, f"create schedule {spec.name}") from None
+    return Created(spec.name, spec.namespace, docs, notebook_uri)
+
+
+def _replace_config_map(core: Any, client: Any, doc: dict[str, Any]) -> None:
+    meta = doc["metadata"]
+    try:
+        core.create_namespaced_config_map(meta["namespace"], doc)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+        # a leftover of an earlier schedule of the same name: ours (by label), so replace it
+        existing = core.read_namespaced_config_map(meta["name"], meta["namespace"])
+        if (existing.metadata.labels or {}).get(LABEL_MANAGED) != MANAGED_BY:
+            raise
+        core.replace_namespaced_config_map(meta["name"], meta["namespace"], doc)
+
+
+def upload(lab: Lab, spec: ScheduleSpec, payload: bytes) -> str:
+    if lab.config.data.backend == "local":
+        raise UsageError(
+            f"{spec.notebook.name} is {len(payload) // 1024} KiB with outputs cleared, more than "
+            f"a ConfigMap holds ({CONFIGMAP_LIMIT // 1024} KiB), and the local data store is not "
+            'reachable from the cluster; set [data] backend = "lakefs" to ship it through '
+            "lakeFS, or make the notebook smaller"
+        )
+    digest = hashlib.sha256(payload).hexdigest()[:12]
+    path = f"schedules/{spec.name}/{digest}/{spec.notebook.name}"
+    data = lab.data
+    branch = data.default_branch
+    data.write_file(payload, path, branch=branch)
+    commit = data.commit(branch, message=f"notebook for schedule {spec.name}")
+    return str(data.uri(commit, path))
+
+
+def list_schedules(
+    lab: Lab, namespace: str | None = None, now: dt.datetime | None = None
+) -> ScheduleList:
+    client = require("kubernetes.client")
+
+    ns = check_name(namespace or lab.config.kubernetes.namespace, "namespace")
+    api = api_client(lab.config)
+    selector = f"{LABEL_MANAGED}={MANAGED_BY},{LABEL_COMPONENT}={COMPONENT}"
+    try:
+        response = client.BatchV1Api(api).list_namespaced_cron_job(
+            ns, label_selector=selector, _preload_content=False
+        )
+        items = json.loads(response.data).get("items", [])
+    except Exception as exc:
+        raise api_error(exc, f"list CronJobs in namespace {ns}") from None
+    now = now or dt.datetime.now(dt.UTC)
+    found = []
+    for item in items:
+        meta = item.get("metadata", {})
+        labels = meta.get("labels") or {}
+        if labels.get(LABEL_MANAGED) != MANAGED_BY or labels.get(LABEL_COMPONENT) != COMPONENT:
+            continue  # a server that ignores label selectors
+        spec = item.get("spec", {})
+        status = item.get("status") or {}
+        annotations = meta.get("annotations") or {}
+        containers = (
+            spec.get("jobTemplate", {})
+            .get("spec", {})
+            .get("template", {})
+            .get("spec", {})
+            .get("containers", [{}])
+        )
+        found.append(
+            Schedule(
+                name=meta.get("name", ""),
+                namespace=meta.get("namespace", ns),
+                cron=spec.get("schedule", ""),
+                timezone=spec.get("timeZone", ""),
+                notebook=Path(annotations.get(ANNOTATION_SOURCE, "")).name,
+                image=containers[0].get("image", "") if containers else "",
+                suspended=bool(spec.get("suspend")),
+                last_run=_time(status.get("lastScheduleTime")),
+                last_success=_time(status.get("lastSuccessfulTime")),
+                next_run=None
+                if spec.get("suspend")
+                else _next(spec.get("schedule", ""), spec.get("timeZone", ""), now),
+                active=len(status.get("active") or []),
+            )
+        )
+    found.sort(key=lambda s: s.name)
+    return ScheduleList(ns, tuple(found))
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _next(expression: str, timezone: str, now: dt.datetime) -> dt.datetime | None:
+    import zoneinfo
+
+    try:
+        parsed = cron.parse(expression)
+        zone = zoneinfo.ZoneInfo(timezone) if timezone else dt.UTC
+    except (UsageError, zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    local = now.astimezone(zone).replace(tzinfo=None)
+    following = parsed.next_after(local)
+    return following.replace(tzinfo=zone) if following else None
+
+
+def delete(lab: Lab, name: str, namespace: str | None = None) -> None:
+    """Delete the schedule's CronJob (and its Jobs) and its ConfigMap."""
+    client = require("kubernetes.client")
+
+    check_name(name, "schedule")
+    ns = check_name(namespace or lab.config.kubernetes.namespace, "namespace")
+    api = api_client(lab.config)
+    batch = client.BatchV1Api(api)
+    try:
+        response = batch.read_namespaced_cron_job(name, ns, _preload_content=False)
+        existing = json.loads(response.data)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            raise NotFoundError(
+                f"no schedule {name} in namespace {ns}; see mlops-lab schedules"
+            ) from None
+        raise api_error(exc, f"read CronJob {name}") from None
+    except Exception as exc:
+        raise api_error(exc, f"read CronJob {name}") from None
+    labels = existing.get("metadata", {}).get("labels") or {}
+    if labels.get(LABEL_MANAGED) != MANAGED_BY:
+        raise UsageError(
+            f"CronJob {name} in namespace {ns} was not made by mlops-lab; "
+            "delete it with kubectl if you mean to"
+        )
+    body = client.V1DeleteOptions(propagation_policy="Background")
+    try:
+        batch.delete_namespaced_cron_job(name, ns, body=body, _preload_content=False)
+    except Exception as exc:
+        raise api_error(exc, f"delete CronJob {name}") from None
+    try:
+        client.CoreV1Api(api).delete_namespaced_config_map(
+            f"{name}-notebook", ns, _preload_content=False
+        )
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
+    except Exception as exc:
+        raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
