@@ -6,6 +6,22 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
+# The palette every table, widget and HTML result draws with (GitHub's Primer colours).
+GOOD = "#1a7f37"
+BAD = "#cf222e"
+WARNING = "#8a6d00"
+CHANGED = "#9a6700"
+ACTIVE = "#0969da"
+MUTED = "#6e7781"
+SECONDARY = "#57606a"
+BORDER = "#8c959f"
+
+
+def colour(value: str) -> str:
+    """Inline CSS giving text the colour ``value``."""
+    return f"color:{value}"
+
+
 # Cell styling hook: (column, value) -> inline CSS or "" (e.g. colour a diff's "added").
 CellStyle = Callable[[str, Any], str]
 
@@ -52,7 +68,7 @@ class Table:
     def _repr_html_(self) -> str:
         rows, hidden = self._shown()
         out = ['<div class="mlops-table">']
-        out += [f'<div style="color:#8a6d00">{html.escape(n)}</div>' for n in self.notes]
+        out += [f'<div style="color:{WARNING}">{html.escape(n)}</div>' for n in self.notes]
         if self.title:
             out.append(f"<strong>{html.escape(self.title)}</strong>")
         out.append('<table style="font-size:90%"><thead><tr>')

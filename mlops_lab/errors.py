@@ -88,14 +88,15 @@ class NotAvailableError(LabError):
     http_status = 501
 
 
-def require(module: str, extra: str | None = None) -> Any:
-    """Import an optional heavy SDK on first use, with an install hint when it is missing."""
+def require(module: str, install: str | None = None) -> Any:
+    """Import an optional heavy SDK on first use, with an install hint when it is missing
+    (``pip install INSTALL``, by default the module's top-level package)."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        target = f"mlops-lab[{extra}]" if extra else module.split(".")[0]
+        target = install or module.split(".")[0]
         raise NotAvailableError(
             f"{module} is not installed ({exc}); run: pip install '{target}'"
         ) from None

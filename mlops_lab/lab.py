@@ -97,11 +97,13 @@ class Lab:
             self._services[name] = _load_service(name)(self)
         return self._services[name]
 
-    def __getattr__(self, name: str) -> Any:
-        # a service registered in SERVICES without a typed attribute (yet)
-        if name not in SERVICES:
-            raise AttributeError(name)
-        return self.service(name)
+    if not TYPE_CHECKING:  # hidden from mypy, so a misspelt service is a type error
+
+        def __getattr__(self, name: str) -> Any:
+            # a service registered in SERVICES without a typed attribute (yet)
+            if name not in SERVICES:
+                raise AttributeError(name)
+            return self.service(name)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *SERVICES})

@@ -65,7 +65,7 @@ def _storage() -> str:
 
 
 def _run_config(name: str | None, max_failures: int) -> Any:
-    train = require("ray.train", "ray")
+    train = require("ray.train", "ray[train]")
     return train.RunConfig(
         name=name or JobEnv.current().ray_job_id or JobEnv.current().job_name or None,
         storage_path=_storage(),
@@ -101,7 +101,7 @@ def fit_torch(
     A failed run raises (so the job fails); with ``--max-failures K`` Ray Train restarts
     the workers up to K times and ``resume`` hands the loop its last checkpoint.
     """
-    trainer_class = require("ray.train.torch", "ray").TorchTrainer
+    trainer_class = require("ray.train.torch", "ray[train]").TorchTrainer
     return _fit(trainer_class, loop, config, name)
 
 
@@ -110,14 +110,14 @@ def fit_xgboost(
 ) -> Any:
     """``XGBoostTrainer`` with the job's scaling (needs ``pip install xgboost``)."""
     require("xgboost")
-    trainer_class = require("ray.train.xgboost", "ray").XGBoostTrainer
+    trainer_class = require("ray.train.xgboost", "ray[train]").XGBoostTrainer
     return _fit(trainer_class, loop, config, name)
 
 
 def _fit(
     trainer_class: Any, loop: Callable[..., Any], config: dict[str, Any] | None, name: str | None
 ) -> Any:
-    train = require("ray.train", "ray")
+    train = require("ray.train", "ray[train]")
     scale = scaling()
     trainer = trainer_class(
         _with_env(loop),
@@ -137,19 +137,19 @@ def _fit(
 
 def prepare_model(model: Any) -> Any:
     """Move the model to the worker's device and wrap it for distributed training."""
-    return require("ray.train.torch", "ray").prepare_model(model)
+    return require("ray.train.torch", "ray[train]").prepare_model(model)
 
 
 def device() -> Any:
-    return require("ray.train.torch", "ray").get_device()
+    return require("ray.train.torch", "ray[train]").get_device()
 
 
 def rank() -> int:
-    return int(require("ray.train", "ray").get_context().get_world_rank())
+    return int(require("ray.train", "ray[train]").get_context().get_world_rank())
 
 
 def world_size() -> int:
-    return int(require("ray.train", "ray").get_context().get_world_size())
+    return int(require("ray.train", "ray[train]").get_context().get_world_size())
 
 
 def shard(rows: Any) -> Any:
@@ -176,7 +176,7 @@ def report(metrics: dict[str, Any], model: Any = None) -> None:
     Rank 0 also prints one ``[mlops] metrics {...}`` line for the monitor and logs the
     metrics to the job's MLflow run.
     """
-    train = require("ray.train", "ray")
+    train = require("ray.train", "ray[train]")
     clean = {k: _plain(v) for k, v in metrics.items()}
     is_zero = rank() == 0
     if is_zero:
@@ -198,7 +198,7 @@ def report(metrics: dict[str, Any], model: Any = None) -> None:
 def resume(model: Any, key: str = "epoch") -> int:
     """Load the last checkpoint into ``model`` after a restart; returns ``metrics[key] + 1``
     from that checkpoint (0 on a fresh start)."""
-    train = require("ray.train", "ray")
+    train = require("ray.train", "ray[train]")
     checkpoint = train.get_checkpoint()
     if checkpoint is None:
         return 0

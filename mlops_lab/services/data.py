@@ -29,14 +29,14 @@ from mlops_lab.backends.data.base import (
     check_ref,
 )
 from mlops_lab.backends.data.local import user
-from mlops_lab.display import Table
+from mlops_lab.display import BAD, CHANGED, GOOD, Table, colour
 from mlops_lab.errors import NotAvailableError, NotFoundError, UsageError, require
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
 
 USER = "mlops.user"
-_COLOURS = {"added": "color:#1a7f37", "removed": "color:#cf222e", "changed": "color:#9a6700"}
+_COLOURS = {"added": colour(GOOD), "removed": colour(BAD), "changed": colour(CHANGED)}
 
 
 class DataService:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN
-from mlops_lab.display import Table
+from mlops_lab.display import BORDER, SECONDARY, Table
 from mlops_lab.errors import UsageError
 from mlops_lab.lineage import (
     CODE_HASH,
@@ -124,12 +124,12 @@ class Lineage:
         boxes = []
         for step, kind, ident, detail in self.rows():
             boxes.append(
-                '<div style="display:inline-block;vertical-align:top;border:1px solid #8c959f;'
+                f'<div style="display:inline-block;vertical-align:top;border:1px solid {BORDER};'
                 'border-radius:6px;padding:4px 8px;margin:2px;max-width:260px;font-size:85%">'
-                f"<b>{html.escape(step)}</b> <span style='color:#57606a'>{html.escape(kind)}</span>"
+                f"<b>{html.escape(step)}</b> <span style='color:{SECONDARY}'>{html.escape(kind)}</span>"
                 f"<br><code>{html.escape(ident)}</code>"
                 + (
-                    f"<br><span style='color:#57606a'>{html.escape(detail)}</span>"
+                    f"<br><span style='color:{SECONDARY}'>{html.escape(detail)}</span>"
                     if detail
                     else ""
                 )

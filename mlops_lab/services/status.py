@@ -17,7 +17,7 @@ from mlops_lab.backends.k8s.client import kubeconfig_path
 from mlops_lab.backends.k8s.client import probe as k8s_probe
 from mlops_lab.backends.probes import Probe
 from mlops_lab.config import Config
-from mlops_lab.display import Table
+from mlops_lab.display import BAD, GOOD, Table, colour
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class StatusReport:
             notes=[self.notice] if self.notice else [],
             max_rows=max_rows,
             style=lambda col, val: (
-                ("color:#1a7f37" if val == "yes" else "color:#cf222e") if col == "reachable" else ""
+                colour(GOOD if val == "yes" else BAD) if col == "reachable" else ""
             ),
         )
 

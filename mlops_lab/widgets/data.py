@@ -12,13 +12,14 @@ import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlops_lab import display
 from mlops_lab.errors import ConflictError, LabError
 
 if TYPE_CHECKING:
     from mlops_lab.services.data import DataService
 
-OK = "color:#1a7f37"
-BAD = "color:#cf222e"
+OK = display.colour(display.GOOD)
+BAD = display.colour(display.BAD)
 
 
 class DataBrowser:

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.training import base
+from mlops_lab.display import ACTIVE, BAD, GOOD, MUTED, WARNING
 from mlops_lab.errors import LabError
 
 if TYPE_CHECKING:
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
 
 MAX_LOG_LINES = 200
 COLORS = {
-    base.PENDING: "#8a6d00",
-    base.RUNNING: "#0969da",
-    base.SUCCEEDED: "#1a7f37",
-    base.FAILED: "#cf222e",
-    base.STOPPED: "#6e7781",
+    base.PENDING: WARNING,
+    base.RUNNING: ACTIVE,
+    base.SUCCEEDED: GOOD,
+    base.FAILED: BAD,
+    base.STOPPED: MUTED,
 }
 
 
@@ -86,7 +87,7 @@ class JobMonitor:
     def _render(self) -> None:
         status = self.status
         state = status.state if status else "submitting"
-        color = COLORS.get(state, "#6e7781")
+        color = COLORS.get(state, MUTED)
         failure = ""
         if status and status.failure:
             failure = (
@@ -97,9 +98,7 @@ class JobMonitor:
         metrics = " ".join(
             f"<code>{html.escape(k)}={html.escape(_num(v))}</code>" for k, v in last.items()
         )
-        error = (
-            f' <span style="color:#cf222e">{html.escape(self.error)}</span>' if self.error else ""
-        )
+        error = f' <span style="color:{BAD}">{html.escape(self.error)}</span>' if self.error else ""
         self.header.value = (
             f"<b>{html.escape(self.job.name)}</b> <code>{html.escape(self.job.id)}</code> "
             f'<span style="background:{color};color:white;padding:1px 6px;border-radius:3px">'

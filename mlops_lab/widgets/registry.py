@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from mlops_lab.display import BAD, GOOD
 from mlops_lab.errors import LabError
 from mlops_lab.services.models import ModelVersions
 
@@ -153,10 +154,10 @@ class RegistryWidget:
         self.confirm_text.value = ""
 
     def _error(self, error: LabError | str) -> None:
-        self.message.value = f'<span style="color:#cf222e">{html.escape(str(error))}</span>'
+        self.message.value = f'<span style="color:{BAD}">{html.escape(str(error))}</span>'
 
     def _info(self, text: str) -> None:
-        self.message.value = f'<span style="color:#1a7f37">{html.escape(text)}</span>'
+        self.message.value = f'<span style="color:{GOOD}">{html.escape(text)}</span>'
 
 
 def _versions_html(versions: list[VersionInfo]) -> str:

@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab import lineage
-    from mlops_lab.display import Table
+    from mlops_lab.display import BAD, GOOD, Table, colour
     from mlops_lab.errors import UsageError
 
     if args.limit < 1:
@@ -48,8 +48,6 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         title=f"runs of experiment '{experiment}' ({ctx.lab.tracking.uri})",
         max_rows=ctx.max_rows,
         style=lambda c, v: (
-            {"FINISHED": "color:#1a7f37", "FAILED": "color:#cf222e"}.get(v, "")
-            if c == "status"
-            else ""
+            {"FINISHED": colour(GOOD), "FAILED": colour(BAD)}.get(v, "") if c == "status" else ""
         ),
     )

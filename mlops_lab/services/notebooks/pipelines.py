@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.tracking.mlflow import JobRecorder
-from mlops_lab.display import Table
+from mlops_lab.display import BAD, GOOD, WARNING, Table, colour
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.services.notebooks.parameters import coerce_parameters
 from mlops_lab.services.notebooks.service import JOB_KIND_TAG, NotebookRun, NotebookRunError
@@ -197,10 +197,10 @@ class PipelineResult:
             for s in self.stages
         ]
         colours = {
-            "passed": "color:#1a7f37",
-            "failed": "color:#cf222e",
-            "gate failed": "color:#cf222e",
-            "skipped": "color:#8a6d00",
+            "passed": colour(GOOD),
+            "failed": colour(BAD),
+            "gate failed": colour(BAD),
+            "skipped": colour(WARNING),
         }
         return Table(
             ["stage", "status", "gates", "duration", "MLflow run", "output", "error"],

@@ -423,3 +423,13 @@ def delete(lab: Lab, name: str, namespace: str | None = None) -> None:
             raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
     except Exception as exc:
         raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
+
+
+def dry_run_uri(lab: Lab, spec: ScheduleSpec) -> str | None:
+    """Where a large notebook would be shipped, without uploading it."""
+    payload = shipped_notebook(spec.notebook)
+    if len(payload) <= CONFIGMAP_LIMIT:
+        return None
+    if lab.config.data.backend == "local":
+        upload(lab, spec, payload)  # raises the one-line reason
+    return f"lakefs://{lab.config.data.repository}/<commit on upload>/schedules/{spec.name}"

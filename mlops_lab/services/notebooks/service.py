@@ -292,7 +292,7 @@ class NotebookService:
 
     def schedule_yaml(self, spec: Any) -> str:
         """The manifests a schedule would create, as YAML (validated, nothing created)."""
-        return schedules.to_yaml(schedules.manifests(self.lab, spec, _dry_run_uri(self.lab, spec)))
+        return schedules.to_yaml(schedules.manifests(self.lab, spec, schedules.dry_run_uri(self.lab, spec)))
 
     def create_schedule(self, spec: Any) -> Any:
         return schedules.create(self.lab, spec)
@@ -364,13 +364,3 @@ class NotebookService:
         config = self.lab.config
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return config.resolve(config.notebooks.output_dir) / f"{source.stem}-{stamp}.ipynb"
-
-
-def _dry_run_uri(lab: Lab, spec: Any) -> str | None:
-    """Where a large notebook would be shipped, without uploading it."""
-    payload = schedules.shipped_notebook(spec.notebook)
-    if len(payload) <= schedules.CONFIGMAP_LIMIT:
-        return None
-    if lab.config.data.backend == "local":
-        schedules.upload(lab, spec, payload)  # raises the one-line reason
-    return f"lakefs://{lab.config.data.repository}/<commit on upload>/schedules/{spec.name}"
