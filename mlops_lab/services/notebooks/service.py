@@ -292,7 +292,9 @@ class NotebookService:
 
     def schedule_yaml(self, spec: Any) -> str:
         """The manifests a schedule would create, as YAML (validated, nothing created)."""
-        return schedules.to_yaml(schedules.manifests(self.lab, spec, schedules.dry_run_uri(self.lab, spec)))
+        return schedules.to_yaml(
+            schedules.manifests(self.lab, spec, schedules.dry_run_uri(self.lab, spec))
+        )
 
     def create_schedule(self, spec: Any) -> Any:
         return schedules.create(self.lab, spec)
