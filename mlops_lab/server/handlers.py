@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -41,7 +41,7 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def app(self) -> MLOpsExtension:
-        return self.extensionapp  # type: ignore[return-value]
+        return cast(MLOpsExtension, self.extensionapp)
 
     @property
     def lab(self) -> Lab:

@@ -420,7 +420,7 @@ class TrackingService:
                 client.log_artifacts(run_id, str(source), artifact_path)
             else:
                 client.log_artifact(run_id, str(source), artifact_path)
-            base = client.get_run(run_id).info.artifact_uri.rstrip("/")
+            base = str(client.get_run(run_id).info.artifact_uri).rstrip("/")
         except Exception as exc:
             raise translate(exc, f"logging {source.name} to run {run_id}") from None
         parts = [p for p in (artifact_path, source.name) if p]

@@ -174,7 +174,7 @@ class LocalBackend:
         return info, record["tree"]
 
     def _object(self, entry: Entry) -> Path:
-        return self.root / "objects" / entry["object"]
+        return self.root / "objects" / str(entry["object"])
 
     def _view(self, ref: str) -> Tree:
         """The tree a ref shows: a branch includes its staged changes."""

@@ -81,10 +81,12 @@ def to_yaml(docs: Any) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, text)
-    return yaml.dump_all(
-        [dict(d) for d in docs],
-        Dumper=Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
+    return str(
+        yaml.dump_all(
+            [dict(d) for d in docs],
+            Dumper=Dumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+        )
     )

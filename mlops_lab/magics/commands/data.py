@@ -158,10 +158,13 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         return data.read_table(args.path, args.ref)
     if action == "write":
         value = ctx.variable(args.variable)
+        info: object
         if hasattr(value, "to_parquet"):
             info = data.write_table(value, args.path, args.branch)
         elif isinstance(value, bytes | bytearray | str):
-            info = data.write_file(value, args.path, args.branch)
+            info = data.write_file(
+                bytes(value) if isinstance(value, bytearray) else value, args.path, args.branch
+            )
         else:
             raise UsageError(
                 f"'{args.variable}' is a {type(value).__name__}; write a DataFrame, bytes or a file path"

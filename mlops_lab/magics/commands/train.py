@@ -77,10 +77,11 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     for group in args.variables:
         for var in filter(None, (v.strip() for v in group.split(","))):
             params[var] = ctx.variable(var)
-    if not (ctx.cell or "").strip():
+    script = ctx.cell or ""
+    if not script.strip():
         raise UsageError("%%mlops train needs the training script as the cell body")
     result = ctx.lab.training.submit(
-        ctx.cell,
+        script,
         name=args.name,
         workers=args.workers,
         cpus=args.cpus,
