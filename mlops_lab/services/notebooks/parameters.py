@@ -74,10 +74,11 @@ class NotebookParameters:
 def read_parameters(source: Path, kernel: str) -> NotebookParameters:
     """The notebook's parameters with their types, from its ``parameters``-tagged cell."""
     nb = load_notebook(source)
-    parameters_cell(nb, source)
-    inspection = require("papermill.inspection")
+    cell = nb.cells[parameters_cell(nb, source)]
+    translators = require("papermill.translators")
     try:
-        found = inspection._infer_parameters(nb, name=kernel, language="python")
+        translator = translators.papermill_translators.find_translator(kernel, "python")
+        found = translator.inspect(cell)
     except Exception as exc:  # papermill's parser failing on the cell's code
         raise UsageError(f"{source}: cannot read the parameters cell: {exc}") from None
     return NotebookParameters(source, tuple(_parameter(p) for p in found))
