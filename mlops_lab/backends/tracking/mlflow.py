@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_lab import lineage
 from mlops_lab.backends.probes import Probe, http_get, local_dir
@@ -25,7 +25,6 @@ from mlops_lab.errors import (
 
 if TYPE_CHECKING:
     from mlops_lab.config import Config
-    from mlops_lab.lab import Lab
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 PARENT_TAG = "mlflow.parentRunId"
@@ -132,18 +131,27 @@ def probe(config: Config) -> tuple[str, Probe]:
     return uri, check
 
 
+class TrackingStore(Protocol):
+    """What the recorder needs of the tracking store (``lab.tracking`` is one)."""
+
+    @property
+    def client(self) -> Any: ...
+
+    def experiment_id(self, name: str | None = None) -> str: ...
+
+
 class JobRecorder:
     """The MLflow run of a notebook job or pipeline, through the client API so a job started
     from a notebook never disturbs that notebook's own active run."""
 
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
+    def __init__(self, store: TrackingStore) -> None:
+        self.store = store
         self._client: Any = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self.lab.tracking.client
+        if self._client is None:  # opened on first use, off the caller's thread when it starts
+            self._client = self.store.client
         return self._client
 
     def start(
@@ -154,8 +162,7 @@ class JobRecorder:
         parent_run_id: str | None,
         experiment: str | None = None,
     ) -> str:
-        config = self.lab.config
-        experiment_id = self.lab.tracking.experiment_id(experiment or config.tracking.experiment)
+        experiment_id = self.store.experiment_id(experiment)
         all_tags = dict(tags)
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id

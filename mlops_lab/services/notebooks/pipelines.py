@@ -418,7 +418,7 @@ def run(lab: Lab, file: str | Path, output_dir: str | Path | None = None) -> Pip
         if output_dir
         else config.resolve(config.notebooks.output_dir) / f"{pipeline.name}-{stamp}"
     )
-    tracker = JobRecorder(lab)
+    tracker = JobRecorder(lab.tracking)
     tags = {
         JOB_KIND_TAG: "pipeline",
         PIPELINE_NAME_TAG: pipeline.name,

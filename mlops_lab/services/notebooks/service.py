@@ -186,7 +186,7 @@ class NotebookService:
             raise UsageError(f"output {out} must end in .ipynb")
         execution.check_kernel(config.notebooks.kernel)
 
-        tracker = JobRecorder(self.lab)
+        tracker = JobRecorder(self.lab.tracking)
         tags = {
             JOB_KIND_TAG: "notebook",
             lineage.NOTEBOOK_PATH: str(source),
