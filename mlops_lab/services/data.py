@@ -7,6 +7,7 @@ read, commits carry the notebook, git commit and user that made them.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
 import warnings
@@ -26,9 +27,18 @@ from mlops_lab.backends.data.base import (
     check_path,
     check_prefix,
     check_ref,
+    check_tag,
+    current_user,
 )
 from mlops_lab.display import Table
-from mlops_lab.errors import ConfigError, NotAvailableError, NotFoundError, UsageError, require
+from mlops_lab.errors import (
+    AccessDeniedError,
+    ConfigError,
+    NotAvailableError,
+    NotFoundError,
+    UsageError,
+    require,
+)
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -76,9 +86,17 @@ class DataService:
         )
 
     def delete_branch(self, name: str) -> None:
+        """Delete a branch; the default branch and protected branches are refused on every
+        backend (lakeFS itself lets a protected branch be deleted)."""
         check_name(name)
         if name == self.default_branch:
             raise UsageError(f"'{name}' is the default branch and cannot be deleted")
+        rule = next((p for p in self.backend.protection() if fnmatch.fnmatchcase(name, p)), None)
+        if rule is not None:
+            raise AccessDeniedError(
+                f"branch '{name}' is protected (rule '{rule}'); remove the rule with "
+                f"lab.data.unprotect('{rule}') to delete it"
+            )
         self.backend.delete_branch(name)
 
     def protect(self, pattern: str) -> list[str]:
@@ -104,7 +122,7 @@ class DataService:
         return self.backend.protection()
 
     def tag(self, name: str, ref: str | None = None) -> str:
-        check_name(name, "tag")
+        check_tag(name)
         return self.backend.tag(name, check_ref(ref or self.default_branch))
 
     def tags(self) -> Listing:
@@ -220,6 +238,18 @@ class DataService:
             )
         removed, freed = collect(grace_seconds)
         return f"removed {removed} unreferenced file(s), {_size(freed) or '0 B'} freed"
+
+    def check(self, deep: bool = False) -> Listing:
+        """Embedded store: every problem found, one line each (empty when sound);
+        ``deep`` also re-hashes every object."""
+        examine = getattr(self.backend, "check", None)
+        if examine is None:
+            raise NotAvailableError("lakeFS checks its own store; there is nothing to check here")
+        problems = examine(deep)
+        title = f"{len(problems)} problem(s)" if problems else "no problems"
+        return Listing(
+            ["problem"], [[p] for p in problems], problems, f"{title} in {self.backend.describe()}"
+        )
 
     # ---------------------------------------------------------------- reads
 
@@ -424,6 +454,4 @@ def _time(seconds: float) -> str:
 def provenance(root: Path) -> dict[str, str]:
     """Commit metadata: the notebook (or script) path, its git commit and dirty flag when in
     a git checkout, and the user."""
-    from mlops_lab.backends.data.local import _user
-
-    return {USER: _user(), **lineage.origin_tags(root)}
+    return {USER: current_user(), **lineage.origin_tags(root)}

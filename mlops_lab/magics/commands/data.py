@@ -9,7 +9,8 @@ from mlops_lab.display import Table
 from mlops_lab.errors import UsageError
 
 DESCRIPTION = (
-    "Version data: branch, branches, commit, log, diff, merge, tag, ls, reset, read, write, browse."
+    "Version data: branch, branches, commit, log, diff, merge, tag, ls, reset, read, write, "
+    "browse, check."
 )
 
 
@@ -94,6 +95,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     sub.add_parser("browse", help="the data browser widget")
 
+    p = sub.add_parser("check", help="list every problem of the embedded store")
+    p.add_argument("--deep", action="store_true", help="also re-hash every object")
+
 
 def _metadata(pairs: list[str]) -> dict[str, str]:
     out = {}
@@ -172,4 +176,6 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         )
     if action == "browse":
         return data.browser()
+    if action == "check":
+        return data.check(args.deep).table(rows)
     raise UsageError(f"unknown action {action}")  # argparse already limits the choices
