@@ -20,7 +20,7 @@ from mlops_lab.errors import BackendError
 Entry = dict[str, Any]  # {"sha256": str, "size": int, "object": "ab/cdef...ext"}
 Tree = dict[str, Entry]
 
-CHUNK = 1 << 20
+CHUNK = 256 << 10  # copy and hash each chunk while it is in the CPU's L2 cache
 SHA256 = re.compile(r"^[0-9a-f]{64}$")  # object names and commit ids
 OBJECT = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{62})(\.[a-z0-9]{1,9})?$")
 
