@@ -179,7 +179,8 @@ class DataService:
         return self.backend.put(path, branch, str(local))
 
     def delete(self, path: str, branch: str | None = None) -> None:
-        """Stage the removal of ``path`` from ``branch``."""
+        """Stage the removal of ``path`` from ``branch``; a path that is not there is a
+        NotFoundError on every backend."""
         self.backend.delete(check_path(path), check_name(branch or self.default_branch))
 
     def commit(
@@ -215,7 +216,10 @@ class DataService:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Three-way merge of ``source`` into the branch ``dest``; returns dest's new head.
-        A conflict raises ConflictError listing the paths and leaves ``dest`` unchanged."""
+        A conflict raises ConflictError listing the paths and leaves ``dest`` unchanged.
+        As in lakeFS, on every backend: a source with nothing new since the merge base
+        changes nothing; otherwise the merge is a commit with parents (dest, source) even
+        when the result equals ``dest``, its strategy in ``.lakefs.merge.strategy``."""
         source = check_ref(source)
         dest = check_name(dest or self.default_branch)
         if strategy not in STRATEGIES:

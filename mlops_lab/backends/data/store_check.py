@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_lab.backends.data.store_format import sha256_file
 from mlops_lab.errors import LabError
 
 if TYPE_CHECKING:
-    from mlops_lab.backends.data.local import Entry, LocalBackend
+    from mlops_lab.backends.data.local import LocalBackend
+    from mlops_lab.backends.data.store_format import Entry
 
 _LOCKED_DIRS = ("refs/heads", "refs/tags", "refs", "staging", "commits")
 
@@ -28,8 +30,6 @@ def check(store: LocalBackend, deep: bool) -> list[str]:
     """Refs to missing or damaged commits, unreadable staging or protection files, and
     entries whose object is missing or of the wrong size (``deep``: or whose bytes do not
     hash to their name). Never raises on damage: each problem is one line."""
-    from mlops_lab.backends.data.store_format import sha256_file
-
     root = store.root
     store._commits.clear()  # read every record from disk, not from this process's cache
     problems: list[str] = []
@@ -160,7 +160,8 @@ def _leftovers(root: Path, branch: str, cutoff: float | None) -> list[Path]:
 def _writer_pid(path: Path) -> int | None:
     """``tmp/<pid>-<hex>`` or ``.<name>.<pid>.<hex>.tmp``."""
     name = path.name
-    text = name.split("-", 1)[0] if not name.startswith(".") else name.rsplit(".", 3)[-3]
+    parts = name.rsplit(".", 3) if name.startswith(".") else name.split("-", 1)[:1]
+    text = parts[-3] if name.startswith(".") and len(parts) == 4 else parts[0]
     return int(text) if text.isdigit() else None
 
 
