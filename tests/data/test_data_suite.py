@@ -287,7 +287,7 @@ def test_paths_escaping_the_repository_are_refused(data: Any, path: str) -> None
     assert list(data.diff("main")) == []
 
 
-@pytest.mark.parametrize("name", ["bad name", "../x", "-lead", ""])
+@pytest.mark.parametrize("name", ["bad name", "../x", "-lead", "", "\u00e9t\u00e9", "v1.0"])
 def test_invalid_branch_names_are_refused(data: Any, name: str) -> None:
     with pytest.raises(UsageError):
         data.create_branch(name)
