@@ -361,3 +361,10 @@ def test_official_high_level_sdk_uploads_and_reads(lakefs_lab: Lab) -> None:
     with branch.object("sdk/hello.txt").reader() as fh:
         assert fh.read() == b"hello"
     assert lakefs_lab.data.stat("sdk/hello.txt").size == 5
+
+
+def test_check_on_lakefs_says_there_is_nothing_to_check(lakefs_lab: Lab) -> None:
+    from mlops_lab.errors import NotAvailableError
+
+    with pytest.raises(NotAvailableError, match="lakeFS checks its own store"):
+        lakefs_lab.data.check()
