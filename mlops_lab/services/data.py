@@ -7,6 +7,7 @@ read, commits carry the notebook, git commit and user that made them.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
 import warnings
@@ -27,10 +28,17 @@ from mlops_lab.backends.data.base import (
     check_path,
     check_prefix,
     check_ref,
+    check_tag,
+    current_user,
 )
-from mlops_lab.backends.data.local import user
 from mlops_lab.display import BAD, CHANGED, GOOD, Table, colour
-from mlops_lab.errors import NotAvailableError, NotFoundError, UsageError, require
+from mlops_lab.errors import (
+    AccessDeniedError,
+    NotAvailableError,
+    NotFoundError,
+    UsageError,
+    require,
+)
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -78,9 +86,17 @@ class DataService:
         )
 
     def delete_branch(self, name: str) -> None:
+        """Delete a branch; the default branch and protected branches are refused on every
+        backend (lakeFS itself lets a protected branch be deleted)."""
         check_name(name)
         if name == self.default_branch:
             raise UsageError(f"'{name}' is the default branch and cannot be deleted")
+        rule = next((p for p in self.backend.protection() if fnmatch.fnmatchcase(name, p)), None)
+        if rule is not None:
+            raise AccessDeniedError(
+                f"branch '{name}' is protected (rule '{rule}'); remove the rule with "
+                f"lab.data.unprotect('{rule}') to delete it"
+            )
         self.backend.delete_branch(name)
 
     def protect(self, pattern: str) -> list[str]:
@@ -106,7 +122,7 @@ class DataService:
         return self.backend.protection()
 
     def tag(self, name: str, ref: str | None = None) -> str:
-        check_name(name, "tag")
+        check_tag(name)
         return self.backend.tag(name, check_ref(ref or self.default_branch))
 
     def tags(self) -> Listing:
@@ -163,7 +179,8 @@ class DataService:
         return self.backend.put(path, branch, str(local))
 
     def delete(self, path: str, branch: str | None = None) -> None:
-        """Stage the removal of ``path`` from ``branch``."""
+        """Stage the removal of ``path`` from ``branch``; a path that is not there is a
+        NotFoundError on every backend."""
         self.backend.delete(check_path(path), check_name(branch or self.default_branch))
 
     def commit(
@@ -199,7 +216,10 @@ class DataService:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Three-way merge of ``source`` into the branch ``dest``; returns dest's new head.
-        A conflict raises ConflictError listing the paths and leaves ``dest`` unchanged."""
+        A conflict raises ConflictError listing the paths and leaves ``dest`` unchanged.
+        As in lakeFS, on every backend: a source with nothing new since the merge base
+        changes nothing; otherwise the merge is a commit with parents (dest, source) even
+        when the result equals ``dest``, its strategy in ``.lakefs.merge.strategy``."""
         source = check_ref(source)
         dest = check_name(dest or self.default_branch)
         if strategy not in STRATEGIES:
@@ -222,6 +242,18 @@ class DataService:
             )
         removed, freed = collect(grace_seconds)
         return f"removed {removed} unreferenced file(s), {_size(freed) or '0 B'} freed"
+
+    def check(self, deep: bool = False) -> Listing:
+        """Embedded store: every problem found, one line each (empty when sound);
+        ``deep`` also re-hashes every object."""
+        examine = getattr(self.backend, "check", None)
+        if examine is None:
+            raise NotAvailableError("lakeFS checks its own store; there is nothing to check here")
+        problems = examine(deep)
+        title = f"{len(problems)} problem(s)" if problems else "no problems"
+        return Listing(
+            ["problem"], [[p] for p in problems], problems, f"{title} in {self.backend.describe()}"
+        )
 
     # ---------------------------------------------------------------- reads
 
@@ -408,4 +440,4 @@ def _time(seconds: float) -> str:
 def provenance(root: Path) -> dict[str, str]:
     """Commit metadata: the notebook (or script) path, its git commit and dirty flag when in
     a git checkout, and the user."""
-    return {USER: user(), **lineage.origin_tags(root)}
+    return {USER: current_user(), **lineage.origin_tags(root)}

@@ -2,6 +2,15 @@
 with lakeFS semantics (per-branch staging, immutable commits, three-way merge with
 conflicts, tags, branch protection), in memory, on a thread.
 
+Where lakeFS v1.84 is strict or particular, so is this server (pkg/api/controller.go and
+pkg/graveler/ are the reference): a merge is refused as "no changes" only when the source's
+tree equals the merge base, and otherwise always makes a two-parent commit carrying
+``.lakefs.merge.strategy``; a merge conflict's 409 body is ``{"reference": ""}``; only the
+default branch cannot be deleted (protection does not stop a branch deletion); deleting a
+missing object is a 204; a log filtered by path skips merge commits; branch, tag and commit
+names never collide (409); refs resolve as full commit id, branch, tag, commit id prefix,
+then the modifiers ``~N ^N @ $``; tags follow git's rules; ``amount <= 0`` means 100.
+
 Every request and every response is checked against the official OpenAPI contract
 (``swagger.yml``) with openapi-core. A request the contract does not allow is answered
 400 and recorded in ``violations``; a response the contract does not allow is replaced by
@@ -36,7 +45,11 @@ from werkzeug.wrappers import Request, Response
 # openapi-core warns on each use of the contract's (deprecated) allowEmptyValue.
 warnings.filterwarnings("ignore", message="Use of allowEmptyValue", category=DeprecationWarning)
 
-NAME = re.compile(r"^\w[-\w]*$")
+NAME = re.compile(r"^\w[-\w]*$", re.ASCII)
+FULL_COMMIT = re.compile(r"^[0-9a-fA-F]{64}$")
+HASH = re.compile(r"^[0-9a-fA-F]{1,64}$")
+MODIFIERS = re.compile(r"(^|[~^@$])[^~^@$]*")
+MERGE_STRATEGY_KEY = ".lakefs.merge.strategy"
 
 
 @functools.lru_cache(maxsize=2)
@@ -106,6 +119,7 @@ def _routes() -> Map:
     return Map(
         [
             Rule("/api/v1/healthcheck", methods=["GET"], endpoint="healthCheck"),
+            Rule("/api/v1/config", methods=["GET"], endpoint="getConfig"),
             Rule("/api/v1/repositories", methods=["POST"], endpoint="createRepository"),
             Rule(r, methods=["GET"], endpoint="getRepository"),
             Rule(r, methods=["DELETE"], endpoint="deleteRepository"),
@@ -232,11 +246,19 @@ class LakeFSServer:
             body = request.get_json(silent=True)
         response = self._dispatch(request, params, body)
         if self.api is not None:
+            from openapi_core.validation.response.exceptions import MissingData
+
             checked = self.api.unmarshal_response(
                 openapi_request, WerkzeugOpenAPIResponse(response)
             )
-            if checked.errors:
-                detail = "; ".join(_explain(e) for e in checked.errors)
+            # openapi-core takes any empty body for a missing one; an empty octet-stream is
+            # a 0-byte object, which lakeFS serves as an empty 200.
+            empty_object = response.mimetype == "application/octet-stream" and not response.data
+            errors = [
+                e for e in checked.errors if not (empty_object and isinstance(e, MissingData))
+            ]
+            if errors:
+                detail = "; ".join(_explain(e) for e in errors)
                 self.violations.append(f"response {response.status_code} to {label}: {detail}")
                 return _json(500, {"message": f"server answered outside the contract: {detail}"})
         return response
@@ -321,17 +343,38 @@ class LakeFSServer:
         return commit
 
     def _resolve(self, repo: Repo, ref: str) -> Commit:
+        """graveler/ref: full commit id, branch, tag, commit id prefix; then modifiers."""
+        base, modifiers = _parse_ref(ref)
+        commit = self._resolve_base(repo, base)
+        if commit is None:
+            raise ApiError(404, f"not found: ref {ref}")
+        for kind, count in modifiers:
+            if kind in "@$":
+                if base not in repo.branches or len(modifiers) != 1:
+                    raise ApiError(400, f"invalid ref: {ref}")
+            elif kind == "~":
+                for _ in range(count):
+                    if not commit.parents:
+                        raise ApiError(404, f"not found: ref {ref}")
+                    commit = repo.commits[commit.parents[0]]
+            elif count > 0:
+                if count > len(commit.parents):
+                    raise ApiError(400, f"invalid ref: {ref}")
+                commit = repo.commits[commit.parents[count - 1]]
+        return commit
+
+    def _resolve_base(self, repo: Repo, ref: str) -> Commit | None:
+        if FULL_COMMIT.match(ref) and ref.lower() in repo.commits:
+            return repo.commits[ref.lower()]
         if ref in repo.branches:
             return repo.commits[repo.branches[ref]]
         if ref in repo.tags:
             return repo.commits[repo.tags[ref]]
-        if ref in repo.commits:
-            return repo.commits[ref]
-        if re.fullmatch(r"[0-9a-f]{6,63}", ref):
-            found = [c for c in repo.commits if c.startswith(ref)]
+        if HASH.match(ref):
+            found = [c for c in repo.commits if c.startswith(ref.lower())]
             if len(found) == 1:
                 return repo.commits[found[0]]
-        raise ApiError(404, f"not found: ref {ref}")
+        return None
 
     def _branch(self, repo: Repo, name: str) -> Commit:
         if name not in repo.branches:
@@ -339,15 +382,22 @@ class LakeFSServer:
         return repo.commits[repo.branches[name]]
 
     def _view(self, repo: Repo, ref: str) -> dict[str, Obj]:
-        """Reading a branch shows its staged changes, as lakeFS does."""
+        """Reading a branch (or ``branch$``) shows its staged changes, as lakeFS does;
+        ``branch@`` is its committed state."""
         tree = dict(self._resolve(repo, ref).tree)
-        if ref in repo.branches:
-            for path, obj in repo.staging.get(ref, {}).items():
+        base, modifiers = _parse_ref(ref)
+        commit_first = FULL_COMMIT.match(base) and base.lower() in repo.commits
+        if base in repo.branches and not commit_first and modifiers in ([], [("$", 1)]):
+            for path, obj in repo.staging.get(base, {}).items():
                 if obj is None:
                     tree.pop(path, None)
                 else:
                     tree[path] = obj
         return tree
+
+    def _check_not_commit(self, repo: Repo, name: str) -> None:
+        if name in repo.commits:
+            raise ApiError(409, f"commit ID {name}: conflict found")
 
     def _protected(self, repo: Repo, branch: str) -> bool:
         return any(fnmatch.fnmatchcase(branch, pattern) for pattern in repo.protected)
@@ -382,6 +432,31 @@ class LakeFSServer:
 
     def op_healthCheck(self, params: dict[str, Any], body: Any) -> Response:
         return Response(status=204)
+
+    def op_getConfig(self, params: dict[str, Any], body: Any) -> Response:
+        storage = {
+            "blockstore_type": "local",
+            "blockstore_namespace_example": "local://path/to/repo",
+            "blockstore_namespace_ValidityRegex": "^local://",
+            "default_namespace_prefix": "local://data/",
+            "pre_sign_support": False,
+            "pre_sign_support_ui": False,
+            "import_support": False,
+            "import_validity_regex": "^local://",
+            "pre_sign_multipart_upload": False,
+            "blockstore_id": "",
+            "blockstore_description": "",
+        }
+        return _json(
+            200,
+            {
+                "version_config": {"version": "1.84.0", "upgrade_recommended": False},
+                "storage_config": storage,
+                "storage_config_list": [storage],
+                "ui_config": {},
+                "capabilities_config": {},
+            },
+        )
 
     def op_createRepository(self, params: dict[str, Any], body: Any) -> Response:
         repo = self._create_repo(
@@ -426,12 +501,20 @@ class LakeFSServer:
 
     def op_createBranch(self, params: dict[str, Any], body: Any, repository: str) -> Response:
         repo = self._repo(repository)
-        if not NAME.match(body["name"]):
-            raise ApiError(400, f"invalid branch name: {body['name']}")
-        if body["name"] in repo.branches:
-            raise ApiError(409, f"branch already exists: {body['name']}")
+        name = body["name"]
+        if not NAME.match(name):
+            raise ApiError(
+                400,
+                "branch id: invalid value: branch id must consist of letters, digits, "
+                "underscores and dashes, and cannot start with a dash",
+            )
+        self._check_not_commit(repo, name)
+        if name in repo.tags:
+            raise ApiError(409, f"tag ID {name}: conflict found")
         commit = self._resolve(repo, body["source"])
-        repo.branches[body["name"]] = commit.id
+        if name in repo.branches:
+            raise ApiError(409, "branch already exists: not unique")
+        repo.branches[name] = commit.id
         return Response(commit.id, status=201, content_type="text/html")
 
     def op_getBranch(
@@ -444,10 +527,10 @@ class LakeFSServer:
         self, params: dict[str, Any], body: Any, repository: str, branch: str
     ) -> Response:
         repo = self._repo(repository)
-        self._branch(repo, branch)
         if branch == repo.default_branch:
             raise ApiError(403, "cannot delete repository default branch")
-        self._check_writable(repo, branch)
+        self._branch(repo, branch)
+        # No protection check: lakeFS lets a protected branch be deleted (issue #6372).
         del repo.branches[branch]
         repo.staging.pop(branch, None)
         return Response(status=204)
@@ -491,9 +574,8 @@ class LakeFSServer:
         self._branch(repo, branch)
         self._check_writable(repo, branch)
         path = params["path"]
-        if path not in self._view(repo, branch):
-            raise ApiError(404, f"not found: {path}")
-        repo.staging.setdefault(branch, {})[path] = None
+        if path in self._view(repo, branch):  # a path that is not there: 204 all the same
+            repo.staging.setdefault(branch, {})[path] = None
         return Response(status=204)
 
     def op_commit(
@@ -503,7 +585,7 @@ class LakeFSServer:
         head = self._branch(repo, branch)
         self._check_writable(repo, branch)
         tree = self._view(repo, branch)
-        if _same_tree(tree, head.tree) and not getattr(body, "allow_empty", False):
+        if _same_tree(tree, head.tree) and not body.get("allow_empty"):
             raise ApiError(400, "commit: no changes")
         metadata = dict(body.get("metadata") or {})
         commit = self._new_commit(repo, [head.id], body["message"], metadata, tree)
@@ -583,6 +665,8 @@ class LakeFSServer:
         out = []
         for commit in self._ancestors(repo, start.id, bool(params.get("first_parent"))):
             if objects or prefixes:
+                if len(commit.parents) != 1:
+                    continue  # catalog.listCommitsWithPaths skips merge commits
                 parent = repo.commits[commit.parents[0]].tree if commit.parents else {}
                 touched = {
                     p for p in set(commit.tree) | set(parent) if commit.tree.get(p) != parent.get(p)
@@ -629,40 +713,43 @@ class LakeFSServer:
     def op_mergeIntoBranch(
         self, params: dict[str, Any], body: Any, repository: str, source: str, dest: str
     ) -> Response:
+        """graveler.Merge and committedManager.Merge."""
         repo = self._repo(repository)
-        src = self._resolve(repo, source)
+        body = body or {}
         dst = self._branch(repo, dest)
         # Merging into a protected branch is allowed: that is how protected branches change.
         if not _same_tree(self._view(repo, dest), dst.tree):
-            raise ApiError(400, "uncommitted changes (dirty branch)")
-        strategy = body.get("strategy") if body is not None else None
-        if strategy not in (None, "", "dest-wins", "source-wins"):
-            raise ApiError(400, f"invalid strategy: {strategy}")
+            raise ApiError(400, f"{dest}: uncommitted changes (dirty branch)")
+        src = self._resolve(repo, source)
         base = self._merge_base(repo, src.id, dst.id)
-        base_tree = base.tree if base is not None else {}
-        merged: dict[str, Obj] = {}
-        conflicts = []
-        for path in sorted(set(base_tree) | set(src.tree) | set(dst.tree)):
-            b, s, d = base_tree.get(path), src.tree.get(path), dst.tree.get(path)
-            if _eq(s, d) or _eq(s, b):
-                chosen = d
-            elif _eq(d, b) or strategy == "source-wins":
-                chosen = s
-            elif strategy == "dest-wins":
-                chosen = d
-            else:
-                conflicts.append(path)
-                continue
-            if chosen is not None:
-                merged[path] = chosen
-        if conflicts:
-            return _json(409, {"message": "conflict found", "reference": ""})
-        if _same_tree(merged, dst.tree) and not getattr(body, "allow_empty", False):
+        if base is None:
+            raise ApiError(404, "no merge base found")
+        strategy = body.get("strategy") or ""
+        if strategy not in ("", "dest-wins", "source-wins"):
+            raise ApiError(400, "invalid strategy")
+        if _same_tree(src.tree, base.tree) and not (body.get("allow_empty") or body.get("force")):
             raise ApiError(400, "no changes")
-        metadata = dict(body.get("metadata") or {}) if body is not None else {}
-        message = (
-            body.get("message") if body is not None else None
-        ) or f"Merge '{source}' into '{dest}'"
+        if _same_tree(dst.tree, base.tree):
+            merged = dict(src.tree)  # changes only on the source
+        else:
+            merged = {}
+            for path in sorted(set(base.tree) | set(src.tree) | set(dst.tree)):
+                b, s, d = base.tree.get(path), src.tree.get(path), dst.tree.get(path)
+                if _eq(s, d) or _eq(s, b):
+                    chosen = d
+                elif _eq(d, b) or strategy == "source-wins":
+                    chosen = s
+                elif strategy == "dest-wins":
+                    chosen = d
+                else:
+                    return _json(409, {"reference": ""})
+                if chosen is not None:
+                    merged[path] = chosen
+        metadata = {
+            **(body.get("metadata") or {}),
+            MERGE_STRATEGY_KEY: strategy or "default",
+        }
+        message = body.get("message") or f"Merge '{source}' into '{dest}'"
         commit = self._new_commit(repo, [dst.id, src.id], message, metadata, merged)
         repo.branches[dest] = commit.id
         return _json(200, {"reference": commit.id})
@@ -674,12 +761,16 @@ class LakeFSServer:
 
     def op_createTag(self, params: dict[str, Any], body: Any, repository: str) -> Response:
         repo = self._repo(repository)
-        if not NAME.match(body["id"]):
-            raise ApiError(400, f"invalid tag name: {body['id']}")
-        if body["id"] in repo.tags:
-            raise ApiError(409, f"tag already exists: {body['id']}")
+        name = body["id"]
+        if not _valid_tag(name):
+            raise ApiError(400, "tag id: invalid value")
+        if name in repo.branches:
+            raise ApiError(409, f"branch name {name}: conflict found")
+        self._check_not_commit(repo, name)
         commit = self._resolve(repo, body["ref"])
-        repo.tags[body["id"]] = commit.id
+        if name in repo.tags:
+            raise ApiError(409, "tag already exists: not unique")
+        repo.tags[name] = commit.id
         return _json(201, {"id": body["id"], "commit_id": commit.id})
 
     def op_getTag(self, params: dict[str, Any], body: Any, repository: str, tag: str) -> Response:
@@ -734,6 +825,31 @@ def _stats(path: str, obj: Obj) -> dict[str, Any]:
     }
 
 
+def _parse_ref(ref: str) -> tuple[str, list[tuple[str, int]]]:
+    """graveler/ref.ParseRef: ``main~2^1`` -> ("main", [("~", 2), ("^", 1)])."""
+    parts = [m.group(0) for m in MODIFIERS.finditer(ref)]
+    if not parts or not parts[0]:
+        raise ApiError(400, f"invalid ref: {ref}")
+    modifiers = []
+    for part in parts[1:]:
+        if (part[0] in "@$" and len(part) > 1) or (part[1:] and not part[1:].isdigit()):
+            raise ApiError(400, f"invalid ref: {ref}")
+        modifiers.append((part[0], int(part[1:]) if part[1:] else 1))
+    return parts[0], modifiers
+
+
+def _valid_tag(name: str) -> bool:
+    """graveler.ValidateTagID (git-check-ref-format, '~' allowed)."""
+    return not (
+        not name
+        or name == "@"
+        or name.endswith((".", ".lock"))
+        or any(bad in name for bad in ("..", "/", "@{"))
+        or any(c in "^:?*[\\" for c in name)
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+
+
 def _eq(a: Obj | None, b: Obj | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -767,7 +883,7 @@ def _page(
     items: list[dict[str, Any]], params: dict[str, Any], key: str, ordered: bool = True
 ) -> dict[str, Any]:
     amount = params.get("amount", 100)
-    if amount is None or amount < 0:
+    if amount is None or amount <= 0:
         amount = 100
     amount = min(amount, 1000)
     after = params.get("after") or ""

@@ -248,3 +248,123 @@ def test_refusals_by_hooks_and_rate_limits_are_mapped(
         data.commit("main", "rate limited")
     head = data.commit("main", "goes through")
     assert data.resolve("main") == head
+
+
+# ------------------------------------------------------------------ the test server answers as lakeFS v1.84 does
+
+
+class Raw:
+    """Plain HTTP to one repository of the test server, for answers the lab hides."""
+
+    def __init__(self, server: LakeFSServer, repository: str) -> None:
+        self.http = urllib3.PoolManager()
+        self.base = f"{server.endpoint}/api/v1"
+        self.repo = f"{self.base}/repositories/{repository}"
+
+    def __call__(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        headers = _auth()
+        data = None
+        if isinstance(body, bytes):
+            headers["Content-Type"] = "application/octet-stream"
+            data = body
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        response = self.http.request(method, url, body=data, headers=headers)
+        text = response.data
+        try:
+            return response.status, json.loads(text) if text else None
+        except ValueError:
+            return response.status, text
+
+    def put(self, branch: str, path: str, data: bytes) -> None:
+        status, _ = self("POST", f"{self.repo}/branches/{branch}/objects?path={path}", data)
+        assert status == 201
+
+    def commit(self, branch: str, message: str, **extra: Any) -> tuple[int, Any]:
+        return self("POST", f"{self.repo}/branches/{branch}/commits", {"message": message, **extra})
+
+
+@pytest.fixture
+def raw(lakefs_server: LakeFSServer) -> Raw:
+    name = f"raw-{time.monotonic_ns()}"
+    lakefs_server.create_repository(name)
+    return Raw(lakefs_server, name)
+
+
+def test_server_merge_conflict_body_and_merge_commits(raw: Raw) -> None:
+    raw.put("main", "x", b"base")
+    raw.commit("main", "base")
+    assert raw("POST", f"{raw.repo}/branches", {"name": "b", "source": "main"})[0] == 201
+    raw.put("b", "x", b"b")
+    raw.commit("b", "b")
+    raw.put("main", "x", b"main")
+    raw.commit("main", "main")
+    status, body = raw("POST", f"{raw.repo}/refs/b/merge/main", {})
+    assert (status, body) == (409, {"reference": ""})
+    status, body = raw("POST", f"{raw.repo}/refs/b/merge/main", {"strategy": "dest-wins"})
+    assert status == 200
+    _, commit = raw("GET", f"{raw.repo}/commits/{body['reference']}")
+    assert len(commit["parents"]) == 2
+    assert commit["metadata"][".lakefs.merge.strategy"] == "dest-wins"
+    status, body = raw("POST", f"{raw.repo}/refs/b/merge/main", {})
+    assert status == 400 and "no changes" in body["message"]
+    status, body = raw("POST", f"{raw.repo}/refs/b/merge/main", {"allow_empty": True})
+    assert status == 200
+
+
+def test_server_deletes_as_lakefs_does(raw: Raw, lakefs_server: LakeFSServer) -> None:
+    repository = raw.repo.rsplit("/", 1)[1]
+    raw("POST", f"{raw.repo}/branches", {"name": "release-1", "source": "main"})
+    lakefs_server.protect(repository, "release-*")
+    lakefs_server.protect(repository, "main")
+    assert raw("DELETE", f"{raw.repo}/branches/release-1")[0] == 204  # lakeFS issue #6372
+    status, body = raw("DELETE", f"{raw.repo}/branches/main")
+    assert status == 403 and "default branch" in body["message"]
+    raw("POST", f"{raw.repo}/branches", {"name": "w", "source": "main"})
+    assert raw("DELETE", f"{raw.repo}/branches/w/objects?path=never-written")[0] == 204
+
+
+def test_server_names_refs_and_paging_as_lakefs_does(raw: Raw) -> None:
+    raw.put("main", "x", b"1")
+    _, first = raw.commit("main", "one")
+    status, _ = raw.commit("main", "nothing staged")
+    assert status == 400
+    status, empty = raw.commit("main", "empty on purpose", allow_empty=True)
+    assert status == 201 and empty["parents"] == [first["id"]]
+    assert raw("POST", f"{raw.repo}/tags", {"id": "v1.0", "ref": "main~1"})[0] == 201
+    assert raw("GET", f"{raw.repo}/tags/v1.0")[1]["commit_id"] == first["id"]
+    assert raw("POST", f"{raw.repo}/branches", {"name": "v1.0", "source": "main"})[0] == 400
+    assert raw("POST", f"{raw.repo}/branches", {"name": "rel", "source": "v1.0"})[0] == 201
+    assert raw("POST", f"{raw.repo}/tags", {"id": "rel", "ref": "main"})[0] == 409
+    assert raw("POST", f"{raw.repo}/tags", {"id": "v1.0", "ref": "main"})[0] == 409
+    assert raw("POST", f"{raw.repo}/branches", {"name": first["id"], "source": "main"})[0] == 409
+    assert raw("POST", f"{raw.repo}/tags", {"id": "a/b", "ref": "main"})[0] == 400
+    for ref, expected in (("main@", empty["id"]), ("main~1", first["id"]), ("main^", first["id"])):
+        status, page = raw("GET", f"{raw.repo}/refs/{ref}/commits?amount=1")
+        assert status == 200 and page["results"][0]["id"] == expected, ref
+    status, page = raw("GET", f"{raw.repo}/branches?amount=0")
+    assert status == 200 and len(page["results"]) == 2  # amount <= 0 means the default, 100
+    raw.put("main", "empty", b"")
+    status, data = raw("GET", f"{raw.repo}/refs/main/objects?path=empty")
+    assert status == 200 and not data
+    status, config = raw("GET", f"{raw.base}/config")
+    assert status == 200 and config["storage_config"]["blockstore_type"]
+
+
+def test_official_high_level_sdk_uploads_and_reads(lakefs_lab: Lab) -> None:
+    import lakefs
+
+    backend = lakefs_lab.data.backend
+    branch = lakefs.Repository(backend.repository, client=backend.client).branch("main")  # type: ignore[attr-defined]
+    branch.object("sdk/hello.txt").upload(data=b"hello")
+    with branch.object("sdk/hello.txt").reader() as fh:
+        assert fh.read() == b"hello"
+    assert lakefs_lab.data.stat("sdk/hello.txt").size == 5
+
+
+def test_check_on_lakefs_says_there_is_nothing_to_check(lakefs_lab: Lab) -> None:
+    from mlops_lab.errors import NotAvailableError
+
+    with pytest.raises(NotAvailableError, match="lakeFS checks its own store"):
+        lakefs_lab.data.check()

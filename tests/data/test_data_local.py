@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -245,3 +246,193 @@ def test_gc_frees_only_what_nothing_refers_to(project: Lab) -> None:
     with data.open("kept.txt", first) as fh:
         assert fh.read() == b"kept"
     assert data.commit("main", "staged survives") != first
+
+
+# ------------------------------------------------------------------ a store that checks itself
+
+
+def _damage(root: Path, commit: str, where: str) -> str:
+    """Damage a real user or a crash could leave; returns what check() must name."""
+    if where == "staging":
+        (root / "staging" / "main.json").write_bytes(b"{broken")
+        return "staging/main.json"
+    if where == "ref":
+        (root / "refs" / "heads" / "main").write_bytes("\u00e9t\u00e9".encode("latin-1"))
+        return "refs/heads/main"
+    if where == "commit":
+        record = root / "commits" / f"{commit}.json"
+        os.chmod(record, 0o644)
+        record.write_bytes(b'{"tree')
+        return f"commits/{commit}.json"
+    if where == "protection":
+        (root / "refs" / "protected.json").write_bytes(b"[nope")
+        return "refs/protected.json"
+    objects = [p for p in (root / "objects").rglob("*") if p.is_file()]
+    for path in objects:
+        path.unlink()
+    return "is missing"
+
+
+@pytest.mark.parametrize("where", ["staging", "ref", "commit", "protection", "object"])
+def test_a_damaged_store_is_reported_and_every_read_fails_in_one_line(
+    project: Lab, where: str
+) -> None:
+    from mlops_lab.errors import LabError
+
+    data = project.data
+    data.write_file(b"payload", "p.bin")
+    commit = data.commit("main", "p")
+    data.write_file(b"staged", "s.bin")
+    assert data.check() == [] and data.check(deep=True) == []
+    name = _damage(store(project), commit, where)
+    problems = data.check()
+    assert problems and any(name in p for p in problems), problems
+    assert all("\n" not in p for p in problems)
+    reads = [
+        lambda: data.ls("main"),
+        lambda: data.open("p.bin", "main").close(),
+        lambda: data.read_table("p.bin", "main"),
+        lambda: data.diff("main"),
+        lambda: data.log("main"),
+        lambda: data.write_file(b"more", "more.bin"),
+        lambda: data.commit("main", "more"),
+    ]
+    failures = 0
+    for read in reads:
+        try:
+            read()
+        except LabError as exc:
+            if "as parquet" in str(exc):  # p.bin is no table: read_table's own refusal
+                continue
+            failures += 1
+            assert "\n" not in str(exc) and "damaged" in str(exc), str(exc)
+            assert "mlops-lab data check" in str(exc)
+    assert failures >= 1
+
+
+def test_a_commit_whose_object_points_outside_the_store_is_refused(
+    project: Lab, tmp_path: Path
+) -> None:
+    import hashlib
+    import json
+
+    from mlops_lab.errors import LabError
+
+    data = project.data
+    data.branches()
+    root = store(project)
+    secret = tmp_path / "outside.txt"
+    secret.write_bytes(b"not yours")
+    head = data.resolve("main")
+    escape = os.path.relpath(secret, root / "objects")
+    record = {
+        "tree": {"x.txt": {"sha256": "0" * 64, "size": 9, "object": escape}},
+        "parents": [head],
+        "message": "evil",
+        "metadata": {},
+        "committer": "x",
+        "created": time.time(),
+    }
+    raw = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    commit = hashlib.sha256(raw).hexdigest()
+    (root / "commits" / f"{commit}.json").write_bytes(raw)
+    (root / "refs" / "heads" / "main").write_text(commit + "\n")
+    with pytest.raises(LabError) as caught:
+        data.open("x.txt", "main")
+    assert "outside" in str(caught.value) or "damaged" in str(caught.value)
+    with pytest.raises(LabError):
+        data.uri("main", "x.txt")
+    assert any("x.txt" in p for p in data.check())
+
+
+def test_check_from_the_api_the_magic_and_the_cli(
+    project: Lab, ipython: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mlops_lab.cli import main
+
+    data = project.data
+    data.write_file(b"payload", "p.bin")
+    commit = data.commit("main", "p")
+    monkeypatch.chdir(project.root)
+    clean = CliRunner().invoke(main, ["data", "check", "--deep"])
+    assert clean.exit_code == 0 and "no problems" in clean.output, clean.output
+    assert "no problems" in repr(ipython.run_line_magic("mlops", "data check"))
+    target = Path(data.uri(commit, "p.bin"))
+    os.chmod(target, 0o644)
+    target.write_bytes(b"PAYLOAD")
+    (store(project) / "staging" / "main.json").write_bytes(b"{")
+    result = CliRunner().invoke(main, ["data", "check", "--deep"])
+    assert result.exit_code == 1, result.output
+    assert "does not match its hash" in result.output and "staging/main.json" in result.output
+    assert "Traceback" not in result.output
+    table = ipython.run_line_magic("mlops", "data check --deep")
+    assert len(table.rows) == 2
+
+
+# ------------------------------------------------------------------ leftovers of killed writers
+
+
+KILLED_FILE_WRITER = textwrap.dedent(
+    """
+    import sys
+    import mlops_lab
+    lab = mlops_lab.connect(sys.argv[1])
+    lab.data.write_file(sys.argv[2], "big.bin")
+    """
+)
+
+
+def _kill_at(project: Lab, point: str, marker: Path, source: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_FILE_WRITER, str(project.root), str(source)],
+        env={**os.environ, "MLOPS_DATA_TEST_PAUSE": f"{point}={marker}"},
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"writer never reached {point}"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_leftovers_of_killed_writers_go_on_the_next_write(project: Lab, tmp_path: Path) -> None:
+    data = project.data
+    data.branches()
+    root = store(project)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(2 << 20))
+    _kill_at(project, "before-rename:staging", tmp_path / "m1", source)
+    source.write_bytes(os.urandom(2 << 20))  # new bytes: no stat cache hit, a new spool
+    _kill_at(project, "spooled", tmp_path / "m2", source)  # killed before it stages
+    assert files(root, "tmp"), "the killed writer left no spool file"
+    assert [p for p in (root / "staging").iterdir() if p.name.endswith(".tmp")]
+    live = root / "tmp" / f"{os.getpid()}-inflight"  # a live writer's spool stays
+    live.write_bytes(b"x")
+    data.write_file(b"next", "next.txt")
+    assert files(root, "tmp") == {f"tmp/{live.name}"}
+    assert not [p for p in (root / "staging").iterdir() if p.name.endswith(".tmp")]
+    assert data.commit("main", "next") and data.check(deep=True) == []
+
+
+def test_gc_removes_leftovers_of_dead_writers_only(project: Lab) -> None:
+    data = project.data
+    data.branches()
+    root = store(project)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    staging = root / "staging" / f".main.json.{dead}.0123abcd.tmp"  # written under the lock
+    staging.write_bytes(b"{}")
+    spool = root / "tmp" / f"{dead}-0123abcd"
+    spool.write_bytes(b"x" * 10)
+    live = root / "tmp" / f"{os.getpid()}-0123abcd"  # a writer storing a file right now
+    live.write_bytes(b"x" * 100)
+    assert data.gc(grace_seconds=0) == "removed 2 unreferenced file(s), 12 B freed"
+    assert not staging.exists() and not spool.exists() and live.exists()

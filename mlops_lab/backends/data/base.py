@@ -8,12 +8,13 @@ ref is a branch, a tag or a commit id.
 
 from __future__ import annotations
 
+import getpass
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, Protocol
 
-from mlops_lab.errors import UsageError
+from mlops_lab.errors import ConflictError, UsageError
 
 ChangeKind = Literal["added", "removed", "changed"]
 Strategy = Literal["fail", "source-wins", "dest-wins"]
@@ -21,8 +22,17 @@ STRATEGIES: tuple[str, ...] = ("fail", "source-wins", "dest-wins")
 
 Metadata = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
-# lakeFS's own rules for branch and tag ids, so a name valid here is valid on a server.
-_NAME = re.compile(r"^\w[-\w]*$")
+# lakeFS's rule for branch ids (Go's \w is ASCII), so a name valid here is valid on a server.
+_NAME = re.compile(r"^\w[-\w]*$", re.ASCII)
+# Tags follow git's ref rules as lakeFS applies them; the lab also keeps out what would read
+# as a ref modifier (~ ^ @ $) and a leading '.' or '-'.
+_TAG = re.compile(r"^[A-Za-z0-9_][^\x00-\x20\x7f~^:?*\[\\/@$]*$")
+# lakeFS's ref modifiers: ~N (first parent N times), ^N (N-th parent), @ (a branch's
+# committed state), $ (a branch with its staged changes).
+_MODIFIERS = re.compile(r"(^|[~^@$])[^~^@$]*")
+MERGE_STRATEGY_KEY = ".lakefs.merge.strategy"
+"""Metadata key of a merge commit naming its strategy (lakeFS's own): default, dest-wins,
+source-wins."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,53 @@ def check_name(name: str, what: str = "branch") -> str:
             "starting with a letter, digit or '_'"
         )
     return name
+
+
+def check_tag(name: str) -> str:
+    if (
+        not isinstance(name, str)
+        or not _TAG.match(name)
+        or ".." in name
+        or name.endswith((".", ".lock"))
+    ):
+        raise UsageError(
+            f"invalid tag name {name!r}: use letters, digits and '._-' (such as v1.0), "
+            "starting with a letter, digit or '_', without '..' or a trailing '.'"
+        )
+    return name
+
+
+def parse_ref(ref: str) -> tuple[str, list[tuple[str, int]]]:
+    """``main~2^1`` -> ("main", [("~", 2), ("^", 1)]), as lakeFS parses refs."""
+    parts = [m.group(0) for m in _MODIFIERS.finditer(ref)]
+    if not parts or not parts[0]:
+        raise UsageError(f"invalid ref {ref!r}: give a branch, a tag or a commit id")
+    modifiers = []
+    for part in parts[1:]:
+        kind, count = part[0], part[1:]
+        if (kind in "@$" and count) or (count and not count.isdigit()):
+            raise UsageError(f"invalid ref {ref!r}: modifiers are ~N, ^N, and a branch's @ or $")
+        modifiers.append((kind, int(count) if count else 1))
+    if any(kind in "@$" for kind, _ in modifiers) and len(modifiers) != 1:
+        raise UsageError(f"invalid ref {ref!r}: @ and $ go alone after a branch name")
+    return parts[0], modifiers
+
+
+def current_user() -> str:
+    """The user a commit records."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def merge_conflict(source: str, dest: str, paths: list[str]) -> ConflictError:
+    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    return ConflictError(
+        f"merge of '{source}' into '{dest}' conflicts on {shown}; '{dest}' is unchanged. "
+        "Fix the paths on one side, or merge with strategy='source-wins' or 'dest-wins'",
+        paths=paths,
+    )
 
 
 def check_ref(ref: str) -> str:

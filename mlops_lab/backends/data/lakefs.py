@@ -24,8 +24,8 @@ from mlops_lab.backends.data.base import (
     Metadata,
     ObjectInfo,
     Strategy,
+    merge_conflict,
 )
-from mlops_lab.backends.data.local import merge_conflict
 from mlops_lab.errors import (
     AccessDeniedError,
     BackendError,
@@ -297,6 +297,20 @@ class LakeFSBackend:
         return ObjectInfo(path, int(stats.get("size_bytes") or 0), str(stats["checksum"]))
 
     def delete(self, path: str, branch: str) -> None:
+        """lakeFS answers 204 for a path that is not there; the lab says so, as the
+        embedded store does."""
+        try:
+            self.stat(branch, path)
+        except NotFoundError:
+            self._call(  # a missing branch is named as such
+                f"find branch '{branch}'",
+                self.sdk.branches_api.get_branch,
+                self.repository,
+                branch,
+            )
+            raise NotFoundError(
+                f"'{path}' not found on branch '{branch}'; see lab.data.ls('{branch}')"
+            ) from None
         self._call(
             f"delete '{path}' on branch '{branch}'",
             self.sdk.objects_api.delete_object,

@@ -9,50 +9,57 @@ Layout under the store root (``.mlops/data`` by default)::
     staging/<branch>.json      uncommitted changes of the branch: path -> entry (null: deleted)
     cache/stat.json            (path, inode, size, mtime) -> sha256, so unchanged files are not
                                hashed twice
+    tmp/<pid>-<random>         a file being stored (copied and hashed in one pass)
     lock                       flock()ed by every writer
 
 Safety: every metadata file is written to a temporary name, fsynced and renamed over the
 old one, so a reader sees the old or the new version and never a torn one. A commit
 writes its record first and moves the branch ref last: a writer killed at any point leaves
 the previous head intact. Writers in any process are serialised by the lock file; readers
-take no lock (objects and commits are immutable, refs are replaced atomically).
+take no lock (objects and commits are immutable, refs are replaced atomically). Temporary
+files carry their writer's pid, so the next write (or ``gc``) removes those of dead writers.
+
+Anything read from the store is checked before use: damage (a torn or edited file, an
+object name pointing outside the store) fails in one line naming the file, and
+``check()`` (store_check.py) lists every problem.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import fnmatch
-import getpass
 import hashlib
 import json
-import mmap
 import os
-import shutil
-import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mlops_lab.backends.data import store_check
+from mlops_lab.backends.data import store_format as sf
 from mlops_lab.backends.data.base import (
+    MERGE_STRATEGY_KEY,
     BranchInfo,
     Change,
     CommitInfo,
     Metadata,
     ObjectInfo,
     Strategy,
+    current_user,
+    merge_conflict,
+    parse_ref,
 )
-from mlops_lab.errors import AccessDeniedError, ConflictError, NotFoundError, UsageError
-
-Entry = dict[str, Any]  # {"sha256": str, "size": int, "object": "ab/cdef...ext"}
-Tree = dict[str, Entry]
-
-_CHUNK = 1 << 20
-_WORKERS = min(16, 2 * (os.cpu_count() or 2))
-_RACY_SECONDS = 0.05  # a file modified this recently is hashed again next time
+from mlops_lab.backends.data.store_format import Entry, Tree, three_way
+from mlops_lab.backends.data.store_objects import ObjectStore
+from mlops_lab.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    UsageError,
+)
 
 
 class LocalBackend:
@@ -63,8 +70,7 @@ class LocalBackend:
         self.default_branch = default_branch
         self._commits: dict[str, tuple[CommitInfo, Tree]] = {}
         self._ready = False
-        self._cache_lock = threading.Lock()
-        self._stat_cache: dict[str, list[Any]] | None = None
+        self.objects = ObjectStore(self.root)
 
     def describe(self) -> str:
         return str(self.root)
@@ -93,32 +99,47 @@ class LocalBackend:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def _tmp_name(self, near: Path) -> Path:
-        return near.with_name(f".{near.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        tmp = self._tmp_name(path)
+        tmp = sf.tmp_name(path)
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _crash_point("before-rename:" + path.parent.name)
+            sf.crash_point("before-rename:" + path.parent.name)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        _fsync_dir(path.parent)
+        sf.fsync_dir(path.parent)
+
+    def damaged(self, path: Path, reason: str) -> sf.StoreDamaged:
+        where = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+        return sf.StoreDamaged(
+            f"data store {self.root} is damaged: {where} {reason}; run `mlops-lab data check` "
+            "(or lab.data.check()) to list every problem",
+            where=str(where),
+            reason=reason,
+        )
 
     def _ref_file(self, kind: str, name: str) -> Path:
         return self.root / "refs" / kind / name
 
     def _read_ref(self, kind: str, name: str) -> str | None:
+        path = self._ref_file(kind, name)
         try:
-            return self._ref_file(kind, name).read_text(encoding="ascii").strip() or None
-        except (FileNotFoundError, IsADirectoryError):
+            raw = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+        except OSError as exc:  # a name no file can have (too long) names no ref either
+            if exc.errno == errno.ENAMETOOLONG:
+                return None
+            raise
+        text = raw.decode("ascii", "replace").strip()
+        if not sf.SHA256.match(text):
+            raise self.damaged(path, "does not hold a commit id")
+        return text
 
     def _write_ref(self, kind: str, name: str, commit_id: str) -> None:
         self._atomic_write(self._ref_file(kind, name), commit_id.encode("ascii") + b"\n")
@@ -127,14 +148,36 @@ class LocalBackend:
         return self.root / "staging" / f"{branch}.json"
 
     def _staging(self, branch: str) -> dict[str, Entry | None]:
+        path = self._staging_file(branch)
         try:
-            return dict(json.loads(self._staging_file(branch).read_bytes()))
+            staged = json.loads(path.read_bytes())
         except FileNotFoundError:
             return {}
+        except ValueError:
+            raise self.damaged(path, "is not valid JSON") from None
+        if not isinstance(staged, dict):
+            raise self.damaged(path, "is not a JSON object")
+        for name, entry in staged.items():
+            if entry is not None:
+                self._check_entry(path, name, entry)
+        return staged
+
+    def _check_entry(self, where: Path, name: str, entry: Any) -> None:
+        """An entry names its object by its sha256: anything else (a path outside the
+        store above all) is damage, never followed."""
+        found = sf.OBJECT.match(entry.get("object", "")) if isinstance(entry, dict) else None
+        if (
+            found is None
+            or found.group(1) + found.group(2) != entry.get("sha256")
+            or not isinstance(entry.get("size"), int)
+            or isinstance(entry.get("size"), bool)
+        ):
+            raise self.damaged(where, f"has a bad entry for '{name}' (object outside the store?)")
 
     def _write_staging(self, branch: str, staged: Mapping[str, Entry | None]) -> None:
+        store_check.remove_leftovers(self.root, branch)  # of writers killed before
         if staged:
-            self._atomic_write(self._staging_file(branch), _dumps(staged))
+            self._atomic_write(self._staging_file(branch), sf.dumps(staged))
         else:
             with contextlib.suppress(FileNotFoundError):
                 self._staging_file(branch).unlink()
@@ -147,48 +190,62 @@ class LocalBackend:
             "parents": list(parents),
             "message": message,
             "metadata": dict(metadata),
-            "committer": user(),
+            "committer": current_user(),
             "created": time.time(),
         }
-        commit_id = hashlib.sha256(_dumps(record)).hexdigest()
-        self._atomic_write(self.root / "commits" / f"{commit_id}.json", _dumps(record))
+        commit_id = hashlib.sha256(sf.dumps(record)).hexdigest()
+        self._atomic_write(self.root / "commits" / f"{commit_id}.json", sf.dumps(record))
         return commit_id
 
     def _load(self, commit_id: str) -> tuple[CommitInfo, Tree]:
         cached = self._commits.get(commit_id)
         if cached is not None:
             return cached
+        path = self.root / "commits" / f"{commit_id}.json"
         try:
-            record = json.loads((self.root / "commits" / f"{commit_id}.json").read_bytes())
+            record = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise NotFoundError(f"commit {commit_id} not found in {self.root}") from None
-        info = CommitInfo(
-            id=commit_id,
-            message=record["message"],
-            parents=tuple(record["parents"]),
-            committer=record["committer"],
-            created=float(record["created"]),
-            metadata=dict(record["metadata"]),
-        )
-        self._commits[commit_id] = (info, record["tree"])
-        return info, record["tree"]
+        except ValueError:
+            raise self.damaged(path, "is not valid JSON") from None
+        try:
+            info = CommitInfo(
+                id=commit_id,
+                message=str(record["message"]),
+                parents=tuple(str(p) for p in record["parents"]),
+                committer=str(record["committer"]),
+                created=float(record["created"]),
+                metadata={str(k): str(v) for k, v in record["metadata"].items()},
+            )
+            tree = record["tree"]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise self.damaged(path, "is not a commit record") from None
+        if not isinstance(tree, dict) or not all(sf.SHA256.match(p) for p in info.parents):
+            raise self.damaged(path, "is not a commit record")
+        for name, entry in tree.items():
+            self._check_entry(path, name, entry)
+        self._commits[commit_id] = (info, tree)
+        return info, tree
 
     def _object(self, entry: Entry) -> Path:
-        return self.root / "objects" / str(entry["object"])
+        return self.objects.path(entry)
 
     def _view(self, ref: str) -> Tree:
-        """The tree a ref shows: a branch includes its staged changes."""
+        """The tree a ref shows: a branch (or ``branch$``) includes its staged changes,
+        ``branch@`` is its committed state."""
         self._ensure()
-        head = self._read_ref("heads", ref)
-        if head is not None:
-            tree = dict(self._load(head)[1])
-            for path, entry in self._staging(ref).items():
-                if entry is None:
-                    tree.pop(path, None)
-                else:
-                    tree[path] = entry
-            return tree
-        return self._load(self.resolve(ref))[1]
+        base, modifiers = parse_ref(ref)
+        branch = base if modifiers in ([], [("$", 1)]) and not self._is_commit(base) else None
+        head = self._read_ref("heads", branch) if branch else None
+        if branch is None or head is None:
+            return self._load(self.resolve(ref))[1]
+        tree = dict(self._load(head)[1])
+        for path, entry in self._staging(branch).items():
+            if entry is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = entry
+        return tree
 
     def _head(self, branch: str) -> str:
         head = self._read_ref("heads", branch)
@@ -199,89 +256,45 @@ class LocalBackend:
             )
         return head
 
-    # ---------------------------------------------------------------- objects
-
-    def _store_bytes(self, data: bytes, path: str) -> Entry:
-        sha = hashlib.sha256(data).hexdigest()
-        entry = _entry(sha, len(data), path)
-        target = self._object(entry)
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            tmp = self._tmp_name(target)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        return entry
-
-    def _store_file(self, source: Path, path: str) -> Entry:
-        st = source.stat()
-        key = str(source.resolve())
-        signature = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        cache = self._load_stat_cache()
-        hit = cache.get(key)
-        if hit is not None and hit[:5] == signature:
-            entry = _entry(hit[5], st.st_size, path)
-            if self._object(entry).exists():
-                return entry
-        # Copy first, then hash the copy: the name always matches the bytes stored, even if
-        # the source changes meanwhile (a dedup hit just drops the copy).
-        spool = self.root / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}"
-        try:
-            shutil.copyfile(source, spool)
-            size = spool.stat().st_size
-            sha = _sha256_file(spool, size)
-            entry = _entry(sha, size, path)
-            target = self._object(entry)
-            if target.exists():
-                spool.unlink()
-            else:
-                target.parent.mkdir(exist_ok=True)
-                os.chmod(spool, 0o444)
-                os.replace(spool, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                spool.unlink()
-            raise
-        if (
-            size == st.st_size
-            and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
-            and source.stat().st_mtime_ns == st.st_mtime_ns
-        ):
-            with self._cache_lock:
-                cache[key] = [*signature, sha]
-        return entry
-
-    def _load_stat_cache(self) -> dict[str, list[Any]]:
-        with self._cache_lock:
-            if self._stat_cache is None:
-                try:
-                    self._stat_cache = dict(
-                        json.loads((self.root / "cache" / "stat.json").read_bytes())
-                    )
-                except (FileNotFoundError, ValueError):
-                    self._stat_cache = {}
-            return self._stat_cache
-
-    def _save_stat_cache(self) -> None:
-        with self._cache_lock:
-            data = _dumps(self._stat_cache or {})
-        with contextlib.suppress(OSError):
-            tmp = self._tmp_name(self.root / "cache" / "stat.json")
-            tmp.write_bytes(data)
-            os.replace(tmp, self.root / "cache" / "stat.json")
-
     # ---------------------------------------------------------------- refs
 
     def resolve(self, ref: str) -> str:
+        """As lakeFS resolves: a full commit id, a branch, a tag, a commit id prefix; then
+        the modifiers (``~N`` first parent N times, ``^N`` N-th parent, ``@``/``$``)."""
         self._ensure()
+        base, modifiers = parse_ref(ref)
+        commit_id = self._resolve_base(base)
+        if modifiers and modifiers[0][0] in "@$":
+            if self._is_commit(base) or self._read_ref("heads", base) is None:
+                raise UsageError(f"invalid ref '{ref}': @ and $ follow a branch name")
+            return commit_id
+        for kind, count in modifiers:
+            for _ in range(count if kind == "~" else 1):
+                parents = self._load(commit_id)[0].parents
+                number = 1 if kind == "~" else count
+                if number == 0:
+                    break
+                if number > len(parents):
+                    if kind == "^":
+                        raise UsageError(
+                            f"invalid ref '{ref}': commit {commit_id[:12]} has "
+                            f"{len(parents)} parent(s)"
+                        )
+                    raise NotFoundError(f"ref '{ref}' goes past the first commit")
+                commit_id = parents[number - 1]
+        return commit_id
+
+    def _is_commit(self, name: str) -> bool:
+        return bool(sf.SHA256.match(name)) and (self.root / "commits" / f"{name}.json").is_file()
+
+    def _resolve_base(self, ref: str) -> str:
+        if self._is_commit(ref):
+            return ref
         for kind in ("heads", "tags"):
             found = self._read_ref(kind, ref)
             if found is not None:
                 return found
         if len(ref) >= 6 and all(c in "0123456789abcdef" for c in ref):
-            if (self.root / "commits" / f"{ref}.json").exists():
-                return ref
             matches = [p.stem for p in (self.root / "commits").glob(f"{ref}*.json")]
             if len(matches) == 1:
                 return matches[0]
@@ -292,13 +305,25 @@ class LocalBackend:
             "see lab.data.branches() and lab.data.log()"
         )
 
+    def _check_new_ref(self, name: str, kind: str) -> None:
+        """Branch and tag names never shadow each other or a commit id (as in lakeFS)."""
+        if self._read_ref("heads", name) is not None:
+            raise ConflictError(
+                f"{'a' if kind == 'tag' else 'the'} branch '{name}' already exists; "
+                "pick another name" + ("" if kind == "tag" else " or delete it first")
+            )
+        if self._read_ref("tags", name) is not None:
+            raise ConflictError(
+                f"{'the' if kind == 'tag' else 'a'} tag '{name}' already exists; "
+                + ("tags never move, pick another name" if kind == "tag" else "pick another name")
+            )
+        if self._is_commit(name):
+            raise ConflictError(f"'{name}' is a commit id; pick another {kind} name")
+
     def create_branch(self, name: str, source: str) -> str:
         self._ensure()
         with self._locked():
-            if self._read_ref("heads", name) is not None:
-                raise ConflictError(
-                    f"branch '{name}' already exists; pick another name or delete it first"
-                )
+            self._check_new_ref(name, "branch")
             commit_id = self.resolve(source)
             self._write_ref("heads", name, commit_id)
         return commit_id
@@ -318,15 +343,23 @@ class LocalBackend:
 
     def protection(self) -> list[str]:
         self._ensure()
+        path = self.root / "refs" / "protected.json"
         try:
-            return list(json.loads((self.root / "refs" / "protected.json").read_bytes()))
+            rules = json.loads(path.read_bytes())
         except FileNotFoundError:
             return []
+        except ValueError:
+            raise self.damaged(path, "is not valid JSON") from None
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise self.damaged(path, "is not a list of branch patterns")
+        return rules
 
     def set_protection(self, patterns: list[str]) -> None:
         self._ensure()
         with self._locked():
-            self._atomic_write(self.root / "refs" / "protected.json", _dumps(sorted(set(patterns))))
+            self._atomic_write(
+                self.root / "refs" / "protected.json", sf.dumps(sorted(set(patterns)))
+            )
 
     def _check_writable(self, branch: str) -> None:
         if any(fnmatch.fnmatchcase(branch, p) for p in self.protection()):
@@ -345,10 +378,7 @@ class LocalBackend:
     def tag(self, name: str, ref: str) -> str:
         self._ensure()
         with self._locked():
-            if self._read_ref("tags", name) is not None:
-                raise ConflictError(
-                    f"tag '{name}' already exists; tags never move, pick another name"
-                )
+            self._check_new_ref(name, "tag")
             commit_id = self.resolve(ref)
             self._write_ref("tags", name, commit_id)
         return commit_id
@@ -374,18 +404,7 @@ class LocalBackend:
         self._head(branch)
         self._check_writable(branch)
 
-        def store(item: tuple[str, bytes | str]) -> Entry:
-            path, data = item
-            if isinstance(data, bytes | bytearray | memoryview):
-                return self._store_bytes(bytes(data), path)
-            return self._store_file(Path(data), path)
-
-        if len(items) > 1:
-            with ThreadPoolExecutor(max_workers=min(_WORKERS, len(items))) as pool:
-                entries = list(pool.map(store, items))
-        else:
-            entries = [store(items[0])]
-        self._save_stat_cache()
+        entries = self.objects.store_many(items)
         with self._locked():
             self._head(branch)
             self._check_writable(branch)
@@ -431,7 +450,7 @@ class LocalBackend:
                 return head
             meta = metadata() if callable(metadata) else metadata
             commit_id = self._write_commit(tree, (head,), message, meta)
-            _crash_point("before-ref")
+            sf.crash_point("before-ref")
             self._write_ref("heads", branch, commit_id)
             self._write_staging(branch, {})
         return commit_id
@@ -448,32 +467,19 @@ class LocalBackend:
                 )
             source_id = self.resolve(source)
             base = self._merge_base(source_id, dest_head)
-            if base == source_id or source_id == dest_head:
-                return dest_head  # nothing new on the source side
             base_tree = self._load(base)[1] if base else {}
             src_tree = self._load(source_id)[1]
             dst_tree = self._load(dest_head)[1]
-            merged: Tree = {}
-            conflicts = []
-            for path in sorted(set(base_tree) | set(src_tree) | set(dst_tree)):
-                b, s, d = base_tree.get(path), src_tree.get(path), dst_tree.get(path)
-                if _same(s, d) or _same(s, b):
-                    chosen = d
-                elif _same(d, b) or strategy == "source-wins":
-                    chosen = s
-                elif strategy == "dest-wins":
-                    chosen = d
-                else:
-                    conflicts.append(path)
-                    continue
-                if chosen is not None:
-                    merged[path] = chosen
+            if sf.same_tree(src_tree, base_tree):
+                return dest_head  # nothing new on the source side (lakeFS: "no changes")
+            merged, conflicts = three_way(base_tree, src_tree, dst_tree, strategy)
             if conflicts:
                 raise merge_conflict(source, dest, conflicts)
-            if merged == dst_tree:
-                return dest_head
-            commit_id = self._write_commit(merged, (dest_head, source_id), message, metadata)
-            _crash_point("before-ref")
+            # Always a merge commit, even when the result equals the destination, so the next
+            # merge starts from here (as lakeFS does).
+            meta = {**metadata, MERGE_STRATEGY_KEY: "default" if strategy == "fail" else strategy}
+            commit_id = self._write_commit(merged, (dest_head, source_id), message, meta)
+            sf.crash_point("before-ref")
             self._write_ref("heads", dest, commit_id)
         return commit_id
 
@@ -498,74 +504,15 @@ class LocalBackend:
                     frontier.append(parent)
 
     def check(self, deep: bool = False) -> list[str]:
-        """Problems found: refs to missing commits, tree or staged entries whose object is
-        missing or of the wrong size (``deep``: or whose bytes do not hash to their name)."""
+        """Every problem found, one line each (see store_check.check)."""
         self._ensure()
-        problems: list[str] = []
-        entries: list[tuple[str, Entry]] = []
-        for kind in ("heads", "tags"):
-            for ref in (self.root / "refs" / kind).iterdir():
-                if ref.name.startswith("."):
-                    continue
-                commit_id = self._read_ref(kind, ref.name)
-                if not commit_id or not (self.root / "commits" / f"{commit_id}.json").is_file():
-                    problems.append(f"{kind[:-1]} {ref.name} points to missing commit {commit_id}")
-                    continue
-                for ancestor in self._ancestors(commit_id):
-                    entries += [
-                        (f"{ancestor[:12]}:{p}", e) for p, e in self._load(ancestor)[1].items()
-                    ]
-        for staged in (self.root / "staging").glob("*.json"):
-            entries += [
-                (f"staged {staged.stem}:{p}", e) for p, e in self._staging(staged.stem).items() if e
-            ]
-        seen: set[str] = set()
-        for where, entry in entries:
-            if entry["object"] in seen:
-                continue
-            seen.add(entry["object"])
-            target = self._object(entry)
-            if not target.is_file():
-                problems.append(f"{where}: object {entry['object']} is missing")
-            elif target.stat().st_size != entry["size"]:
-                problems.append(f"{where}: object {entry['object']} has the wrong size")
-            elif deep and _sha256_file(target, entry["size"]) != entry["sha256"]:
-                problems.append(f"{where}: object {entry['object']} does not match its hash")
-        return problems
-
-    # ---------------------------------------------------------------- garbage
+        return store_check.check(self, deep)
 
     def gc(self, grace_seconds: float = 3600.0) -> tuple[int, int]:
-        """Delete objects no commit and no staged change refers to, and temporary files of
-        killed writers, when older than ``grace_seconds`` (a writer stores objects before it
-        stages them). Commits are kept: run lineage may name any of them. Returns
-        (files removed, bytes freed)."""
+        """Remove what nothing refers to (see store_check.gc): (files removed, bytes freed)."""
         self._ensure()
-        cutoff = time.time() - grace_seconds
-        removed = freed = 0
         with self._locked():
-            live: set[str] = set()
-            for record in (self.root / "commits").glob("*.json"):
-                live.update(e["object"] for e in self._load(record.stem)[1].values())
-            for staged in (self.root / "staging").glob("*.json"):
-                live.update(e["object"] for e in self._staging(staged.stem).values() if e)
-            candidates = [
-                p
-                for p in (self.root / "objects").rglob("*")
-                if p.is_file() and f"{p.parent.name}/{p.name}" not in live
-            ]
-            candidates += [p for p in (self.root / "tmp").iterdir() if p.is_file()]
-            candidates += [p for p in (self.root / "refs").rglob(".*.tmp") if p.is_file()]
-            for path in candidates:
-                try:
-                    st = path.stat()
-                    if st.st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
-                        freed += st.st_size
-                except FileNotFoundError:
-                    continue
-        return removed, freed
+            return store_check.gc(self, grace_seconds)
 
     # ---------------------------------------------------------------- reads
 
@@ -579,7 +526,10 @@ class LocalBackend:
         entry = self._view(ref).get(path)
         if entry is None:
             raise NotFoundError(f"'{path}' not found at '{ref}'; see lab.data.ls('{ref}')")
-        return str(self._object(entry))
+        target = self._object(entry)
+        if not target.is_file():
+            raise self.damaged(target, f"(the object of '{path}') is missing")
+        return str(target)
 
     def open(self, ref: str, path: str) -> BinaryIO:
         local = self.local_file(ref, path)
@@ -602,8 +552,10 @@ class LocalBackend:
         for commit_id in self._ancestors(self.resolve(ref)):
             info, tree = self._load(commit_id)
             if path is not None:
+                if len(info.parents) != 1:
+                    continue  # as lakeFS: a path's history skips merges and the first commit
                 parent_tree = self._load(info.parents[0])[1] if info.parents else {}
-                if not _touches(tree, parent_tree, path):
+                if not sf.touches(tree, parent_tree, path):
                     continue
             out.append(info)
             if len(out) >= limit:
@@ -611,12 +563,12 @@ class LocalBackend:
         return out
 
     def diff(self, left: str, right: str) -> list[Change]:
-        return _diff(self._load(self.resolve(left))[1], self._load(self.resolve(right))[1])
+        return sf.diff(self._load(self.resolve(left))[1], self._load(self.resolve(right))[1])
 
     def uncommitted(self, branch: str) -> list[Change]:
         self._ensure()
         head = self._head(branch)
-        return _diff(self._load(head)[1], self._view(branch))
+        return sf.diff(self._load(head)[1], self._view(branch))
 
     def uri(self, ref: str, path: str, s3: bool) -> str:
         if s3:
@@ -626,93 +578,3 @@ class LocalBackend:
         local = self.local_file(ref, path)
         assert local is not None
         return local
-
-
-def merge_conflict(source: str, dest: str, paths: list[str]) -> ConflictError:
-    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-    return ConflictError(
-        f"merge of '{source}' into '{dest}' conflicts on {shown}; '{dest}' is unchanged. "
-        "Fix the paths on one side, or merge with strategy='source-wins' or 'dest-wins'",
-        paths=paths,
-    )
-
-
-def _sha256_file(path: Path, size: int) -> str:
-    """sha256 of a file, hashing straight from the page cache (mmap: no copy into Python)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        if size >= _CHUNK:
-            with (
-                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-                memoryview(mapped) as view,
-            ):
-                step = 64 * _CHUNK
-                for start in range(0, len(view), step):
-                    digest.update(view[start : start + step])
-        else:
-            digest.update(fh.read())
-    return digest.hexdigest()
-
-
-def _same(a: Entry | None, b: Entry | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return bool(a["sha256"] == b["sha256"])
-
-
-def _touches(tree: Tree, parent: Tree, path: str) -> bool:
-    if path.endswith("/"):
-        keys = {p for p in tree if p.startswith(path)} | {p for p in parent if p.startswith(path)}
-        return any(not _same(tree.get(p), parent.get(p)) for p in keys)
-    return not _same(tree.get(path), parent.get(path))
-
-
-def _diff(left: Tree, right: Tree) -> list[Change]:
-    out = []
-    for path in sorted(set(left) | set(right)):
-        a, b = left.get(path), right.get(path)
-        if a is None and b is not None:
-            out.append(Change(path, "added", b["size"]))
-        elif b is None and a is not None:
-            out.append(Change(path, "removed", a["size"]))
-        elif a is not None and b is not None and not _same(a, b):
-            out.append(Change(path, "changed", b["size"]))
-    return out
-
-
-def _entry(sha: str, size: int, path: str) -> Entry:
-    suffix = Path(path).suffix.lower()
-    ext = suffix if 1 < len(suffix) <= 10 and suffix[1:].isalnum() else ""
-    return {"sha256": sha, "size": size, "object": f"{sha[:2]}/{sha[2:]}{ext}"}
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-def _crash_point(name: str) -> None:
-    """Test hook: with MLOPS_DATA_TEST_PAUSE=<name>:<marker file>, announce the point by
-    creating the marker and wait to be killed there."""
-    spec = os.environ.get("MLOPS_DATA_TEST_PAUSE")
-    if not spec:
-        return
-    point, _, marker = spec.partition("=")
-    if point == name:
-        Path(marker).write_text(str(os.getpid()))
-        time.sleep(60)

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from mlops_lab.magics import Context
 
 DESCRIPTION = (
-    "Version data: branch, branches, commit, log, diff, merge, tag, ls, reset, read, write, browse."
+    "Version data: branch, branches, commit, log, diff, merge, tag, ls, reset, read, write, "
+    "browse, check."
 )
 
 
@@ -97,6 +98,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     sub.add_parser("browse", help="the data browser widget")
 
+    p = sub.add_parser("check", help="list every problem of the embedded store")
+    p.add_argument("--deep", action="store_true", help="also re-hash every object")
+
 
 def _metadata(pairs: list[str]) -> dict[str, str]:
     out = {}
@@ -180,4 +184,6 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         from mlops_lab.widgets.data import DataBrowser
 
         return DataBrowser(data)
+    if action == "check":
+        return data.check(args.deep).table(rows)
     raise UsageError(f"unknown action {action}")  # argparse already limits the choices

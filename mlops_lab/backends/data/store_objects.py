@@ -1,0 +1,124 @@
+"""Content-addressed objects of the embedded store (local.py): files stored under their
+sha256, copied and hashed in one pass, with a stat cache so an unchanged file is not read
+again."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mlops_lab.backends.data import store_format as sf
+from mlops_lab.backends.data.store_format import Entry
+
+_WORKERS = min(16, 2 * (os.cpu_count() or 2))
+_RACY_SECONDS = 0.05  # a file modified this recently is hashed again next time
+
+
+class ObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache_lock = threading.Lock()
+        self._stat_cache: dict[str, list[Any]] | None = None
+
+    def path(self, entry: Entry) -> Path:
+        return self.root / "objects" / str(entry["object"])
+
+    def store_many(self, items: list[tuple[str, bytes | str]]) -> list[Entry]:
+        """Store bytes or local files (by path) in parallel threads: hashing and copying
+        release the GIL."""
+
+        def store(item: tuple[str, bytes | str]) -> Entry:
+            path, data = item
+            if isinstance(data, bytes | bytearray | memoryview):
+                return self.store_bytes(bytes(data), path)
+            return self.store_file(Path(data), path)
+
+        if len(items) > 1:
+            with ThreadPoolExecutor(max_workers=min(_WORKERS, len(items))) as pool:
+                entries = list(pool.map(store, items))
+        else:
+            entries = [store(items[0])]
+        self.save_stat_cache()
+        return entries
+
+    def store_bytes(self, data: bytes, path: str) -> Entry:
+        sha = hashlib.sha256(data).hexdigest()
+        entry = sf.entry(sha, len(data), path)
+        target = self.path(entry)
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            tmp = sf.tmp_name(target)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        return entry
+
+    def store_file(self, source: Path, path: str) -> Entry:
+        st = source.stat()
+        key = str(source.resolve())
+        signature = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        cache = self._load_stat_cache()
+        hit = cache.get(key)
+        if (
+            isinstance(hit, list)
+            and len(hit) == 6
+            and hit[:5] == signature
+            and sf.SHA256.match(str(hit[5]))
+        ):
+            entry = sf.entry(hit[5], st.st_size, path)
+            if self.path(entry).exists():
+                return entry
+        # Copy and hash in one pass over the same buffer: the name always matches the bytes
+        # stored, even if the source changes meanwhile (a dedup hit just drops the copy).
+        spool = self.root / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            sha, size = sf.copy_hashing(source, spool)
+            sf.crash_point("spooled")
+            entry = sf.entry(sha, size, path)
+            target = self.path(entry)
+            if target.exists():
+                spool.unlink()
+            else:
+                target.parent.mkdir(exist_ok=True)
+                os.chmod(spool, 0o444)
+                os.replace(spool, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                spool.unlink()
+            raise
+        if (
+            size == st.st_size
+            and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
+            and source.stat().st_mtime_ns == st.st_mtime_ns
+        ):
+            with self._cache_lock:
+                cache[key] = [*signature, sha]
+        return entry
+
+    def _load_stat_cache(self) -> dict[str, list[Any]]:
+        with self._cache_lock:
+            if self._stat_cache is None:
+                try:
+                    self._stat_cache = dict(
+                        json.loads((self.root / "cache" / "stat.json").read_bytes())
+                    )
+                except (FileNotFoundError, ValueError, TypeError):
+                    self._stat_cache = {}  # only a cache: rebuilt when unreadable
+            return self._stat_cache
+
+    def save_stat_cache(self) -> None:
+        with self._cache_lock:
+            data = sf.dumps(self._stat_cache or {})
+        with contextlib.suppress(OSError):
+            tmp = sf.tmp_name(self.root / "cache" / "stat.json")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.root / "cache" / "stat.json")
