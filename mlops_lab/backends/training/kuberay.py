@@ -192,10 +192,13 @@ def _crd_schema(path: str) -> dict[str, Any]:
 
 
 def validate(manifest: dict[str, Any], schema_path: str | os.PathLike[str] | None = None) -> None:
-    """Raise UsageError naming the first field the RayJob CRD schema refuses."""
+    """Raise UsageError naming the first field the CRD schema of the manifest's kind
+    (RayJob, RayService) refuses."""
+    kind = str(manifest.get("kind") or KIND)
     if schema_path is None:
         specs = os.environ.get("MLOPS_SPECS_DIR")
-        candidate = Path(specs) / "kuberay" / "ray.io_rayjobs.yaml" if specs else None
+        crd = f"ray.io_{kind.lower()}s.yaml"
+        candidate = Path(specs) / "kuberay" / crd if specs else None
         if candidate is None or not candidate.is_file():
             return
         schema_path = candidate
@@ -206,7 +209,7 @@ def validate(manifest: dict[str, Any], schema_path: str | os.PathLike[str] | Non
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path) or "(root)"
-        raise UsageError(f"invalid RayJob manifest at {where}: {first.message[:200]}")
+        raise UsageError(f"invalid {kind} manifest at {where}: {first.message[:200]}")
 
 
 def code_archive(working_dir: Path) -> bytes:
