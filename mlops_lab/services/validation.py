@@ -143,7 +143,7 @@ class ValidationResult:
                 _figure(c.baseline),
                 _signed(c.change),
                 c.rule,
-                {True: "✓", False: "✗", None: "–"}[c.passed],
+                {True: "✓", False: "✗", None: "-"}[c.passed],
             ]
             for c in self.checks
         ]
@@ -180,7 +180,7 @@ class ValidationResult:
         table.title = ""
         return (
             '<div class="mlops-validation">'
-            f'<strong>{html.escape(self.model)}/{self.version}</strong>'
+            f"<strong>{html.escape(self.model)}/{self.version}</strong>"
             + (f" vs {html.escape(self.baseline)}" if self.baseline else "")
             + f' <span style="color:{colour};font-weight:bold">{self.verdict.upper()}</span>'
             + f'<div style="color:#57606a;font-size:85%">{" · ".join(facts)}</div>'
@@ -292,7 +292,9 @@ class Gate:
         if latency_budget_ms is not None and (
             not _is_number(latency_budget_ms) or latency_budget_ms <= 0
         ):
-            raise UsageError(f"latency_budget_ms must be a positive number, got {latency_budget_ms}")
+            raise UsageError(
+                f"latency_budget_ms must be a positive number, got {latency_budget_ms}"
+            )
         if max_slice_gap is not None and slice_column is None:
             raise UsageError("max_slice_gap needs slice_column: the column whose values to compare")
         if slice_column is not None and slice_column not in frame.columns:
@@ -330,9 +332,7 @@ class Gate:
         }
         tracking = self.lab.tracking
         nested = tracking.active_run_id() is not None
-        with tracking.start_run(
-            f"validate {candidate.ref}", tags=run_tags, nested=nested
-        ) as run:
+        with tracking.start_run(f"validate {candidate.ref}", tags=run_tags, nested=nested) as run:
             scores = _evaluate(model, frame, target, kind)
             for rule in rules:
                 if rule.metric not in scores.metrics:
@@ -342,15 +342,17 @@ class Gate:
                     )
             base_scores = None
             if baseline_model is not None and baseline is not None:
-                with tracking.start_run(f"baseline {baseline.ref}", nested=True, tags={
-                    lineage.MODEL_NAME: baseline.name,
-                    lineage.MODEL_VERSION: str(baseline.version),
-                }):
+                with tracking.start_run(
+                    f"baseline {baseline.ref}",
+                    nested=True,
+                    tags={
+                        lineage.MODEL_NAME: baseline.name,
+                        lineage.MODEL_VERSION: str(baseline.version),
+                    },
+                ):
                     base_scores = _evaluate(baseline_model, frame, target, kind)
             checks = [
-                check
-                for rule in rules
-                for check in _judge(rule, scores, base_scores, baseline)
+                check for rule in rules for check in _judge(rule, scores, base_scores, baseline)
             ]
             result = ValidationResult(
                 model=candidate.name,
@@ -365,7 +367,10 @@ class Gate:
             if latency_budget_ms is not None or predict is not None:
                 result.latency = _latency(predict or model.predict, features, predict is not None)
                 run.log_metrics(
-                    {"latency_p50_ms": result.latency["p50"], "latency_p99_ms": result.latency["p99"]}
+                    {
+                        "latency_p50_ms": result.latency["p50"],
+                        "latency_p99_ms": result.latency["p99"],
+                    }
                 )
                 result.checks.append(_latency_check(result.latency, latency_budget_ms))
             if slice_column is not None and slice_metric is not None:
@@ -472,12 +477,14 @@ def _evaluate(model: Any, frame: Any, target: str, kind: str) -> Any:
                 targets=target,
                 model_type=kind,
                 evaluators=["default"],
-                evaluator_config={"log_model_explainability": False},
+                evaluator_config={"default": {"log_model_explainability": False}},
             )
         except Exception as exc:
             message = str(getattr(exc, "message", exc)).strip().splitlines()
             reason = message[0] if message else type(exc).__name__
-            raise UsageError(f"MLflow could not evaluate the model on the holdout: {reason}") from None
+            raise UsageError(
+                f"MLflow could not evaluate the model on the holdout: {reason}"
+            ) from None
 
 
 def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> list[Check]:
@@ -491,14 +498,22 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
         passed = _holds({"threshold": rule.threshold}, rule, scores, None)
         checks.append(
             Check(
-                rule.metric, value, before, f"{sign} {rule.threshold:g}", passed,
+                rule.metric,
+                value,
+                before,
+                f"{sign} {rule.threshold:g}",
+                passed,
                 f"{rule.metric} {value:.3f} {sign} {rule.threshold:g} {_mark(passed)}",
             )
         )
     changes = {
-        "min_absolute_change": (rule.min_absolute_change, lambda x: f"{_plus(rule, x)} vs {against}"),
+        "min_absolute_change": (
+            rule.min_absolute_change,
+            lambda x: f"{_plus(rule, x)} vs {against}",
+        ),
         "min_relative_change": (
-            rule.min_relative_change, lambda x: f"{_plus(rule, x * 100)}% vs {against}"
+            rule.min_relative_change,
+            lambda x: f"{_plus(rule, x * 100)}% vs {against}",
         ),
     }
     for key, (needed, text) in changes.items():
@@ -510,13 +525,19 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
             continue
         passed = _holds({key: needed}, rule, scores, base)
         assert before is not None
-        shown = value - before if key == "min_absolute_change" else (
-            (value - before) / abs(before) * 100 if before else float("inf")
+        shown = (
+            value - before
+            if key == "min_absolute_change"
+            else ((value - before) / abs(before) * 100 if before else float("inf"))
         )
         unit = "%" if key == "min_relative_change" else ""
         checks.append(
             Check(
-                rule.metric, value, before, rule_text, passed,
+                rule.metric,
+                value,
+                before,
+                rule_text,
+                passed,
                 f"{rule.metric} {shown:+.3f}{unit} vs {against} {_mark(passed)}",
             )
         )
@@ -543,7 +564,6 @@ def _holds(criterion: dict[str, float], rule: Rule, scores: Any, base: Any) -> b
     except ModelValidationFailedException:
         return False
     return True
-
 
 
 @contextlib.contextmanager
@@ -596,7 +616,11 @@ def _latency_check(latency: dict[str, Any], budget: float | None) -> Check:
         return Check("latency p99 ms", p99, None, "(no budget)", None, "")
     passed = p99 <= budget
     return Check(
-        "latency p99 ms", p99, None, f"≤ {budget:g}", passed,
+        "latency p99 ms",
+        p99,
+        None,
+        f"≤ {budget:g}",
+        passed,
         f"p99 {p99:.1f} ms ≤ {budget:g} {_mark(passed)}",
     )
 
@@ -613,7 +637,11 @@ def _slice_check(metric: str, column: str, gap: float | None, allowed: float | N
         return Check(name, gap, None, rule, None, "")
     passed = gap <= allowed
     return Check(
-        name, gap, None, f"≤ {allowed:g}", passed,
+        name,
+        gap,
+        None,
+        f"≤ {allowed:g}",
+        passed,
         f"{metric} gap by {column} {gap:.3f} ≤ {allowed:g} {_mark(passed)}",
     )
 

@@ -25,8 +25,10 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
         "fraud@challenger",
         "fraud/holdout.parquet",
         target="is_fraud",
-        thresholds={"roc_auc": {"threshold": 0.8, "min_absolute_change": 0.0},
-                    "log_loss": {"min_relative_change": 0.05}},
+        thresholds={
+            "roc_auc": {"threshold": 0.8, "min_absolute_change": 0.0},
+            "log_loss": {"min_relative_change": 0.05},
+        },
         latency_budget_ms=1000,
     )
     assert result.passed and result.verdict == "passed"
@@ -55,7 +57,7 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
     # the version's lineage carries the verdict
     assert gate_lab.models.get("fraud/2").lineage[validation.VERDICT] == "passed"
 
-    latency = [c for c in result.checks if c.metric.startswith("latency")][0]
+    latency = next(c for c in result.checks if c.metric.startswith("latency"))
     assert latency.passed and result.latency["measured_on"] == "the loaded model in this process"
     html = result._repr_html_()
     assert "PASSED" in html and "roc_auc" in html and "✓" in html
@@ -67,7 +69,9 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
 
 def test_model_without_signal_fails(gate_lab: Lab, holdout: pd.DataFrame) -> None:
     result = gate_lab.models.validate(
-        "fraud@broken", holdout, target="is_fraud",
+        "fraud@broken",
+        holdout,
+        target="is_fraud",
         thresholds={"roc_auc": {"threshold": 0.8, "min_absolute_change": 0.0}},
     )
     assert not result.passed and result.verdict == "failed"
@@ -81,31 +85,39 @@ def test_model_without_signal_fails(gate_lab: Lab, holdout: pd.DataFrame) -> Non
 
 def test_no_baseline_checks_thresholds_only(gate_lab: Lab, holdout: pd.DataFrame) -> None:
     result = gate_lab.models.validate(
-        "fraud/2", holdout, target="is_fraud", against="nosuchalias",
+        "fraud/2",
+        holdout,
+        target="is_fraud",
+        against="nosuchalias",
         thresholds={"roc_auc": {"threshold": 0.8, "min_absolute_change": 0.01}},
     )
     assert result.baseline is None
     assert any("fraud@nosuchalias is not set" in n for n in result.notes)
-    change = [c for c in result.checks if c.rule.startswith("change")][0]
+    change = next(c for c in result.checks if c.rule.startswith("change"))
     assert change.passed is None  # not checkable: shown, not counted
     assert result.passed
 
 
 def test_slice_gap(gate_lab: Lab, holdout: pd.DataFrame) -> None:
     result = gate_lab.models.validate(
-        "fraud@challenger", holdout, target="is_fraud", against=None,
+        "fraud@challenger",
+        holdout,
+        target="is_fraud",
+        against=None,
         thresholds={"roc_auc": {"threshold": 0.5}},
-        slice_column="region", max_slice_gap=0.0,
+        slice_column="region",
+        max_slice_gap=0.0,
     )
     assert set(result.slices) == {"eu", "us"}
     values = [v for v in result.slices.values() if v is not None]
-    gap = [c for c in result.checks if "gap by region" in c.metric][0]
+    gap = next(c for c in result.checks if "gap by region" in c.metric)
     assert gap.candidate == pytest.approx(max(values) - min(values))
     assert gap.passed is False and not result.passed  # no two slices score exactly alike
 
 
-def test_magic_flags_and_table(gate_lab: Lab, ipython: Any, holdout: pd.DataFrame,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_magic_flags_and_table(
+    gate_lab: Lab, ipython: Any, holdout: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(gate_lab.root)
     ipython.user_ns["holdout"] = holdout
     result = ipython.run_line_magic(
@@ -138,12 +150,24 @@ def test_flags_parse_to_mlflow_thresholds() -> None:
         ("fraud@nosuch", {}, NotFoundError, "has no alias 'nosuch'"),
         ("ghost@challenger", {}, NotFoundError, "no registered model named 'ghost'"),
         ("fraud@challenger", {"target": "label"}, UsageError, "no target column 'label'"),
-        ("fraud@challenger", {"thresholds": {"roc_acu": {"threshold": 0.8}}}, UsageError,
-         "did you mean 'roc_auc'"),
-        ("fraud@challenger", {"thresholds": {"roc_auc": {"treshold": 0.8}}}, UsageError,
-         "unknown threshold key 'treshold'"),
-        ("fraud@challenger", {"thresholds": {"roc_auc": {"min_relative_change": 5}}},
-         UsageError, "between 0 and 1"),
+        (
+            "fraud@challenger",
+            {"thresholds": {"roc_acu": {"threshold": 0.8}}},
+            UsageError,
+            "did you mean 'roc_auc'",
+        ),
+        (
+            "fraud@challenger",
+            {"thresholds": {"roc_auc": {"treshold": 0.8}}},
+            UsageError,
+            "unknown threshold key 'treshold'",
+        ),
+        (
+            "fraud@challenger",
+            {"thresholds": {"roc_auc": {"min_relative_change": 5}}},
+            UsageError,
+            "between 0 and 1",
+        ),
         ("fraud@challenger", {"against": None}, UsageError, "nothing to validate against"),
         ("fraud@challenger", {"max_slice_gap": 0.1}, UsageError, "needs slice_column"),
         ("fraud@challenger", {"slice_column": "country"}, UsageError, "no slice column"),
@@ -151,8 +175,12 @@ def test_flags_parse_to_mlflow_thresholds() -> None:
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
-    gate_lab: Lab, holdout: pd.DataFrame, ref: str, kwargs: dict[str, Any],
-    error: type[LabError], words: str,
+    gate_lab: Lab,
+    holdout: pd.DataFrame,
+    ref: str,
+    kwargs: dict[str, Any],
+    error: type[LabError],
+    words: str,
 ) -> None:
     before = len(gate_lab.tracking.runs(max_results=1000))
     options = {"target": "is_fraud", **kwargs}

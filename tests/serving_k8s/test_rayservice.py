@@ -49,8 +49,12 @@ def _app(weight: int = 0, revision: int = 1, **options: Any) -> ServeApp:
 
 
 def _lab(project: Lab, kubeconfig: Path | None, namespace: str = "ml", image: str = IMAGE) -> Lab:
-    lines = ["[kubernetes]", f'namespace = "{namespace}"', f'image = "{image}"',
-             'credentials = "mlops-credentials"']
+    lines = [
+        "[kubernetes]",
+        f'namespace = "{namespace}"',
+        f'image = "{image}"',
+        'credentials = "mlops-credentials"',
+    ]
     if kubeconfig is not None:
         lines.append(f'kubeconfig = "{kubeconfig}"')
     (project.root / "mlops.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -68,13 +72,21 @@ def backend(project: Lab, kube: Any, tmp_path: Path, schema: Path) -> RayService
     return RayServiceBackend(lab.config, schema_path=schema)
 
 
-def _stored(kube: Any, name: str) -> list[dict[str, Any]]:
-    return [v for (res, ns, n), v in kube.objects().items()
-            if n == name and "rayservices" in str(res)]
+def _stored(kube: Any, name: str) -> list[Any]:
+    return [
+        v for (res, ns, n), v in kube.objects().items() if n == name and "rayservices" in str(res)
+    ]
 
 
-def test_manifest_is_valid_and_carries_the_user_config(backend: RayServiceBackend,
-                                                       schema: Path) -> None:
+def _history(kube: Any, name: str) -> list[Any]:
+    """Every version the API server kept of the RayService; None marks a deletion."""
+    [stored] = _stored(kube, name)
+    return list(stored.history)
+
+
+def test_manifest_is_valid_and_carries_the_user_config(
+    backend: RayServiceBackend, schema: Path
+) -> None:
     app = _app(weight=10, num_replicas=2, ray_actor_options={"num_cpus": 2})
     manifest = yaml.safe_load(backend.render("fraud", app))
     kuberay.validate(manifest, schema)
@@ -107,8 +119,9 @@ def test_gpu_replicas_get_gpu_workers(backend: RayServiceBackend, schema: Path) 
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
-def test_credentials_only_as_secret_refs(backend: RayServiceBackend,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_only_as_secret_refs(
+    backend: RayServiceBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for variable in kuberay.CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, SENTINEL)
     text = backend.render("fraud", _app())
@@ -122,7 +135,8 @@ def test_credentials_only_as_secret_refs(backend: RayServiceBackend,
         assert all("value" not in e for e in env)
         assert all(e["valueFrom"]["secretKeyRef"]["name"] == "mlops-credentials" for e in env)
     leaky = dataclasses.replace(
-        _app(), user_config={**_user_config(), "tracking_uri": f"https://u:{SENTINEL}@mlflow.example.com"}
+        _app(),
+        user_config={**_user_config(), "tracking_uri": f"https://u:{SENTINEL}@mlflow.example.com"},
     )
     with pytest.raises(UsageError, match="carries a password") as caught:
         backend.render("fraud", leaky)
@@ -147,15 +161,22 @@ def test_schemas_refuse_bad_manifests(backend: RayServiceBackend, schema: Path) 
     ("endpoint", "app", "words"),
     [
         ("Fraud_Model", _app(), "invalid endpoint name 'Fraud_Model'"),
-        ("fraud", dataclasses.replace(_app(), import_path="no_such_module:app"),
-         "cannot import the Serve application no_such_module:app"),
-        ("fraud", dataclasses.replace(_app(), import_path="yaml:safe_load"),
-         "is not a Ray Serve application"),
+        (
+            "fraud",
+            dataclasses.replace(_app(), import_path="no_such_module:app"),
+            "cannot import the Serve application no_such_module:app",
+        ),
+        (
+            "fraud",
+            dataclasses.replace(_app(), import_path="yaml:safe_load"),
+            "is not a Ray Serve application",
+        ),
         ("fraud", _app(num_replicas=0), "num_replicas must be at least 1"),
     ],
 )
-def test_bad_values_are_one_line(backend: RayServiceBackend, endpoint: str, app: ServeApp,
-                                 words: str) -> None:
+def test_bad_values_are_one_line(
+    backend: RayServiceBackend, endpoint: str, app: ServeApp, words: str
+) -> None:
     with pytest.raises(UsageError) as caught:
         backend.render(endpoint, app)
     assert words in str(caught.value) and "\n" not in str(caught.value)
@@ -167,9 +188,9 @@ def test_missing_image(project: Lab, kube: Any, tmp_path: Path) -> None:
         RayServiceBackend(lab.config).render("fraud", _app())
 
 
-def test_dry_run_prints_yaml_and_sends_nothing(project: Lab, kube: Any, tmp_path: Path,
-                                               schema: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_yaml_and_sends_nothing(
+    project: Lab, kube: Any, tmp_path: Path, schema: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = _lab(project, kube.kubeconfig(tmp_path / "kc"))
     backend = RayServiceBackend(lab.config, dry_run=True, schema_path=schema)
     backend.apply("dry", _app())
@@ -193,7 +214,8 @@ def test_create_patch_in_place_delete(backend: RayServiceBackend, kube: Any) -> 
     backend.apply("fraud", _app(weight=10, revision=2))
     [patched] = _stored(kube, "fraud")
     assert patched["spec"]["rayClusterConfig"] == created["spec"]["rayClusterConfig"]
-    assert patched["metadata"]["uid"] == created["metadata"]["uid"]  # the same object
+    history = _history(kube, "fraud")  # one object, created then patched: never re-created
+    assert len(history) == 2 and None not in history
     described = backend.describe("fraud")
     assert described is not None
     assert described["user_config"]["canary_weight"] == 10
@@ -202,7 +224,7 @@ def test_create_patch_in_place_delete(backend: RayServiceBackend, kube: Any) -> 
     assert described["url"].endswith(":8000/fraud")
 
     assert backend.delete("fraud") is True
-    assert _stored(kube, "fraud") == []
+    assert backend.describe("fraud") is None
     assert backend.delete("fraud") is False
     assert backend.describe("fraud") is None
 
@@ -212,3 +234,15 @@ def test_forbidden_namespace_is_one_line(project: Lab, kube: Any, tmp_path: Path
     with pytest.raises(AccessDeniedError) as caught:
         RayServiceBackend(lab.config).apply("fraud", _app())
     assert "Kubernetes refused" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_local_tracking_store_is_warned(
+    project: Lab, kube: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = _lab(project, kube.kubeconfig(tmp_path / "kc"))
+    local = dataclasses.replace(
+        _app(), user_config={**_user_config(), "tracking_uri": "sqlite:///tmp/mlflow.db"}
+    )
+    with pytest.warns(kuberay.ReachWarning, match="cannot reach the local MLflow store"):
+        RayServiceBackend(lab.config, dry_run=True).apply("fraud", local)
+    assert "kind: RayService" in capsys.readouterr().out

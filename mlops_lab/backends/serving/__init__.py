@@ -10,7 +10,9 @@ from mlops_lab.backends.serving.app_spec import ServeApp
 class ServingBackend(Protocol):
     name: str
 
-    def apply(self, endpoint: str, app: ServeApp) -> None: ...  # create, or update user_config in place
+    def apply(
+        self, endpoint: str, app: ServeApp
+    ) -> None: ...  # create, or update user_config in place
 
     def delete(self, endpoint: str) -> bool: ...  # False when there was nothing
 

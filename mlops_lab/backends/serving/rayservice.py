@@ -50,7 +50,9 @@ def deployment_name(import_path: str) -> str:
     if not module_name or not attribute:
         raise UsageError(f"import path '{import_path}' must look like 'package.module:app'")
     try:
-        target = getattr(importlib.import_module(module_name), attribute)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            target = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"cannot import the Serve application {import_path}: {exc}") from None
     # A bound application keeps its ingress deployment in `_bound_deployment` (Ray has no
@@ -94,7 +96,9 @@ def serve_config(endpoint: str, app: ServeApp, deployment: str) -> dict[str, Any
             }
         ]
     }
-    schema = require("ray.serve.schema", "serving")
+    with warnings.catch_warnings():  # Ray's pydantic deprecations are not the user's business
+        warnings.simplefilter("ignore")
+        schema = require("ray.serve.schema")
     try:
         schema.ServeDeploySchema.model_validate(config)
     except Exception as exc:  # pydantic.ValidationError
@@ -137,6 +141,7 @@ class RayServiceBackend:
                 "no container image for the RayService: set [kubernetes] image in mlops.toml "
                 "to an image with mlops-lab and ray[serve] installed"
             )
+        config = serve_config(endpoint, app, deployment_name(app.import_path))
         options = app.ray_actor_options
         gpus_per_replica = math.ceil(float(options.get("num_gpus", 0) or 0))
         # The RayJob's cluster: a head that only coordinates, one worker pod per replica.
@@ -153,7 +158,6 @@ class RayServiceBackend:
         )["spec"]["rayClusterSpec"]
         head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
         head["ports"].append({"containerPort": SERVE_PORT, "name": "serve"})
-        config = serve_config(endpoint, app, deployment_name(app.import_path))
         annotations = _annotations(app.user_config)
         manifest = {
             "apiVersion": f"{GROUP}/{VERSION}",
@@ -187,7 +191,11 @@ class RayServiceBackend:
             self._call(
                 f"create RayService {endpoint} in namespace {self.namespace}",
                 self._custom().create_namespaced_custom_object,
-                GROUP, VERSION, self.namespace, PLURAL, manifest,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                manifest,
             )
             return
         patch = {
@@ -197,7 +205,12 @@ class RayServiceBackend:
         self._call(
             f"update RayService {endpoint} in namespace {self.namespace}",
             self._custom().patch_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, endpoint, patch,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            endpoint,
+            patch,
         )
 
     def delete(self, endpoint: str) -> bool:
@@ -210,7 +223,11 @@ class RayServiceBackend:
         self._call(
             f"delete RayService {endpoint} in namespace {self.namespace}",
             self._custom().delete_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, endpoint,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            endpoint,
         )
         return True
 
@@ -225,8 +242,8 @@ class RayServiceBackend:
         yaml = require("yaml")
         spec = obj.get("spec") or {}
         config = yaml.safe_load(spec.get("serveConfigV2") or "") or {}
-        application = next(iter(config.get("applications") or []), {})
-        deployment = next(iter(application.get("deployments") or []), {})
+        application: dict[str, Any] = next(iter(config.get("applications") or []), {})
+        deployment: dict[str, Any] = next(iter(application.get("deployments") or []), {})
         status = obj.get("status") or {}
         meta = obj.get("metadata") or {}
         return {
@@ -269,7 +286,9 @@ class RayServiceBackend:
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise api_error(exc, f"read RayService {endpoint} in namespace {self.namespace}") from None
+            raise api_error(
+                exc, f"read RayService {endpoint} in namespace {self.namespace}"
+            ) from None
         except LabError:
             raise
         except Exception as exc:  # urllib3 connection errors

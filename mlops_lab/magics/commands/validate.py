@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-DESCRIPTION = "Gate a model version: MLflow evaluation vs the baseline, thresholds, latency, slices."
+DESCRIPTION = (
+    "Gate a model version: MLflow evaluation vs the baseline, thresholds, latency, slices."
+)
 
 EXAMPLES = """\
 thresholds:
@@ -45,29 +47,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="baseline: an alias of the same model or NAME/VERSION; 'none' for thresholds only",
     )
     parser.add_argument(
-        "--threshold", action="append", default=[], metavar="METRIC>=VALUE",
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="METRIC>=VALUE",
         help="absolute threshold (>= greater is better, <= lower is better); repeatable",
     )
     parser.add_argument(
-        "--min-change", action="append", default=[], metavar="METRIC=+AMOUNT",
+        "--min-change",
+        action="append",
+        default=[],
+        metavar="METRIC=+AMOUNT",
         help="minimum change vs the baseline: +0.01, -0.01, +2%%; repeatable",
     )
     parser.add_argument(
-        "--latency-budget-ms", type=float, default=None,
+        "--latency-budget-ms",
+        type=float,
+        default=None,
         help="p99 of one-row predictions must be at most this many milliseconds",
     )
     parser.add_argument(
-        "--predict", default=None, metavar="VARIABLE",
+        "--predict",
+        default=None,
+        metavar="VARIABLE",
         help="a callable in the notebook (e.g. a served endpoint's client) to time instead of "
         "the model loaded in this kernel",
     )
-    parser.add_argument("--slice", default=None, metavar="COLUMN", help="compare the metric per value of COLUMN")
+    parser.add_argument(
+        "--slice", default=None, metavar="COLUMN", help="compare the metric per value of COLUMN"
+    )
     parser.add_argument(
         "--max-slice-gap", type=float, default=None, help="largest allowed gap between slices"
     )
-    parser.add_argument("--slice-metric", default=None, help="metric per slice (default: the first threshold's)")
     parser.add_argument(
-        "--model-type", choices=["classifier", "regressor"], default=None,
+        "--slice-metric", default=None, help="metric per slice (default: the first threshold's)"
+    )
+    parser.add_argument(
+        "--model-type",
+        choices=["classifier", "regressor"],
+        default=None,
         help="how MLflow evaluates (default: guessed from the target column)",
     )
 
@@ -82,7 +100,9 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         data = namespace[data]
     predict = ctx.variable(args.predict) if args.predict else None
     if predict is not None and not callable(predict):
-        raise UsageError(f"--predict {args.predict} is not callable; pass a function of a DataFrame")
+        raise UsageError(
+            f"--predict {args.predict} is not callable; pass a function of a DataFrame"
+        )
     return ctx.lab.models.validate(
         args.model,
         data,
