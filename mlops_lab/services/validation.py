@@ -365,12 +365,17 @@ class Gate:
                 notes=notes,
             )
             if latency_budget_ms is not None or predict is not None:
-                result.latency = _latency(predict or model.predict, features, predict is not None)
+                result.latency = _latency(
+                    predict or model.predict, _model_inputs(model, features), predict is not None
+                )
                 run.log_metrics(
                     {
                         "latency_p50_ms": result.latency["p50"],
                         "latency_p99_ms": result.latency["p99"],
                     }
+                )
+                result.checks.append(
+                    Check("latency p50 ms", result.latency["p50"], None, "", None, "")
                 )
                 result.checks.append(_latency_check(result.latency, latency_budget_ms))
             if slice_column is not None and slice_metric is not None:
@@ -587,9 +592,14 @@ def _quiet() -> Iterator[None]:
 
 def _latency(predict: Callable[[Any], Any], features: Any, served: bool) -> dict[str, Any]:
     """p50/p99 (ms) of one-row predictions cycling through the holdout's rows."""
-    np = require("numpy")
     rows = [features.iloc[[i]] for i in range(min(len(features), 50))]
-    where = "the served endpoint" if served else "the loaded model in this process"
+    where = "the predict function given (e.g. an endpoint)" if served else "the model loaded here"
+    with _quiet():
+        return _timed(predict, rows, where)
+
+
+def _timed(predict: Callable[[Any], Any], rows: list[Any], where: str) -> dict[str, Any]:
+    np = require("numpy")
     try:
         for row in rows[:5]:  # warm up
             predict(row)
@@ -608,6 +618,15 @@ def _latency(predict: Callable[[Any], Any], features: Any, served: bool) -> dict
         "requests": LATENCY_REQUESTS,
         "measured_on": where,
     }
+
+
+def _model_inputs(model: Any, features: Any) -> Any:
+    """The columns the model's signature takes (others, e.g. a slice column, are dropped
+    rather than sent and warned about on every request)."""
+    schema = model.metadata.get_input_schema() if getattr(model, "metadata", None) else None
+    names = schema.input_names() if schema is not None and schema.has_input_names() else []
+    kept = [n for n in names if n in features.columns]
+    return features[kept] if kept else features
 
 
 def _latency_check(latency: dict[str, Any], budget: float | None) -> Check:

@@ -3,6 +3,7 @@ fails, the verdict lands on the model version, and bad input is one line."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -57,8 +58,8 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
     # the version's lineage carries the verdict
     assert gate_lab.models.get("fraud/2").lineage[validation.VERDICT] == "passed"
 
-    latency = next(c for c in result.checks if c.metric.startswith("latency"))
-    assert latency.passed and result.latency["measured_on"] == "the loaded model in this process"
+    latency = next(c for c in result.checks if c.metric == "latency p99 ms")
+    assert latency.passed and result.latency["measured_on"] == "the model loaded here"
     html = result._repr_html_()
     assert "PASSED" in html and "roc_auc" in html and "✓" in html
     assert result.run_id[:8] in html and f'title="{result.run_id}"' in html
@@ -194,3 +195,28 @@ def test_unknown_data_path_is_one_line(gate_lab: Lab) -> None:
     with pytest.raises(LabError) as caught:
         gate_lab.models.validate("fraud@challenger", "fraud/missing.parquet", target="is_fraud")
     assert "missing.parquet" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_latency_over_budget_fails(gate_lab: Lab, holdout: pd.DataFrame) -> None:
+    model = gate_lab.models.load("fraud@challenger")
+    calls: list[int] = []
+
+    def slow_endpoint(frame: pd.DataFrame) -> Any:
+        calls.append(len(frame))
+        time.sleep(0.01)
+        return model.predict(frame)
+
+    result = gate_lab.models.validate(
+        "fraud@challenger",
+        holdout,
+        target="is_fraud",
+        thresholds={"roc_auc": {"threshold": 0.5}},
+        latency_budget_ms=5,
+        predict=slow_endpoint,
+    )
+    assert set(calls) == {1}  # one-row requests
+    assert result.latency["measured_on"].startswith("the predict function given")
+    assert 10 <= result.latency["p50"] <= result.latency["p99"]
+    p99 = next(c for c in result.checks if c.metric == "latency p99 ms")
+    assert p99.passed is False and result.verdict == "failed"
+    assert "p99" in result.summary and "✗" in result.summary
