@@ -332,64 +332,75 @@ class Gate:
         }
         tracking = self.lab.tracking
         nested = tracking.active_run_id() is not None
-        with tracking.start_run(f"validate {candidate.ref}", tags=run_tags, nested=nested) as run:
-            scores = _evaluate(model, frame, target, kind)
-            for rule in rules:
-                if rule.metric not in scores.metrics:
-                    raise UsageError(
-                        f"MLflow's evaluation of {candidate.ref} reported no '{rule.metric}' "
-                        f"(it reported {', '.join(sorted(scores.metrics))}); choose one of those"
+        run = tracking.start_run(f"validate {candidate.ref}", tags=run_tags, nested=nested)
+        try:
+            with run:
+                scores = _evaluate(model, frame, target, kind)
+                for rule in rules:
+                    if rule.metric not in scores.metrics:
+                        raise UsageError(
+                            f"MLflow's evaluation of {candidate.ref} reported no '{rule.metric}' "
+                            f"(it reported {', '.join(sorted(scores.metrics))}); choose one of those"
+                        )
+                base_scores = None
+                if baseline_model is not None and baseline is not None:
+                    with tracking.start_run(
+                        f"baseline {baseline.ref}",
+                        nested=True,
+                        tags={
+                            lineage.MODEL_NAME: baseline.name,
+                            lineage.MODEL_VERSION: str(baseline.version),
+                        },
+                    ):
+                        base_scores = _evaluate(baseline_model, frame, target, kind)
+                checks = [
+                    check for rule in rules for check in _judge(rule, scores, base_scores, baseline)
+                ]
+                result = ValidationResult(
+                    model=candidate.name,
+                    version=candidate.version,
+                    baseline=baseline.ref if baseline is not None else None,
+                    checks=checks,
+                    run_id=run.id,
+                    data_commit=commit,
+                    metrics={k: float(v) for k, v in scores.metrics.items() if _is_number(v)},
+                    notes=notes,
+                )
+                if latency_budget_ms is not None or predict is not None:
+                    result.latency = _latency(
+                        predict or model.predict,
+                        _model_inputs(model, features),
+                        predict is not None,
                     )
-            base_scores = None
-            if baseline_model is not None and baseline is not None:
-                with tracking.start_run(
-                    f"baseline {baseline.ref}",
-                    nested=True,
-                    tags={
-                        lineage.MODEL_NAME: baseline.name,
-                        lineage.MODEL_VERSION: str(baseline.version),
-                    },
-                ):
-                    base_scores = _evaluate(baseline_model, frame, target, kind)
-            checks = [
-                check for rule in rules for check in _judge(rule, scores, base_scores, baseline)
-            ]
-            result = ValidationResult(
-                model=candidate.name,
-                version=candidate.version,
-                baseline=baseline.ref if baseline is not None else None,
-                checks=checks,
-                run_id=run.id,
-                data_commit=commit,
-                metrics={k: float(v) for k, v in scores.metrics.items() if _is_number(v)},
-                notes=notes,
-            )
-            if latency_budget_ms is not None or predict is not None:
-                result.latency = _latency(
-                    predict or model.predict, _model_inputs(model, features), predict is not None
-                )
-                run.log_metrics(
-                    {
-                        "latency_p50_ms": result.latency["p50"],
-                        "latency_p99_ms": result.latency["p99"],
-                    }
-                )
-                result.checks.append(
-                    Check("latency p50 ms", result.latency["p50"], None, "", None, "")
-                )
-                result.checks.append(_latency_check(result.latency, latency_budget_ms))
-            if slice_column is not None and slice_metric is not None:
-                result.slices = self._slices(model, frame, target, kind, slice_column, slice_metric)
-                gap = _gap(result.slices)
-                if gap is not None:
-                    run.log_metric(f"slice_gap_{slice_metric}", gap)
-                result.checks.append(_slice_check(slice_metric, slice_column, gap, max_slice_gap))
-                result.notes.append(
-                    f"{slice_metric} by {slice_column}: "
-                    + ", ".join(f"{k}={_figure(v)}" for k, v in result.slices.items())
-                )
-            summary = result.summary or "no criteria checked"
-            run.set_tags({VERDICT: result.verdict, SUMMARY: summary})
+                    run.log_metrics(
+                        {
+                            "latency_p50_ms": result.latency["p50"],
+                            "latency_p99_ms": result.latency["p99"],
+                        }
+                    )
+                    result.checks.append(
+                        Check("latency p50 ms", result.latency["p50"], None, "", None, "")
+                    )
+                    result.checks.append(_latency_check(result.latency, latency_budget_ms))
+                if slice_column is not None and slice_metric is not None:
+                    result.slices = self._slices(
+                        model, frame, target, kind, slice_column, slice_metric
+                    )
+                    gap = _gap(result.slices)
+                    if gap is not None:
+                        run.log_metric(f"slice_gap_{slice_metric}", gap)
+                    result.checks.append(
+                        _slice_check(slice_metric, slice_column, gap, max_slice_gap)
+                    )
+                    result.notes.append(
+                        f"{slice_metric} by {slice_column}: "
+                        + ", ".join(f"{k}={_figure(v)}" for k, v in result.slices.items())
+                    )
+                summary = result.summary or "no criteria checked"
+                run.set_tags({VERDICT: result.verdict, SUMMARY: summary})
+        except BaseException:
+            self._discard(run)  # an evaluation that did not finish leaves no run behind
+            raise
         version_tags = {
             VERDICT: result.verdict,
             SUMMARY: summary,
@@ -454,6 +465,16 @@ class Gate:
                     figure = None
             out[label] = float(figure) if _is_number(figure) and figure == figure else None
         return out
+
+    def _discard(self, run: Any) -> None:
+        client = self.lab.tracking.client
+        with contextlib.suppress(Exception):
+            children = client.search_runs(
+                [run.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run.id}'"
+            )
+            for child in children:
+                client.delete_run(child.info.run_id)
+            client.delete_run(run.id)
 
     def _tag_version(self, version: VersionInfo, tags: dict[str, str]) -> None:
         from mlops_lab.services.models import _retry_locked

@@ -220,3 +220,17 @@ def test_latency_over_budget_fails(gate_lab: Lab, holdout: pd.DataFrame) -> None
     p99 = next(c for c in result.checks if c.metric == "latency p99 ms")
     assert p99.passed is False and result.verdict == "failed"
     assert "p99" in result.summary and "✗" in result.summary
+
+
+def test_failed_evaluation_leaves_no_run_and_no_verdict(
+    gate_lab: Lab, holdout: pd.DataFrame
+) -> None:
+    before = len(gate_lab.tracking.runs(max_results=1000))
+    tags = _tags(gate_lab, "fraud@challenger")
+    with pytest.raises(UsageError, match="MLflow could not evaluate") as caught:
+        gate_lab.models.validate(
+            "fraud@challenger", holdout.drop(columns=["amount"]), target="is_fraud"
+        )
+    assert "\n" not in str(caught.value)
+    assert len(gate_lab.tracking.runs(max_results=1000)) == before
+    assert _tags(gate_lab, "fraud@challenger") == tags
