@@ -100,6 +100,7 @@ class Check:
     rule: str
     passed: bool | None
     summary: str
+    limit: float | None = None  # the value the candidate had to reach, drawn as a tick
 
     @property
     def change(self) -> float | None:
@@ -177,15 +178,26 @@ class ValidationResult:
         if self.latency:
             facts.append(f"latency measured on {html.escape(self.latency['measured_on'])}")
         table = self.table()
-        table.title = ""
+        body = []
+        for check, row in zip(self.checks, table.rows, strict=True):
+            cells = [f"<td>{html.escape(str(v))}</td>" for v in row[:-1]]
+            cells.insert(3, f"<td>{_bars(check)}</td>")
+            cells.append(f'<td style="{_style("ok", row[-1])}">{row[-1]}</td>')
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        columns = [*table.columns[:3], "", *table.columns[3:]]
+        head = "".join(f'<th style="text-align:left">{html.escape(c)}</th>' for c in columns)
+        notes = "".join(
+            f'<div style="color:#57606a;font-size:85%">{html.escape(n)}</div>' for n in self.notes
+        )
         return (
             '<div class="mlops-validation">'
             f"<strong>{html.escape(self.model)}/{self.version}</strong>"
             + (f" vs {html.escape(self.baseline)}" if self.baseline else "")
             + f' <span style="color:{colour};font-weight:bold">{self.verdict.upper()}</span>'
             + f'<div style="color:#57606a;font-size:85%">{" · ".join(facts)}</div>'
-            + table._repr_html_()
-            + "</div>"
+            + notes
+            + f'<table style="font-size:90%"><thead><tr>{head}</tr></thead>'
+            + f"<tbody>{''.join(body)}</tbody></table></div>"
         )
 
 
@@ -530,6 +542,7 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
                 f"{sign} {rule.threshold:g}",
                 passed,
                 f"{rule.metric} {value:.3f} {sign} {rule.threshold:g} {_mark(passed)}",
+                limit=rule.threshold,
             )
         )
     changes = {
@@ -557,6 +570,7 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
             else ((value - before) / abs(before) * 100 if before else float("inf"))
         )
         unit = "%" if key == "min_relative_change" else ""
+        step = needed if key == "min_absolute_change" else abs(before) * needed
         checks.append(
             Check(
                 rule.metric,
@@ -565,6 +579,7 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
                 rule_text,
                 passed,
                 f"{rule.metric} {shown:+.3f}{unit} vs {against} {_mark(passed)}",
+                limit=before + step if rule.greater_is_better else before - step,
             )
         )
     return checks
@@ -662,6 +677,7 @@ def _latency_check(latency: dict[str, Any], budget: float | None) -> Check:
         f"≤ {budget:g}",
         passed,
         f"p99 {p99:.1f} ms ≤ {budget:g} {_mark(passed)}",
+        limit=budget,
     )
 
 
@@ -683,6 +699,7 @@ def _slice_check(metric: str, column: str, gap: float | None, allowed: float | N
         f"≤ {allowed:g}",
         passed,
         f"{metric} gap by {column} {gap:.3f} ≤ {allowed:g} {_mark(passed)}",
+        limit=allowed,
     )
 
 
@@ -725,6 +742,37 @@ def _figure(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4g}"
+
+
+def _bars(check: Check) -> str:
+    """Candidate (blue) and baseline (grey) as bars on one scale, the limit as a tick."""
+    values = [v for v in (check.candidate, check.baseline, check.limit) if v is not None]
+    if check.candidate is None or len(values) < 2:
+        return ""
+    scale = max(abs(v) for v in values) or 1.0
+    width = 80
+
+    def length(value: float) -> float:
+        return round(abs(value) / scale * width, 1)
+
+    parts = [f'<rect x="0" y="1" width="{length(check.candidate)}" height="4" fill="#0969da"/>']
+    if check.baseline is not None:
+        parts.append(
+            f'<rect x="0" y="6" width="{length(check.baseline)}" height="4" fill="#8c959f"/>'
+        )
+    if check.limit is not None:
+        x = min(length(check.limit), width - 1)
+        parts.append(f'<rect x="{x}" y="0" width="1.5" height="11" fill="#cf222e"/>')
+    title = f"candidate {_figure(check.candidate)}"
+    if check.baseline is not None:
+        title += f", baseline {_figure(check.baseline)}"
+    if check.limit is not None:
+        title += f", limit {_figure(check.limit)}"
+    return (
+        f'<svg width="{width + 2}" height="11" role="img"><title>{html.escape(title)}</title>'
+        + "".join(parts)
+        + "</svg>"
+    )
 
 
 def _style(column: str, value: Any) -> str:

@@ -63,6 +63,7 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
     html = result._repr_html_()
     assert "PASSED" in html and "roc_auc" in html and "✓" in html
     assert result.run_id[:8] in html and f'title="{result.run_id}"' in html
+    assert "<svg" in html and "limit 0.8" in html  # candidate, baseline and threshold drawn
     text = repr(result)
     for column in ("metric", "candidate", "baseline", "change", "threshold"):
         assert column in text
