@@ -505,8 +505,11 @@ class Gate:
 
 
 def _evaluate(model: Any, frame: Any, target: str, kind: str) -> Any:
-    """MLflow's default evaluator on ``frame``, logged to the active run, quietly."""
+    """MLflow's default evaluator on ``frame``, logged to the active run, quietly. Only the
+    columns the model's signature takes are passed (MLflow scores scikit-learn models on
+    every column it is given)."""
     mlflow = require("mlflow")
+    frame = _model_inputs(model, frame.drop(columns=[target])).assign(**{target: frame[target]})
     with _quiet():
         try:
             return mlflow.models.evaluate(
@@ -729,7 +732,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _plus(rule: Rule, amount: float) -> str:
-    return f"{'+' if rule.greater_is_better else '-'}{amount:g}"
+    return f"{'+' if rule.greater_is_better else '-'}{amount:g}" if amount else "0"
 
 
 def _mark(passed: bool) -> str:

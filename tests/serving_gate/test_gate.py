@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -129,7 +130,7 @@ def test_magic_flags_and_table(
     )
     assert result.passed
     rules = [c.rule for c in result.checks]
-    assert rules == ["≥ 0.8", "change ≥ +0 vs v1", "change ≤ -1% vs v1"]
+    assert rules == ["≥ 0.8", "change ≥ 0 vs v1", "change ≤ -1% vs v1"]
 
 
 def test_flags_parse_to_mlflow_thresholds() -> None:
@@ -235,3 +236,28 @@ def test_failed_evaluation_leaves_no_run_and_no_verdict(
     assert "\n" not in str(caught.value)
     assert len(gate_lab.tracking.runs(max_results=1000)) == before
     assert _tags(gate_lab, "fraud@challenger") == tags
+
+
+def test_regressor_against_its_champion_by_default(gate_lab: Lab) -> None:
+    """No thresholds: the main metric must be no worse than @champion; each model is scored
+    on the columns its signature takes."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    frame["price"] = 3 * frame.a + frame.b + rng.normal(scale=0.3, size=300)
+    for columns, alias in ((["a"], "champion"), (["a", "b"], "challenger")):
+        with gate_lab.tracking.start_run(f"price {alias}") as run:
+            run.log_model(
+                LinearRegression().fit(frame[columns], frame.price),
+                input_example=frame[columns].head(2),
+            )
+        gate_lab.models.register(run, "price", alias=alias)
+    better = gate_lab.models.validate("price@challenger", frame, target="price")
+    assert better.passed
+    [check] = better.checks
+    assert check.metric == "root_mean_squared_error" and check.rule == "change ≤ 0 vs v1"
+    assert check.candidate is not None and check.baseline is not None
+    assert check.candidate < check.baseline
+    worse = gate_lab.models.validate("price@champion", frame, target="price", against="price/2")
+    assert not worse.passed and _tags(gate_lab, "price/1")[validation.VERDICT] == "failed"
