@@ -73,6 +73,17 @@ def specs_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def kube() -> Iterator[Any]:
+    """KMock's Kubernetes API emulator (tests/kube_mock.py), reached through a real
+    kubeconfig file: ``kube.kubeconfig(path, namespace)``."""
+    from kube_mock import KubeMock
+
+    server = KubeMock().start()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One local Ray head for the whole test session, started the way the lab starts it

@@ -24,6 +24,7 @@ from mlops_lab.errors import ConflictError, LabError, NotFoundError, UsageError,
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
+    from mlops_lab.services.validation import ValidationResult
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 ALIAS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -366,6 +367,47 @@ class ModelRegistry:
             run_id, _, path = uri.removeprefix("runs:/").partition("/")
             return self._from_run(run_id, path or None)[0]
         return uri
+
+    def validate(
+        self,
+        ref: str,
+        data: Any,
+        *,
+        target: str,
+        thresholds: dict[str, dict[str, Any]] | None = None,
+        against: str | None = "champion",
+        data_ref: str | None = None,
+        model_type: str | None = None,
+        latency_budget_ms: float | None = None,
+        predict: Any = None,
+        slice_column: str | None = None,
+        max_slice_gap: float | None = None,
+        slice_metric: str | None = None,
+    ) -> ValidationResult:
+        """Gate ``ref`` (e.g. ``fraud@challenger``) before it is deployed: MLflow evaluates it
+        and ``against`` (an alias of the same model, or NAME/VERSION; None for none) on the
+        holdout ``data`` (a DataFrame, or a path read through lab.data at ``data_ref``), checks
+        ``thresholds`` such as ``{"roc_auc": {"threshold": 0.8, "min_absolute_change": 0.0}}``,
+        the p99 of one-row predictions against ``latency_budget_ms`` (through ``predict``, e.g.
+        a served endpoint, else the loaded model) and the metric's largest gap between the
+        values of ``slice_column``. The verdict is tagged on the version; see
+        mlops_lab.services.validation."""
+        from mlops_lab.services.validation import Gate
+
+        return Gate(self.lab).run(
+            ref,
+            data,
+            target=target,
+            thresholds=thresholds,
+            against=against,
+            data_ref=data_ref,
+            model_type=model_type,
+            latency_budget_ms=latency_budget_ms,
+            predict=predict,
+            slice_column=slice_column,
+            max_slice_gap=max_slice_gap,
+            slice_metric=slice_metric,
+        )
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
 LEAVES = {"mlops_lab.lineage": ("mlops_lab.lineage", "mlops_lab.jobenv", "mlops_lab.errors")}
 """package -> the only modules it may import."""
 
+
 # Files whose length is another change's to settle (the data backends are being reworked).
 def modules() -> dict[str, Path]:
     found = {}

@@ -16,7 +16,10 @@ KUBERNETES_VERSION = "1.30.0"
 """Schema version core manifests are validated against (kubernetes-validate)."""
 
 # kind -> (CRD file under $MLOPS_SPECS_DIR, served version)
-CUSTOM_RESOURCES = {"RayJob": ("kuberay/ray.io_rayjobs.yaml", "v1")}
+CUSTOM_RESOURCES = {
+    "RayJob": ("kuberay/ray.io_rayjobs.yaml", "v1"),
+    "RayService": ("kuberay/ray.io_rayservices.yaml", "v1"),
+}
 
 
 def validate(
