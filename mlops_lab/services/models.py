@@ -12,7 +12,7 @@ import builtins
 import contextlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from mlops_lab.errors import ConflictError, LabError, NotFoundError, UsageError,
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
-    from mlops_lab.services.validation import ValidationResult
+    from mlops_lab.services.validation_report import ValidationResult
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 ALIAS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -263,6 +263,15 @@ class ModelRegistry:
         except LabError:
             raise
         return self.get(f"{name}/{number}")
+
+    def set_version_tags(self, name: str, version: int | str, tags: Mapping[str, str]) -> None:
+        """Set ``tags`` on the model version ``name``/``version``."""
+        number = _version_number(version)
+        for key, value in tags.items():
+            _retry_locked(
+                lambda k=key, v=value: self._client.set_model_version_tag(name, str(number), k, v),
+                f"tagging {name}/{number} with {key}",
+            )
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.get(f"{name}@{alias}")

@@ -11,24 +11,31 @@ process) and an optional slice check (the metric per value of a column; the larg
 The evaluation is one MLflow run (the baseline's and each slice's evaluation are its child
 runs). The verdict, a one-line summary, that run and the holdout's data commit are set as
 tags on the model version; serving reads the verdict before it deploys.
+
+The rules (metric names, thresholds, the magic's flags) are in validation_rules, the
+verdict and its rendering in validation_report.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
-import html
 import logging
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.display import Table
 from mlops_lab.errors import LabError, NotFoundError, UsageError, require
+from mlops_lab.services.validation_report import Check, ValidationResult, figure, mark
+from mlops_lab.services.validation_rules import (
+    METRICS,
+    PRIMARY,
+    Rule,
+    check_metric,
+    is_number,
+    parse_thresholds,
+)
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -40,226 +47,7 @@ SUMMARY = "mlops.validation.summary"
 RUN = "mlops.validation.run"
 DATA_COMMIT = "mlops.validation.data_commit"
 BASELINE = "mlops.validation.baseline"
-PASSED, FAILED = "passed", "failed"
-
-# What MLflow's default evaluator reports, by model type; whether greater is better.
-METRICS: dict[str, dict[str, bool]] = {
-    "classifier": {
-        "roc_auc": True,
-        "precision_recall_auc": True,
-        "accuracy_score": True,
-        "f1_score": True,
-        "precision_score": True,
-        "recall_score": True,
-        "log_loss": False,
-        "true_positives": True,
-        "true_negatives": True,
-        "false_positives": False,
-        "false_negatives": False,
-        "example_count": True,
-        "score": True,
-    },
-    "regressor": {
-        "root_mean_squared_error": False,
-        "mean_squared_error": False,
-        "mean_absolute_error": False,
-        "mean_absolute_percentage_error": False,
-        "max_error": False,
-        "r2_score": True,
-        "sum_on_target": True,
-        "mean_on_target": True,
-        "example_count": True,
-        "score": True,
-    },
-}
-# The metric a gate without thresholds compares with the baseline (no regression allowed).
-PRIMARY = {"classifier": "roc_auc", "regressor": "root_mean_squared_error"}
-THRESHOLD_KEYS = ("threshold", "min_absolute_change", "min_relative_change", "greater_is_better")
 LATENCY_REQUESTS = 200
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One metric's criteria, as MLflow's ``MetricThreshold`` takes them."""
-
-    metric: str
-    greater_is_better: bool
-    threshold: float | None = None
-    min_absolute_change: float | None = None
-    min_relative_change: float | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One row of the verdict: a criterion, the figures it compared and whether it held
-    (``passed`` is None when it could not be checked, e.g. no baseline)."""
-
-    metric: str
-    candidate: float | None
-    baseline: float | None
-    rule: str
-    passed: bool | None
-    summary: str
-    limit: float | None = None  # the value the candidate had to reach, drawn as a tick
-
-    @property
-    def change(self) -> float | None:
-        if self.candidate is None or self.baseline is None:
-            return None
-        return self.candidate - self.baseline
-
-
-@dataclass
-class ValidationResult:
-    """The gate's verdict on one model version; renders as a table."""
-
-    model: str
-    version: int
-    baseline: str | None
-    checks: list[Check]
-    run_id: str
-    data_commit: str | None = None
-    latency: dict[str, Any] = field(default_factory=dict)
-    slices: dict[str, float | None] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed is not False for c in self.checks)
-
-    @property
-    def verdict(self) -> str:
-        return PASSED if self.passed else FAILED
-
-    @property
-    def summary(self) -> str:
-        return "; ".join(c.summary for c in self.checks if c.passed is not None)
-
-    def table(self) -> Table:
-        rows = [
-            [
-                c.metric,
-                _figure(c.candidate),
-                _figure(c.baseline),
-                _signed(c.change),
-                c.rule,
-                {True: "✓", False: "✗", None: "-"}[c.passed],
-            ]
-            for c in self.checks
-        ]
-        return Table(
-            ["metric", "candidate", "baseline", "change", "threshold", "ok"],
-            rows,
-            title=self._title(),
-            notes=self.notes,
-            max_rows=len(rows) or 1,
-            style=_style,
-        )
-
-    def _title(self) -> str:
-        against = f" vs {self.baseline}" if self.baseline else ""
-        return f"{self.model}/{self.version}{against}: {self.verdict.upper()}"
-
-    def __repr__(self) -> str:
-        lines = [repr(self.table()), f"evaluation run {self.run_id}"]
-        if self.data_commit:
-            lines.append(f"holdout data commit {self.data_commit}")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.passed else "#cf222e"
-        facts = [f'run <code title="{html.escape(self.run_id)}">{self.run_id[:8]}</code>']
-        if self.data_commit:
-            facts.append(
-                f'holdout <code title="{html.escape(self.data_commit)}">'
-                f"{html.escape(self.data_commit[:12])}</code>"
-            )
-        if self.latency:
-            facts.append(f"latency measured on {html.escape(self.latency['measured_on'])}")
-        table = self.table()
-        body = []
-        for check, row in zip(self.checks, table.rows, strict=True):
-            cells = [f"<td>{html.escape(str(v))}</td>" for v in row[:-1]]
-            cells.insert(3, f"<td>{_bars(check)}</td>")
-            cells.append(f'<td style="{_style("ok", row[-1])}">{row[-1]}</td>')
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        columns = [*table.columns[:3], "", *table.columns[3:]]
-        head = "".join(f'<th style="text-align:left">{html.escape(c)}</th>' for c in columns)
-        notes = "".join(
-            f'<div style="color:#57606a;font-size:85%">{html.escape(n)}</div>' for n in self.notes
-        )
-        return (
-            '<div class="mlops-validation">'
-            f"<strong>{html.escape(self.model)}/{self.version}</strong>"
-            + (f" vs {html.escape(self.baseline)}" if self.baseline else "")
-            + f' <span style="color:{colour};font-weight:bold">{self.verdict.upper()}</span>'
-            + f'<div style="color:#57606a;font-size:85%">{" · ".join(facts)}</div>'
-            + notes
-            + f'<table style="font-size:90%"><thead><tr>{head}</tr></thead>'
-            + f"<tbody>{''.join(body)}</tbody></table></div>"
-        )
-
-
-# --- thresholds --------------------------------------------------------------------------
-
-
-def parse_thresholds(
-    thresholds: Mapping[str, Mapping[str, Any]] | None, model_type: str
-) -> list[Rule]:
-    """``{"roc_auc": {"threshold": 0.8, "min_absolute_change": 0.0}}`` -> rules, with one
-    line for an unknown metric (and the closest names) or an unknown key."""
-    known = METRICS[model_type]
-    rules = []
-    for metric, spec in (thresholds or {}).items():
-        check_metric(metric, model_type)
-        if not isinstance(spec, Mapping):
-            raise UsageError(
-                f"threshold for '{metric}' must be a dict such as {{'threshold': 0.8}}, "
-                f"got {spec!r}"
-            )
-        unknown = sorted(set(spec) - set(THRESHOLD_KEYS))
-        if unknown:
-            raise UsageError(
-                f"unknown threshold key '{unknown[0]}' for '{metric}'; use "
-                + ", ".join(THRESHOLD_KEYS)
-            )
-        values = {}
-        for key in ("threshold", "min_absolute_change", "min_relative_change"):
-            value = spec.get(key)
-            if value is not None and (isinstance(value, bool) or not _is_number(value)):
-                raise UsageError(f"{metric} {key} must be a number, got {value!r}")
-            values[key] = None if value is None else float(value)
-        absolute, relative = values["min_absolute_change"], values["min_relative_change"]
-        if absolute is not None and absolute < 0:
-            raise UsageError(
-                f"{metric} min_absolute_change must be 0 or more (how much better than the "
-                f"baseline), got {absolute:g}"
-            )
-        if relative is not None and not 0 <= relative <= 1:
-            raise UsageError(
-                f"{metric} min_relative_change is a fraction of the baseline between 0 and 1 "
-                f"(0.02 = 2%), got {relative:g}"
-            )
-        if all(v is None for v in values.values()):
-            raise UsageError(
-                f"threshold for '{metric}' sets nothing; give threshold, min_absolute_change "
-                "or min_relative_change"
-            )
-        greater = spec.get("greater_is_better", known[metric])
-        rules.append(Rule(metric, bool(greater), **values))
-    return rules
-
-
-def check_metric(metric: str, model_type: str) -> None:
-    known = METRICS[model_type]
-    if metric in known:
-        return
-    close = difflib.get_close_matches(metric, list(known), n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise UsageError(
-        f"unknown {model_type} metric '{metric}'; {hint}known: {', '.join(sorted(known))}"
-    )
 
 
 # --- the gate ----------------------------------------------------------------------------
@@ -302,7 +90,7 @@ class Gate:
             raise UsageError(f"model_type must be 'classifier' or 'regressor', got '{kind}'")
         rules = parse_thresholds(thresholds, kind)
         if latency_budget_ms is not None and (
-            not _is_number(latency_budget_ms) or latency_budget_ms <= 0
+            not is_number(latency_budget_ms) or latency_budget_ms <= 0
         ):
             raise UsageError(
                 f"latency_budget_ms must be a positive number, got {latency_budget_ms}"
@@ -375,7 +163,7 @@ class Gate:
                     checks=checks,
                     run_id=run.id,
                     data_commit=commit,
-                    metrics={k: float(v) for k, v in scores.metrics.items() if _is_number(v)},
+                    metrics={k: float(v) for k, v in scores.metrics.items() if is_number(v)},
                     notes=notes,
                 )
                 if latency_budget_ms is not None or predict is not None:
@@ -406,7 +194,7 @@ class Gate:
                     )
                     result.notes.append(
                         f"{slice_metric} by {slice_column}: "
-                        + ", ".join(f"{k}={_figure(v)}" for k, v in result.slices.items())
+                        + ", ".join(f"{k}={figure(v)}" for k, v in result.slices.items())
                     )
                 summary = result.summary or "no criteria checked"
                 run.set_tags({VERDICT: result.verdict, SUMMARY: summary})
@@ -421,7 +209,7 @@ class Gate:
         }
         if commit:
             version_tags[DATA_COMMIT] = commit
-        self._tag_version(candidate, version_tags)
+        models.set_version_tags(candidate.name, candidate.version, version_tags)
         return result
 
     # -- steps ---------------------------------------------------------------------------
@@ -475,7 +263,7 @@ class Gate:
                     figure = scores.metrics.get(metric)
                 except LabError:
                     figure = None
-            out[label] = float(figure) if _is_number(figure) and figure == figure else None
+            out[label] = float(figure) if is_number(figure) and figure == figure else None
         return out
 
     def _discard(self, run: Any) -> None:
@@ -487,18 +275,6 @@ class Gate:
             for child in children:
                 client.delete_run(child.info.run_id)
             client.delete_run(run.id)
-
-    def _tag_version(self, version: VersionInfo, tags: dict[str, str]) -> None:
-        from mlops_lab.services.models import _retry_locked
-
-        client = self.lab.tracking.client
-        for key, value in tags.items():
-            _retry_locked(
-                lambda k=key, v=value: client.set_model_version_tag(
-                    version.name, str(version.version), k, v
-                ),
-                f"tagging {version.ref} with its validation",
-            )
 
 
 # --- MLflow --------------------------------------------------------------------------------
@@ -544,7 +320,7 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
                 before,
                 f"{sign} {rule.threshold:g}",
                 passed,
-                f"{rule.metric} {value:.3f} {sign} {rule.threshold:g} {_mark(passed)}",
+                f"{rule.metric} {value:.3f} {sign} {rule.threshold:g} {mark(passed)}",
                 limit=rule.threshold,
             )
         )
@@ -581,7 +357,7 @@ def _judge(rule: Rule, scores: Any, base: Any, baseline: VersionInfo | None) -> 
                 before,
                 rule_text,
                 passed,
-                f"{rule.metric} {shown:+.3f}{unit} vs {against} {_mark(passed)}",
+                f"{rule.metric} {shown:+.3f}{unit} vs {against} {mark(passed)}",
                 limit=before + step if rule.greater_is_better else before - step,
             )
         )
@@ -679,7 +455,7 @@ def _latency_check(latency: dict[str, Any], budget: float | None) -> Check:
         None,
         f"≤ {budget:g}",
         passed,
-        f"p99 {p99:.1f} ms ≤ {budget:g} {_mark(passed)}",
+        f"p99 {p99:.1f} ms ≤ {budget:g} {mark(passed)}",
         limit=budget,
     )
 
@@ -701,7 +477,7 @@ def _slice_check(metric: str, column: str, gap: float | None, allowed: float | N
         None,
         f"≤ {allowed:g}",
         passed,
-        f"{metric} gap by {column} {gap:.3f} ≤ {allowed:g} {_mark(passed)}",
+        f"{metric} gap by {column} {gap:.3f} ≤ {allowed:g} {mark(passed)}",
         limit=allowed,
     )
 
@@ -723,113 +499,5 @@ def _columns(frame: Any) -> str:
     return ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
 
 
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return not isinstance(value, str)
-
-
 def _plus(rule: Rule, amount: float) -> str:
     return f"{'+' if rule.greater_is_better else '-'}{amount:g}" if amount else "0"
-
-
-def _mark(passed: bool) -> str:
-    return "✓" if passed else "✗"
-
-
-def _figure(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
-
-
-def _signed(value: float | None) -> str:
-    return "" if value is None else f"{value:+.4g}"
-
-
-def _bars(check: Check) -> str:
-    """Candidate (blue) and baseline (grey) as bars on one scale, the limit as a tick."""
-    values = [v for v in (check.candidate, check.baseline, check.limit) if v is not None]
-    if check.candidate is None or len(values) < 2:
-        return ""
-    scale = max(abs(v) for v in values) or 1.0
-    width = 80
-
-    def length(value: float) -> float:
-        return round(abs(value) / scale * width, 1)
-
-    parts = [f'<rect x="0" y="1" width="{length(check.candidate)}" height="4" fill="#0969da"/>']
-    if check.baseline is not None:
-        parts.append(
-            f'<rect x="0" y="6" width="{length(check.baseline)}" height="4" fill="#8c959f"/>'
-        )
-    if check.limit is not None:
-        x = min(length(check.limit), width - 1)
-        parts.append(f'<rect x="{x}" y="0" width="1.5" height="11" fill="#cf222e"/>')
-    title = f"candidate {_figure(check.candidate)}"
-    if check.baseline is not None:
-        title += f", baseline {_figure(check.baseline)}"
-    if check.limit is not None:
-        title += f", limit {_figure(check.limit)}"
-    return (
-        f'<svg width="{width + 2}" height="11" role="img"><title>{html.escape(title)}</title>'
-        + "".join(parts)
-        + "</svg>"
-    )
-
-
-def _style(column: str, value: Any) -> str:
-    if column == "ok":
-        return {"✓": "color:#1a7f37;font-weight:bold", "✗": "color:#cf222e;font-weight:bold"}.get(
-            str(value), ""
-        )
-    return ""
-
-
-# --- the magic's flags -------------------------------------------------------------------
-
-_THRESHOLD_FLAG = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=)\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*$")
-_CHANGE_FLAG = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*([-+]?)([\d.]+(?:e[-+]?\d+)?)(%?)\s*$")
-
-
-def thresholds_from_flags(
-    thresholds: list[str] | None, changes: list[str] | None
-) -> dict[str, dict[str, Any]]:
-    """``["roc_auc>=0.8"]`` and ``["roc_auc=+0.01", "log_loss=-2%"]`` -> the thresholds dict.
-
-    ``>=`` / ``<=`` say whether greater is better; a change's sign says the same (``+``: must
-    rise by at least that much, ``-``: must fall), ``%`` makes it relative to the baseline,
-    and ``+0`` means "no worse than the baseline"."""
-    out: dict[str, dict[str, Any]] = {}
-    for text in thresholds or []:
-        match = _THRESHOLD_FLAG.match(text)
-        if not match:
-            raise UsageError(
-                f"--threshold '{text}' is not METRIC>=VALUE or METRIC<=VALUE (e.g. roc_auc>=0.8)"
-            )
-        metric, operator, value = match.groups()
-        spec = out.setdefault(metric, {})
-        spec["threshold"] = float(value)
-        spec["greater_is_better"] = operator == ">="
-    for text in changes or []:
-        match = _CHANGE_FLAG.match(text)
-        if not match:
-            raise UsageError(
-                f"--min-change '{text}' is not METRIC=+AMOUNT, METRIC=-AMOUNT or METRIC=+PCT% "
-                "(e.g. roc_auc=+0.01, log_loss=-2%)"
-            )
-        metric, sign, amount, percent = match.groups()
-        spec = out.setdefault(metric, {})
-        if sign:
-            greater = sign == "+"
-            if spec.get("greater_is_better", greater) != greater:
-                raise UsageError(
-                    f"--threshold and --min-change disagree on whether {metric} should rise "
-                    "or fall; use >= with + and <= with -"
-                )
-            spec["greater_is_better"] = greater
-        if percent:
-            spec["min_relative_change"] = float(amount) / 100
-        else:
-            spec["min_absolute_change"] = float(amount)
-    return out

@@ -13,7 +13,7 @@ import pytest
 from mlops_lab import lineage
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.lab import Lab
-from mlops_lab.services import validation
+from mlops_lab.services import validation, validation_rules
 
 
 def _tags(lab: Lab, ref: str) -> dict[str, str]:
@@ -134,7 +134,7 @@ def test_magic_flags_and_table(
 
 
 def test_flags_parse_to_mlflow_thresholds() -> None:
-    parsed = validation.thresholds_from_flags(
+    parsed = validation_rules.thresholds_from_flags(
         ["roc_auc>=0.8", "log_loss<=0.4"], ["roc_auc=+0.01", "log_loss=-2%"]
     )
     assert parsed == {
@@ -142,9 +142,9 @@ def test_flags_parse_to_mlflow_thresholds() -> None:
         "log_loss": {"threshold": 0.4, "greater_is_better": False, "min_relative_change": 0.02},
     }
     with pytest.raises(UsageError, match="disagree"):
-        validation.thresholds_from_flags(["roc_auc>=0.8"], ["roc_auc=-0.1"])
+        validation_rules.thresholds_from_flags(["roc_auc>=0.8"], ["roc_auc=-0.1"])
     with pytest.raises(UsageError, match="METRIC>=VALUE"):
-        validation.thresholds_from_flags(["roc_auc=0.8"], [])
+        validation_rules.thresholds_from_flags(["roc_auc=0.8"], [])
 
 
 @pytest.mark.parametrize(

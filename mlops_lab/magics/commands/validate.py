@@ -92,7 +92,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import UsageError
-    from mlops_lab.services.validation import thresholds_from_flags
+    from mlops_lab.services.validation_rules import thresholds_from_flags
 
     data: Any = args.data
     namespace = ctx.shell.user_ns if ctx.shell is not None else {}
