@@ -41,7 +41,7 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def app(self) -> MLOpsExtension:
-        return cast(MLOpsExtension, self.extensionapp)
+        return cast("MLOpsExtension", self.extensionapp)
 
     @property
     def lab(self) -> Lab:
