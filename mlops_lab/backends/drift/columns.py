@@ -29,9 +29,10 @@ _KIND_NAMES[CATEGORICAL] = CATEGORICAL
 
 @dataclass
 class PreparedColumn:
-    """One side of one column. Numbers (integer or float dtypes) keep ``values``, their
-    finite values sorted; other columns keep ``keys`` (distinct values) and their
-    ``counts``, which numbers also get when they have few distinct values."""
+    """One side of one column. Numbers keep their finite values sorted (``values``), or,
+    for integers in a small range, counted per value (``keys``/``counts``, from which the
+    sorted values are rebuilt in one pass when a test needs them). Other columns keep
+    ``keys`` (distinct values) and ``counts``."""
 
     name: str
     rows: int
@@ -40,9 +41,9 @@ class PreparedColumn:
     keys: NDArray[Any] | None = None
     counts: NDArray[np.int64] | None = None
     distinct: int = 0
-    std: float = 0.0
+    std: float | None = None
     value_type: str = ""
-    """pandas' inferred type of the values (integer, floating, string, boolean, ...)."""
+    """"number", or pandas' inferred type of the values (string, boolean, ...)."""
 
     @property
     def size(self) -> int:
@@ -51,7 +52,23 @@ class PreparedColumn:
 
     @property
     def numeric(self) -> bool:
-        return self.values is not None
+        return self.value_type == "number"
+
+    def sorted_values(self) -> NDArray[np.float64]:
+        if self.values is None:
+            assert self.keys is not None and self.counts is not None
+            self.values = np.repeat(self.keys.astype(np.float64), self.counts)
+        return self.values
+
+    def standard_deviation(self) -> float:
+        if self.std is None:
+            if self.values is None and self.keys is not None and self.counts is not None:
+                keys = self.keys.astype(np.float64)
+                mean = float(keys @ self.counts) / self.size
+                self.std = float(np.sqrt(((keys - mean) ** 2) @ self.counts / self.size))
+            else:
+                self.std = float(np.std(self.sorted_values()))
+        return self.std
 
     def categories(self) -> tuple[NDArray[Any], NDArray[np.int64]]:
         """Distinct values and their counts (from the sorted values when not kept)."""
@@ -79,24 +96,19 @@ def kind_name(value: str, column: str) -> str:
     return kind
 
 
-def infer_kind(series: Any) -> str | None:
+def infer_kind(series: Any, distinct: int) -> str:
     """Evidently's typing (``evidently.core.datasets.infer_column_type``, applied to the
     current sample): floats are numerical, integers too unless they have at most 10
-    distinct values; booleans, strings and categories are categorical; other dtypes
-    (datetimes, durations) are not tested (None)."""
+    distinct values (``distinct``); booleans, strings and categories are categorical."""
     import pandas as pd
 
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return CATEGORICAL
     if pd.api.types.is_integer_dtype(dtype):
-        return CATEGORICAL if series.nunique() <= CATEGORICAL_MAX_INTEGERS else NUMERICAL
+        return CATEGORICAL if distinct <= CATEGORICAL_MAX_INTEGERS else NUMERICAL
     if pd.api.types.is_float_dtype(dtype):
         return NUMERICAL
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-        return None
-    if pd.api.types.is_complex_dtype(dtype):
-        return None
     return CATEGORICAL
 
 
@@ -107,22 +119,36 @@ def is_number(series: Any) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
-def prepare(series: Any, name: str, *, with_std: bool = False) -> PreparedColumn:
-    """Drop NaN and ±inf, then sort numbers or count the values of anything else."""
+def prepare(series: Any, name: str) -> PreparedColumn:
+    """Drop NaN and ±inf, then sort numbers (count small-range integers) or count the
+    values of anything else."""
     import pandas as pd
 
     rows = len(series)
     if is_number(series):
+        raw = series.to_numpy()
+        if raw.dtype.kind in "iu" and len(raw):
+            low, high = int(raw.min()), int(raw.max())
+            if high - low <= 4 * len(raw) + 1024:  # bounded memory: bincount, no sort
+                counts = np.bincount(raw - low if low else raw)
+                present = np.flatnonzero(counts)
+                return PreparedColumn(
+                    name,
+                    rows,
+                    0,
+                    keys=present + low,
+                    counts=counts[present].astype(np.int64),
+                    distinct=len(present),
+                    value_type="number",
+                )
         raw = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        values = raw[np.isfinite(raw)]
-        values.sort()
+        finite = np.isfinite(raw)
+        values = np.sort(raw) if finite.all() else np.sort(raw[finite])
         column = PreparedColumn(name, rows, rows - len(values), values=values, value_type="number")
         if len(values):
             column.distinct = int(np.count_nonzero(values[1:] != values[:-1])) + 1
             if column.distinct <= FEW_DISTINCT:
                 column.categories()
-            if with_std:
-                column.std = float(np.std(values))
         return column
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)

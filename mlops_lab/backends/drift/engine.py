@@ -87,7 +87,10 @@ class ReferenceStats:
         tested = [name for name in names if _testable(frame[name])]
 
         def one(name: str) -> PreparedColumn:
-            return prepare(frame[name], name, with_std=True)
+            column = prepare(frame[name], name)
+            if column.numeric and column.size:
+                column.standard_deviation()  # part of what is cached
+            return column
 
         prepared = _parallel(one, tested, workers)
         return cls({c.name: c for c in prepared}, len(frame))
@@ -229,23 +232,21 @@ def compare(
         if name not in names:
             raise UsageError(f"column_types names '{name}', which is not compared")
 
-    # Evidently types each column by the current sample.
-    kinds = {
-        name: kind_name(column_types[name], name)
-        if name in column_types
-        else infer_kind(current[name])
-        for name in names
-    }
-
     def one(name: str) -> ColumnDrift | Skipped:
-        kind = kinds[name]
+        if not _testable(current[name]):
+            return Skipped(name, "not a numerical or categorical column")
         if isinstance(reference, ReferenceStats):
             ref = reference.columns.get(name)
         else:
-            ref = prepare(reference[name], name, with_std=True) if kind is not None else None
-        if kind is None or ref is None:
+            ref = prepare(reference[name], name) if _testable(reference[name]) else None
+        if ref is None:
             return Skipped(name, "not a numerical or categorical column")
         cur = prepare(current[name], name)
+        # Evidently types each column by the current sample.
+        if name in column_types:
+            kind = kind_name(column_types[name], name)
+        else:
+            kind = infer_kind(current[name], cur.distinct)
         comparable(ref, cur)
         if kind == NUMERICAL and not (ref.numeric and cur.numeric):
             raise UsageError(
@@ -302,11 +303,11 @@ def _compare_column(
     threshold = options.threshold(name, method)
     unseen: Any = np.array([])
     if method == "ks":
-        assert ref.values is not None and cur.values is not None
-        score = stattests.ks(ref.values, cur.values)
+        score = stattests.ks(ref.sorted_values(), cur.sorted_values())
     elif method == "wasserstein":
-        assert ref.values is not None and cur.values is not None
-        score = stattests.wasserstein(ref.values, cur.values, ref.std)
+        score = stattests.wasserstein(
+            ref.sorted_values(), cur.sorted_values(), ref.standard_deviation()
+        )
     else:
         ref_counts, cur_counts, unseen = _binned(ref, cur, kind)
         if method == "jensenshannon":
@@ -348,11 +349,11 @@ def _binned(ref: PreparedColumn, cur: PreparedColumn, kind: str) -> tuple[Any, A
     over both samples for numerical columns with more than 20 distinct reference values,
     else one bin per value."""
     if kind == NUMERICAL and ref.distinct > JS_BIN_MIN_DISTINCT:
-        assert ref.values is not None and cur.values is not None
-        edges = stattests.sturges_edges(ref.values, cur.values)
+        ref_values, cur_values = ref.sorted_values(), cur.sorted_values()
+        edges = stattests.sturges_edges(ref_values, cur_values)
         return (
-            stattests.histogram(ref.values, edges),
-            stattests.histogram(cur.values, edges),
+            stattests.histogram(ref_values, edges),
+            stattests.histogram(cur_values, edges),
             np.array([]),
         )
     _, ref_counts, cur_counts, unseen = align(ref, cur)
@@ -361,16 +362,17 @@ def _binned(ref: PreparedColumn, cur: PreparedColumn, kind: str) -> tuple[Any, A
 
 def _sketch(ref: PreparedColumn, cur: PreparedColumn, kind: str) -> dict[str, Any]:
     """What the report draws: a shared-bin histogram, or the largest categories' shares."""
-    if kind == NUMERICAL and ref.values is not None and cur.values is not None:
-        low = float(min(ref.values[0], cur.values[0]))
-        high = float(max(ref.values[-1], cur.values[-1]))
+    if kind == NUMERICAL:
+        ref_values, cur_values = ref.sorted_values(), cur.sorted_values()
+        low = float(min(ref_values[0], cur_values[0]))
+        high = float(max(ref_values[-1], cur_values[-1]))
         if low == high:
             low, high = low - 0.5, high + 0.5
         edges = np.linspace(low, high, SKETCH_BINS + 1)
         return {
             "edges": edges.tolist(),
-            "reference": (stattests.histogram(ref.values, edges) / ref.size).tolist(),
-            "current": (stattests.histogram(cur.values, edges) / cur.size).tolist(),
+            "reference": (stattests.histogram(ref_values, edges) / ref.size).tolist(),
+            "current": (stattests.histogram(cur_values, edges) / cur.size).tolist(),
         }
     keys, ref_counts, cur_counts, _ = align(ref, cur)
     ref_shares, cur_shares = ref_counts / ref.size, cur_counts / cur.size

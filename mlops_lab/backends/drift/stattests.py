@@ -62,7 +62,8 @@ def ks(a: Floats, b: Floats) -> float:
 def wasserstein(a: Floats, b: Floats, reference_std: float) -> float:
     """First Wasserstein distance of sorted samples over max(std of reference, 0.001)."""
     if len(a) == len(b):
-        distance = float(np.mean(np.abs(a - b)))
+        gaps = np.subtract(a, b)
+        distance = float(np.abs(gaps, out=gaps).mean())
     else:
         merged = np.concatenate([a, b])
         merged.sort(kind="stable")  # two sorted runs: merged in one pass
@@ -102,10 +103,20 @@ def fill_zeroes(shares: Floats) -> Floats:
 
 
 def jensenshannon(reference: Counts, current: Counts, n_reference: int, n_current: int) -> float:
-    """Jensen-Shannon distance (natural log) of the shares in each bin or category."""
-    from scipy.spatial import distance
+    """Jensen-Shannon distance (natural log) of the shares in each bin or category, as
+    ``scipy.spatial.distance.jensenshannon`` computes it (shares renormalised to sum 1)."""
+    p = reference / n_reference
+    q = current / n_current
+    p, q = p / p.sum(), q / q.sum()
+    middle = (p + q) / 2.0
+    divergence = _relative_entropy(p, middle) + _relative_entropy(q, middle)
+    return float(np.sqrt(divergence / 2.0))
 
-    return float(distance.jensenshannon(reference / n_reference, current / n_current))
+
+def _relative_entropy(p: Floats, q: Floats) -> float:
+    """sum of p log(p/q), with 0 log 0 = 0 (q > 0 wherever p > 0 here)."""
+    present = p > 0
+    return float(np.sum(p[present] * np.log(p[present] / q[present])))
 
 
 def psi(reference: Counts, current: Counts, n_reference: int, n_current: int) -> float:
