@@ -114,10 +114,11 @@ class DriftService:
         if stats is None and not refresh:
             stats = self._download(version, folder)
         if stats is None:
-            frame, _ = self.training_data(version)
+            frame, source = self.training_data(version)
             from mlops_lab.backends.drift import ReferenceStats
 
             stats = ReferenceStats.build(frame)
+            stats.source = source
             del frame
             _save(stats, folder)
             self._upload(version, folder)
@@ -242,6 +243,9 @@ class DriftService:
         reference = self.reference(model)
         frame, meta = self._current(info, current, ref, window, endpoint, version, variant)
         meta |= {"model": info.name, "version": str(info.version)}
+        meta |= {f"reference_{key}": value for key, value in reference.source.items()}
+        if columns is None:
+            columns = self._model_inputs(info, reference, frame)
         where = meta.get("window") and f"last {meta['window']} of predictions"
         title = f"{info.name} v{info.version}: training data vs {where or meta.get('current')}"
         result = self.compare(
@@ -261,6 +265,24 @@ class DriftService:
 
             _drift_record.record(self.lab, info, result)
         return result
+
+    def _model_inputs(self, info: VersionInfo, reference: ReferenceStats, frame: Any) -> Any:
+        """The model's input columns from its signature, when it has one and both samples
+        hold them; else None (every common column)."""
+        try:
+            from urllib.parse import unquote, urlparse
+
+            from mlflow.models import Model
+
+            location = self.lab.models.location(f"{info.name}/{info.version}")
+            if location.startswith("file:"):
+                location = unquote(urlparse(location).path)
+            signature = Model.load(location).signature
+            names = signature.inputs.input_names() if signature is not None else []
+        except Exception:  # no signature, or a model MLflow cannot describe: compare all
+            return None
+        wanted = [n for n in names if n in reference.columns and n in frame.columns]
+        return wanted or None
 
     def _current(
         self,
@@ -340,7 +362,12 @@ def _save(stats: ReferenceStats, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {}
-    index: dict[str, Any] = {"format": CACHE_FORMAT, "rows": stats.rows, "columns": []}
+    index: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "rows": stats.rows,
+        "source": stats.source,
+        "columns": [],
+    }
     for i, column in enumerate(stats.columns.values()):
         entry = {
             "name": column.name,
@@ -391,4 +418,4 @@ def _load(folder: Path) -> ReferenceStats | None:
                 p: arrays[f"{i}.{p}"] for p in ("values", "keys", "counts") if f"{i}.{p}" in arrays
             }
             columns[entry["name"]] = PreparedColumn(**entry, **parts)
-    return ReferenceStats(columns, int(index["rows"]))
+    return ReferenceStats(columns, int(index["rows"]), dict(index.get("source", {})))

@@ -77,6 +77,8 @@ class ReferenceStats:
 
     columns: dict[str, PreparedColumn]
     rows: int
+    source: dict[str, str] = field(default_factory=dict)
+    """Where the reference came from (data commit, paths)."""
 
     @classmethod
     def build(
