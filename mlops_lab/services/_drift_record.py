@@ -128,7 +128,7 @@ def exposition(entries: list[dict[str, Any]]) -> str:
             yield from (score, detected, share)
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Latest())  # type: ignore[arg-type]
+    registry.register(Latest())
     return str(generate_latest(registry).decode("utf-8"))
 
 
