@@ -244,3 +244,72 @@ def test_magic_shows_the_report(ipython: Any, lab: Lab, trained: dict[str, Any])
     assert report.names == FEATURES
     html = report._repr_html_()
     assert "<svg" in html and "<script" not in html
+
+
+@pytest.mark.slow
+def test_drift_check_notebook_runs_with_papermill(lab: Lab, trained: dict[str, Any]) -> None:
+    lab.data.write_table(shifted(1000, 21), "fraud/2026-02.parquet")
+    commit = lab.data.commit(message="February 2026 transactions")
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "drift_check.ipynb"
+    output = lab.notebooks.run(
+        notebook,
+        {"model": "fraud@champion", "path": "fraud/2026-02.parquet", "ref": commit},
+        output=lab.root / "drift_check.out.ipynb",
+        cwd=lab.root,
+    )
+    executed = output.read_text(encoding="utf-8")
+    assert "mlops-drift" in executed and "<script" not in executed
+    assert (lab.root / "drift.html").is_file()
+    version = lab.tracking.client.get_model_version("fraud", "1")
+    run = lab.tracking.client.get_run(version.tags["mlops.drift.run"])
+    assert run.data.tags["mlops.drift.current_commit"] == commit
+
+
+def test_widget_picks_columns_and_shows_errors_in_one_line(
+    lab: Lab, trained: dict[str, Any]
+) -> None:
+    from mlops_lab.widgets.drift import DriftWidget
+
+    widget = DriftWidget(lab, "fraud@champion", current=shifted(900, 8))
+    assert widget.window.layout.display == "none"
+    widget.check()
+    assert list(widget.columns.options) == FEATURES
+    assert widget.report.value.count("<svg") == 2
+    widget.columns.value = ("amount",)
+    assert widget.report.value.count("<svg") == 1 and ">amount<" in widget.report.value
+
+    windowed = DriftWidget(lab, "fraud@champion", window="6h")
+    windowed.lab = mlops_lab.connect(lab.root)
+    windowed.lab._services["serving"] = PredictionLog(
+        prediction_log(shifted(500, 3), "1", "stable")
+    )
+    windowed.check()
+    assert windowed.result is not None and windowed.result.current_rows == 500
+    windowed.window.value = "15m"  # the slider reruns the check for its window
+    assert windowed.lab._services["serving"].calls[-1]["since"] == "15m"
+
+    broken = DriftWidget(lab, "nosuchmodel@champion", current=shifted(10, 1))
+    broken.check()
+    assert broken.report.value == "" and "nosuchmodel" in broken.message.value
+
+
+def test_config_chooses_the_test_threshold_and_share(lab: Lab) -> None:
+    config = lab.root / "mlops.toml"
+    original = config.read_text(encoding="utf-8")
+    config.write_text(
+        '[drift]\nmethod = "psi"\nthreshold = 0.3\ndrift_share = 0.8\n', encoding="utf-8"
+    )
+    try:
+        configured = mlops_lab.connect(lab.root)
+    finally:
+        config.write_text(original, encoding="utf-8")
+    reference, current = make_transactions(2000, 1), shifted(2000, 2)
+    result = configured.drift.compare(reference, current, columns=FEATURES)
+    assert {c.method for c in result.columns} == {"psi"}
+    assert {c.threshold for c in result.columns} == {0.3}
+    assert result.drift_share == 0.8
+    per_call = configured.drift.compare(
+        reference, current, columns=FEATURES, tests={"amount": "ks"}, thresholds={"amount": 0.01}
+    )
+    assert per_call.column("amount").method == "ks" and per_call.column("amount").threshold == 0.01
+    assert per_call.column("merchant_category").method == "psi"
