@@ -114,21 +114,27 @@ class DriftService:
         if stats is None and not refresh:
             stats = self._download(version, folder)
         if stats is None:
-            frame, source = self.training_data(version)
             from mlops_lab.backends.drift import ReferenceStats
 
-            stats = ReferenceStats.build(frame)
-            stats.source = source
-            del frame
+            tables, source = self.training_data(version)
+            stats = ReferenceStats({}, 0, source)
+            # Several tables (labels and feature-view sources): each column from the first
+            # table that has it.
+            for frame in tables.values():
+                fresh = [str(c) for c in frame.columns if str(c) not in stats.columns]
+                built = ReferenceStats.build(frame, fresh)
+                stats.columns.update(built.columns)
+                stats.rows = max(stats.rows, built.rows)
+            del tables
             _save(stats, folder)
             self._upload(version, folder)
         self._references[key] = stats
         return stats
 
-    def training_data(self, model: str | VersionInfo) -> tuple[Any, dict[str, str]]:
-        """The DataFrame the version was trained on, read back through lab.data at the data
-        commit its run recorded (``mlops.data.commit`` / ``mlops.data.paths``)."""
-        pd = _pandas()
+    def training_data(self, model: str | VersionInfo) -> tuple[dict[str, Any], dict[str, str]]:
+        """The tables the version's run read (path -> DataFrame), read back through lab.data
+        at the data commit it recorded (``mlops.data.commit`` / ``mlops.data.paths``); feature
+        views count with the source files they read."""
         version = self.lab.models.get(model) if isinstance(model, str) else model
         tags = self._lineage_tags(version)
         commits = [c for c in tags.get(lineage.DATA_COMMIT, "").split(",") if c]
@@ -151,22 +157,18 @@ class DriftService:
                 f"model {version.name}/{version.version} read no table ({', '.join(paths)}); "
                 "pass a reference to lab.drift.compare()"
             )
-        frames, sources = [], []
+        frames = {}
         for path in tables:
             frame = self._read_at_any(path, commits)
             if frame is not None:
-                frames.append(frame)
-                sources.append(path)
+                frames[path] = frame
         if not frames:
             raise NotFoundError(
                 f"the training data of {version.name}/{version.version} ({', '.join(tables)} at "
                 f"{', '.join(c[:12] for c in commits)}) is no longer in the data store"
             )
-        columns = list(frames[0].columns)
-        same = [f for f in frames if list(f.columns) == columns]
-        frame = pd.concat(same, ignore_index=True) if len(same) > 1 else same[0]
-        meta = {"data_commit": ",".join(commits), "data_paths": ",".join(sources)}
-        return frame, meta
+        meta = {"data_commit": ",".join(commits), "data_paths": ",".join(frames)}
+        return frames, meta
 
     def _read_at_any(self, path: str, commits: list[str]) -> Any:
         for commit in reversed(commits):

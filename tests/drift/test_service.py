@@ -107,6 +107,29 @@ def test_reference_is_cached_locally_and_as_an_artifact_of_the_run(
         assert cached.column(name).score == pytest.approx(cold.column(name).score, rel=1e-12)
 
 
+def test_reference_takes_each_column_from_the_tables_the_run_read(lab: Lab) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_lab.examples import fraud
+
+    transactions = make_transactions(1500, 2)
+    features = fraud.card_features(transactions)
+    lab.data.write_table(fraud.labels(transactions), "two/labels.parquet")
+    lab.data.write_table(features, "two/features.parquet")
+    commit = lab.data.commit(message="labels and card features")
+    with lab.tracking.start_run("two tables") as run:
+        labels = lab.data.read_table("two/labels.parquet", ref=commit)
+        daily = lab.data.read_table("two/features.parquet", ref=commit)
+        run.log_model(LogisticRegression().fit(labels[["amount"]], labels["is_fraud"]))
+    lab.models.register(run, "two-tables")
+    stats = lab.drift.reference("two-tables/1")
+    assert {"amount", "is_fraud", "card_id", "spend_7d", "avg_amount_7d"} <= set(stats.columns)
+    assert "event_timestamp" not in stats.columns  # datetimes are not tested
+    assert stats.columns["spend_7d"].size == len(daily)
+    assert stats.columns["amount"].size == len(labels)
+    assert stats.source["data_paths"] == "two/labels.parquet,two/features.parquet"
+
+
 def test_a_check_is_a_run_linked_to_the_version_and_feeds_the_metrics(
     lab: Lab, trained: dict[str, Any]
 ) -> None:
