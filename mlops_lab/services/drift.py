@@ -189,16 +189,23 @@ class DriftService:
     def _download(self, version: VersionInfo, folder: Path) -> ReferenceStats | None:
         if not version.run_id:
             return None
+        client = self.lab.tracking.client
         try:
-            import mlflow
+            if not client.list_artifacts(version.run_id, REFERENCE_ARTIFACT):
+                return None
+            from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
-            mlflow.artifacts.download_artifacts(
-                run_id=version.run_id,
-                artifact_path=REFERENCE_ARTIFACT,
-                dst_path=str(folder.parent),
-                tracking_uri=self.lab.tracking.uri,
-            )
-        except Exception:
+            # MLflow reads the setting at each download; its progress bar is noise in a report.
+            previous = os.environ.get(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name)
+            os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
+            try:
+                client.download_artifacts(version.run_id, REFERENCE_ARTIFACT, str(folder.parent))
+            finally:
+                if previous is None:
+                    os.environ.pop(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, None)
+                else:
+                    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = previous
+        except Exception:  # an unreadable artifact store: rebuild from the data instead
             return None
         downloaded = folder.parent / REFERENCE_ARTIFACT
         if downloaded.is_dir():

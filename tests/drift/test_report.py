@@ -60,3 +60,13 @@ def test_report_shows_verdicts_unseen_values_and_skipped_columns() -> None:
     assert "not tested: all values missing in the current data" in html
     assert re.search(r"Dataset: drift</b>", html)
     assert "city" in repr(result) and "DRIFT" in repr(result)
+
+
+def test_the_quickstart_shift_is_seen_as_drift() -> None:
+    from mlops_lab.examples import fraud
+
+    before, after = fraud.make_transactions(2000, 7), fraud.make_shifted_transactions(2000, 8)
+    result = compare(before, after, columns=["amount", "merchant_category", "is_fraud"])
+    assert result.column("amount").drifted and result.column("merchant_category").drifted
+    assert result.column("merchant_category").unseen == ("crypto",)
+    assert result.dataset_drift
