@@ -30,7 +30,7 @@ INPUT_PREFIX = "input."
 DRIFT_EXPERIMENT = "drift"
 REFERENCE_ARTIFACT = "drift_reference"
 # Bumped when the cached format changes, so old caches are rebuilt instead of misread.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 DRIFT_RUN_TAG = "mlops.drift.run"
 DRIFT_SHARE_TAG = "mlops.drift.share"
 WINDOW_PATTERN = re.compile(r"^\d+(\.\d+)?[smhdw]$")
@@ -124,7 +124,9 @@ class DriftService:
                 fresh = [str(c) for c in frame.columns if str(c) not in stats.columns]
                 built = ReferenceStats.build(frame, fresh)
                 stats.columns.update(built.columns)
+                stats.untested += [c for c in built.untested if c not in stats.untested]
                 stats.rows = max(stats.rows, built.rows)
+            stats.untested = [c for c in stats.untested if c not in stats.columns]
             del tables
             _save(stats, folder)
             self._upload(version, folder)
@@ -376,30 +378,30 @@ def _save(stats: ReferenceStats, folder: Path) -> None:
         "rows": stats.rows,
         "source": stats.source,
         "columns": [],
+        "untested": stats.untested,
     }
-    for i, column in enumerate(stats.columns.values()):
-        entry = {
-            "name": column.name,
-            "rows": column.rows,
-            "missing": column.missing,
-            "distinct": column.distinct,
-            "std": column.std,
-            "value_type": column.value_type,
-        }
-        for part in ("values", "keys", "counts"):
-            array = getattr(column, part)
-            if array is None:
+    for column in list(stats.columns.values()):
+        parts = {p: getattr(column, p) for p in ("values", "keys", "counts")}
+        keys = parts["keys"]
+        if keys is not None and keys.dtype == object:
+            keys = np.asarray(keys.astype(str) if column.value_type == "string" else keys.tolist())
+            if keys.dtype == object:  # e.g. dates or decimals held as Python objects
+                del stats.columns[column.name]  # not tested, in memory as from the cache
+                stats.untested.append(column.name)
                 continue
-            if part == "keys" and array.dtype == object:
-                array = array.astype(str) if column.value_type == "string" else array.tolist()
-                array = np.asarray(array)
-                if array.dtype == object:
-                    raise UsageError(
-                        f"column '{column.name}' holds values that cannot be cached "
-                        f"({column.value_type}); convert it to strings or numbers"
-                    )
-            arrays[f"{i}.{part}"] = array
-        index["columns"].append(entry)
+            parts["keys"] = keys
+        i = len(index["columns"])
+        arrays.update({f"{i}.{p}": a for p, a in parts.items() if a is not None})
+        index["columns"].append(
+            {
+                "name": column.name,
+                "rows": column.rows,
+                "missing": column.missing,
+                "distinct": column.distinct,
+                "std": column.std,
+                "value_type": column.value_type,
+            }
+        )
     temporary = folder / f".stats.{os.getpid()}.npz"
     with open(temporary, "wb") as fh:
         np.savez(fh, **arrays)
@@ -427,4 +429,6 @@ def _load(folder: Path) -> ReferenceStats | None:
                 p: arrays[f"{i}.{p}"] for p in ("values", "keys", "counts") if f"{i}.{p}" in arrays
             }
             columns[entry["name"]] = PreparedColumn(**entry, **parts)
-    return ReferenceStats(columns, int(index["rows"]), dict(index.get("source", {})))
+    return ReferenceStats(
+        columns, int(index["rows"]), dict(index["source"]), list(index["untested"])
+    )

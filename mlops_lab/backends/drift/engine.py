@@ -79,6 +79,8 @@ class ReferenceStats:
     rows: int
     source: dict[str, str] = field(default_factory=dict)
     """Where the reference came from (data commit, paths)."""
+    untested: list[str] = field(default_factory=list)
+    """Columns of the reference that are not tested (datetimes, Python objects)."""
 
     @classmethod
     def build(
@@ -95,7 +97,8 @@ class ReferenceStats:
             return column
 
         prepared = _parallel(one, tested, workers)
-        return cls({c.name: c for c in prepared}, len(frame))
+        untested = [name for name in names if name not in tested]
+        return cls({c.name: c for c in prepared}, len(frame), untested=untested)
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ def compare(
     column_types = dict(column_types or {})
     _check_frame(current, "current")
     if isinstance(reference, ReferenceStats):
-        available = list(reference.columns)
+        available = [*reference.columns, *reference.untested]
         reference_rows = reference.rows
     else:
         _check_frame(reference, "reference")
