@@ -27,12 +27,9 @@ if TYPE_CHECKING:
     from mlops_lab.services.models import VersionInfo
 
 INPUT_PREFIX = "input."
-DRIFT_EXPERIMENT = "drift"
 REFERENCE_ARTIFACT = "drift_reference"
 # Bumped when the cached format changes, so old caches are rebuilt instead of misread.
 CACHE_FORMAT = 2
-DRIFT_RUN_TAG = "mlops.drift.run"
-DRIFT_SHARE_TAG = "mlops.drift.share"
 WINDOW_PATTERN = re.compile(r"^\d+(\.\d+)?[smhdw]$")
 
 
