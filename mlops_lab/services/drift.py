@@ -99,10 +99,10 @@ class DriftService:
 
     # ------------------------------------------------------------------ reference
 
-    def reference(self, model: str, refresh: bool = False) -> ReferenceStats:
+    def reference(self, model: str | VersionInfo, refresh: bool = False) -> ReferenceStats:
         """The prepared training data of a model version, from the cache when it is there
         (memory, then ``[drift] reports``, then the run's artifact), else built and cached."""
-        version = self.lab.models.get(model)
+        version = self.lab.models.get(model) if isinstance(model, str) else model
         key = f"{version.name}/{version.version}"
         if not refresh and key in self._references:
             return self._references[key]
@@ -248,7 +248,7 @@ class DriftService:
         an MLflow run linked to the version and updates the metrics endpoint.
         """
         info = self.lab.models.get(model)
-        reference = self.reference(model)
+        reference = self.reference(info)
         frame, meta = self._current(info, current, ref, window, endpoint, version, variant)
         meta |= {"model": info.name, "version": str(info.version)}
         meta |= {f"reference_{key}": value for key, value in reference.source.items()}

@@ -267,6 +267,8 @@ def test_magic_shows_the_report(ipython: Any, lab: Lab, trained: dict[str, Any])
     assert report.names == FEATURES
     html = report._repr_html_()
     assert "<svg" in html and "<script" not in html
+    widget = ipython.run_line_magic("mlops", "drift fraud@champion --current january --widget")
+    assert list(widget.columns.options) == FEATURES
 
 
 @pytest.mark.slow

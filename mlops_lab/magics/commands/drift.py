@@ -21,6 +21,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--columns", default=None, help="comma-separated columns to compare")
     parser.add_argument("--save", default=None, help="also write the report to this HTML file")
     parser.add_argument("--no-record", action="store_true", help="no MLflow run, no metrics")
+    parser.add_argument(
+        "--widget", action="store_true", help="column picker and window slider (not recorded)"
+    )
 
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:
@@ -30,6 +33,21 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         raise UsageError("%mlops drift needs --current VAR, --path PATH or --window 1h")
     current = ctx.variable(args.current) if args.current else args.path
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if args.widget:
+        from mlops_lab.widgets.drift import DriftWidget
+
+        if args.path is not None:
+            raise UsageError("--widget compares a --current DataFrame or a --window of predictions")
+        widget = DriftWidget(
+            ctx.lab,
+            args.model,
+            current,
+            window=args.window or "1h",
+            endpoint=args.endpoint,
+            variant=args.variant,
+        )
+        widget.check()
+        return widget
     report = ctx.lab.drift.for_model(
         args.model,
         current,
