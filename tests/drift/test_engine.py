@@ -116,6 +116,18 @@ def test_integer_column_with_few_values_is_categorical() -> None:
     assert compare(*frames({"x": few * 1.0}, {"x": few * 1.0})).column("x").kind == "numerical"
 
 
+def test_strings_that_are_mostly_distinct_are_text_and_not_tested() -> None:
+    ids = [f"id-{i}" for i in range(300)]
+    reference, current = frames(
+        {"id": ids, "x": rng.normal(0, 1, 300)}, {"id": ids[::-1], "x": rng.normal(0, 1, 300)}
+    )
+    result = compare(reference, current)
+    assert result.names == ["x"]
+    assert result.skipped[0].column == "id" and result.skipped[0].reason.startswith("text")
+    forced = compare(reference, current, column_types={"id": "categorical"})
+    assert forced.column("id").method == "chisquare" and forced.column("id").score == 1.0
+
+
 def test_distinct_values_are_counted_over_both_samples() -> None:
     a = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], 3000)
     b = np.concatenate([rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], 2000), [6.0] * 10])

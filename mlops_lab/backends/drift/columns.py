@@ -17,6 +17,7 @@ from mlops_lab.errors import UsageError
 
 NUMERICAL = "numerical"
 CATEGORICAL = "categorical"
+TEXT = "text"
 KINDS = (NUMERICAL, CATEGORICAL)
 # An integer column with at most this many distinct values is categorical (Evidently's rule).
 CATEGORICAL_MAX_INTEGERS = 10
@@ -96,19 +97,22 @@ def kind_name(value: str, column: str) -> str:
     return kind
 
 
-def infer_kind(series: Any, distinct: int) -> str:
+def infer_kind(series: Any, column: PreparedColumn) -> str:
     """Evidently's typing (``evidently.core.datasets.infer_column_type``, applied to the
     current sample): floats are numerical, integers too unless they have at most 10
-    distinct values (``distinct``); booleans, strings and categories are categorical."""
+    distinct values; booleans and categories are categorical, and so are strings unless
+    more than half of the values are distinct, which makes them text (not tested here)."""
     import pandas as pd
 
     dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         return CATEGORICAL
     if pd.api.types.is_integer_dtype(dtype):
-        return CATEGORICAL if distinct <= CATEGORICAL_MAX_INTEGERS else NUMERICAL
+        return CATEGORICAL if column.distinct <= CATEGORICAL_MAX_INTEGERS else NUMERICAL
     if pd.api.types.is_float_dtype(dtype):
         return NUMERICAL
+    if column.value_type == "string" and column.distinct > column.size * 0.5:
+        return TEXT
     return CATEGORICAL
 
 

@@ -28,6 +28,7 @@ from mlops_lab.backends.drift.columns import (
     CATEGORICAL,
     FEW_DISTINCT,
     NUMERICAL,
+    TEXT,
     PreparedColumn,
     align,
     comparable,
@@ -247,12 +248,18 @@ def compare(
         if ref is None:
             return Skipped(name, "not a numerical or categorical column")
         cur = prepare(current[name], name)
+        comparable(ref, cur)
         # Evidently types each column by the current sample.
         if name in column_types:
             kind = kind_name(column_types[name], name)
         else:
-            kind = infer_kind(current[name], cur.distinct)
-        comparable(ref, cur)
+            kind = infer_kind(current[name], cur)
+        if kind == TEXT:
+            return Skipped(
+                name,
+                "text (most values distinct; Evidently runs a text-content test); pass "
+                f"column_types={{'{name}': 'categorical'}} to compare its values",
+            )
         if kind == NUMERICAL and not (ref.numeric and cur.numeric):
             raise UsageError(
                 f"column '{name}' holds {cur.value_type if ref.numeric else ref.value_type} "
