@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _drift_data import branch_cases  # noqa: E402
+from drift_support.data import branch_cases  # noqa: E402
 
 from mlops_lab.backends.drift import compare  # noqa: E402
 from mlops_lab.backends.drift.engine import Options  # noqa: E402
@@ -34,7 +34,12 @@ TOLERANCE = 1e-6
 
 
 def evidently(python: str, reference: Path, current: Path, method: str | None) -> dict:
-    command = [python, str(HERE / "_evidently_peer.py"), str(reference), str(current)]
+    command = [
+        python,
+        str(HERE / "drift_support" / "evidently_peer.py"),
+        str(reference),
+        str(current),
+    ]
     if method:
         command += ["--method", method]
     done = subprocess.run(command, capture_output=True, text=True, check=False)

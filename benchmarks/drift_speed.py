@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _drift_data import wide  # noqa: E402
+from drift_support.data import wide  # noqa: E402
 
 from mlops_lab.backends.drift import ReferenceStats, compare  # noqa: E402
 
@@ -61,7 +61,12 @@ def evidently(python: str, reference, current, folder: Path) -> dict:  # type: i
     reference.to_parquet(ref_file)
     current.to_parquet(cur_file)
     html = folder / "evidently.html"
-    command = [python, str(HERE / "_evidently_peer.py"), str(ref_file), str(cur_file)]
+    command = [
+        python,
+        str(HERE / "drift_support" / "evidently_peer.py"),
+        str(ref_file),
+        str(cur_file),
+    ]
     done = subprocess.run(
         [*command, "--html", str(html)], capture_output=True, text=True, check=False
     )

@@ -33,6 +33,7 @@ def parameter_options(command: F) -> F:
     )(command)
 
 
+
 @click.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
 @parameter_options

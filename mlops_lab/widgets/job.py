@@ -21,11 +21,8 @@ if TYPE_CHECKING:
 
 MAX_LOG_LINES = 200
 COLORS = {
-    base.PENDING: "#8a6d00",
-    base.RUNNING: "#0969da",
-    base.SUCCEEDED: "#1a7f37",
-    base.FAILED: "#cf222e",
-    base.STOPPED: "#6e7781",
+    base.PENDING: "#8a6d00", base.RUNNING: "#0969da", base.SUCCEEDED: "#1a7f37",
+    base.FAILED: "#cf222e", base.STOPPED: "#6e7781",
 }
 
 
@@ -56,11 +53,8 @@ class JobMonitor:
         self.error = ""
         self.header = w.HTML()
         self.stop_button = w.Button(
-            description="Stop",
-            icon="stop",
-            button_style="danger",
-            tooltip="Stop the job"
-            + (" (while the cell runs: interrupt the kernel)" if wait else ""),
+            description="Stop", icon="stop", button_style="danger",
+            tooltip="Stop the job" + (" (while the cell runs: interrupt the kernel)" if wait else ""),
             layout=w.Layout(width="90px"),
         )
         self.stop_button.on_click(self._on_stop)
@@ -90,19 +84,14 @@ class JobMonitor:
         color = COLORS.get(state, "#6e7781")
         failure = ""
         if status and status.failure:
-            failure = (
-                f' <span style="color:{color}">{html.escape(status.failure)}: '
-                f"{html.escape(' '.join(status.reason.split())[:240])}</span>"
-            )
+            failure = (f' <span style="color:{color}">{html.escape(status.failure)}: '
+                       f"{html.escape(' '.join(status.reason.split())[:240])}</span>")
         last = self.metrics[-1] if self.metrics else {}
-        metrics = " ".join(
-            f"<code>{html.escape(k)}={html.escape(_num(v))}</code>" for k, v in last.items()
-        )
-        error = (
-            f' <span style="color:#cf222e">{html.escape(self.error)}</span>' if self.error else ""
-        )
+        metrics = " ".join(f"<code>{html.escape(k)}={html.escape(_num(v))}</code>"
+                           for k, v in last.items())
+        error = f' <span style="color:#cf222e">{html.escape(self.error)}</span>' if self.error else ""
         self.header.value = (
-            f"<b>{html.escape(self.job.name)}</b> <code>{html.escape(self.job.id)}</code> "
+            f'<b>{html.escape(self.job.name)}</b> <code>{html.escape(self.job.id)}</code> '
             f'<span style="background:{color};color:white;padding:1px 6px;border-radius:3px">'
             f"{state}</span> {self.job.elapsed():.0f} s on {html.escape(self.job.backend.kind)}"
             f"{failure} {metrics}{error}"
@@ -127,17 +116,11 @@ class JobMonitor:
             if len(self.lines) > MAX_LOG_LINES:
                 self.dropped += len(self.lines) - MAX_LOG_LINES
                 self.lines = self.lines[-MAX_LOG_LINES:]
-            head = (
-                f"... {self.dropped} earlier lines (%mlops logs {self.job.id})\n"
-                if self.dropped
-                else ""
-            )
+            head = (f"... {self.dropped} earlier lines (%mlops logs {self.job.id})\n"
+                    if self.dropped else "")
             self.output.outputs = (
-                {
-                    "output_type": "stream",
-                    "name": "stdout",
-                    "text": head + "\n".join(self.lines) + "\n",
-                },
+                {"output_type": "stream", "name": "stdout",
+                 "text": head + "\n".join(self.lines) + "\n"},
             )
         self._render()
 
@@ -164,7 +147,6 @@ class JobMonitor:
 
     def start(self) -> JobMonitor:
         """Follow the job from a background thread (the cell returns at once)."""
-
         def loop() -> None:
             seen = 0
             while True:
@@ -178,9 +160,7 @@ class JobMonitor:
                     return
                 time.sleep(self.poll)
 
-        self._thread = threading.Thread(
-            target=loop, name=f"mlops-monitor-{self.job.id}", daemon=True
-        )
+        self._thread = threading.Thread(target=loop, name=f"mlops-monitor-{self.job.id}", daemon=True)
         self._thread.start()
         return self
 

@@ -46,19 +46,12 @@ class KubeMock:
                 handler.resources["v1/nodes"] = {}
                 handler.resources["ray.io/v1/rayjobs"] = {}
                 # RBAC: this user may not touch RayJobs in namespace "locked".
-                (
-                    handler[kmock.namespace("locked")]
-                    << 403
-                    << {
-                        "kind": "Status",
-                        "apiVersion": "v1",
-                        "status": "Failure",
-                        "code": 403,
-                        "reason": "Forbidden",
-                        "message": 'rayjobs.ray.io is forbidden: User "dev" cannot create resource '
-                        '"rayjobs" in API group "ray.io" in the namespace "locked"',
-                    }
-                )
+                handler[kmock.namespace("locked")] << 403 << {
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403,
+                    "reason": "Forbidden",
+                    "message": 'rayjobs.ray.io is forbidden: User "dev" cannot create resource '
+                               '"rayjobs" in API group "ray.io" in the namespace "locked"',
+                }
                 self.handler = handler
                 self.url = str(server.url).rstrip("/")
                 self._ready.set()

@@ -21,10 +21,8 @@ from mlops_lab.services.training import local_modules
 
 
 def _sleeper(marker: str, new_session: bool) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)", marker],
-        start_new_session=new_session,
-    )
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", marker],
+                            start_new_session=new_session)
 
 
 def test_down_stops_only_the_head_the_lab_started(tmp_path: Path) -> None:
@@ -33,15 +31,9 @@ def test_down_stops_only_the_head_the_lab_started(tmp_path: Path) -> None:
     other = _sleeper("/tmp/ray/another-users-head", new_session=True)
     try:
         head.state_dir.mkdir(parents=True)
-        head.state_file.write_text(
-            json.dumps(
-                {
-                    "dashboard_url": "http://127.0.0.1:9",
-                    "sid": ours.pid,
-                    "temp_dir": str(head.temp_dir),
-                }
-            )
-        )
+        head.state_file.write_text(json.dumps({
+            "dashboard_url": "http://127.0.0.1:9", "sid": ours.pid, "temp_dir": str(head.temp_dir),
+        }))
         assert head.down() is True
         assert ours.wait(10) is not None
         assert other.poll() is None, "down() must not touch Ray processes it did not start"
@@ -58,9 +50,8 @@ def test_no_head_yet_is_reported_not_started(project: Lab) -> None:
     assert not info.running and "not started" in info.detail
 
 
-def test_later_kernel_reuses_the_running_head(
-    lab_on_head: Lab, ray_head: dict[str, Any], ipython: Any
-) -> None:
+def test_later_kernel_reuses_the_running_head(lab_on_head: Lab, ray_head: dict[str, Any],
+                                             ipython: Any) -> None:
     started = time.monotonic()
     info = lab_on_head.training.up()
     assert time.monotonic() - started < 5, "a running head must be reused, not restarted"
@@ -92,10 +83,8 @@ def test_syntax_error_reported_with_line_before_submission(project: Lab, ipython
     body = "import os\n\nfor i in range(3)\n    print(i)\n"
     with pytest.raises(UsageError) as caught:
         ipython.run_cell_magic("mlops", "train --name broken", body)
-    assert str(caught.value) == (
-        "syntax error in the training script at line 3: expected ':'; "
-        "fix it and rerun (nothing was submitted)"
-    )
+    assert str(caught.value) == ("syntax error in the training script at line 3: expected ':'; "
+                                 "fix it and rerun (nothing was submitted)")
     # Nothing was started for it either.
     assert not (project.root / ".mlops" / "ray" / "head.json").exists()
 
@@ -124,9 +113,8 @@ def test_empty_cell_is_refused(project: Lab, ipython: Any) -> None:
 
 
 @pytest.mark.parametrize("address", ["http://127.0.0.1:9", "http://10.255.255.1:8265"])
-def test_unreachable_head_within_five_seconds(
-    project: Lab, monkeypatch: pytest.MonkeyPatch, address: str
-) -> None:
+def test_unreachable_head_within_five_seconds(project: Lab, monkeypatch: pytest.MonkeyPatch,
+                                              address: str) -> None:
     monkeypatch.setenv("RAY_ADDRESS", address)
     lab = mlops_lab.connect(project.root)
     started = time.monotonic()
@@ -164,9 +152,7 @@ def test_errors_survive_pickling() -> None:
 
     from mlops_lab.services.training import TrainingFailedError
 
-    error = TrainingFailedError(
-        "job x application failed", job_id="x", failure="application failed"
-    )
+    error = TrainingFailedError("job x application failed", job_id="x", failure="application failed")
     again = pickle.loads(pickle.dumps(error))
     assert isinstance(again, LabError) and again.fields["failure"] == "application failed"
     assert os.fspath(str(again)) == "job x application failed"
@@ -175,22 +161,15 @@ def test_errors_survive_pickling() -> None:
 def test_head_leaves_kernel_only_settings_behind() -> None:
     from mlops_lab.backends.training.local_head import head_environment
 
-    env = head_environment(
-        {
-            "PATH": "/usr/bin",
-            "PROMETHEUS_MULTIPROC_DIR": "/tmp/gone",
-            "JPY_SESSION_NAME": "a.ipynb",
-            "MLOPS_TRACKING_URI": "sqlite:///x.db",
-            "RAY_ADDRESS": "http://x:8265",
-            "HOME": "/root",
-        }
-    )
+    env = head_environment({
+        "PATH": "/usr/bin", "PROMETHEUS_MULTIPROC_DIR": "/tmp/gone", "JPY_SESSION_NAME": "a.ipynb",
+        "MLOPS_TRACKING_URI": "sqlite:///x.db", "RAY_ADDRESS": "http://x:8265", "HOME": "/root",
+    })
     assert env == {"PATH": "/usr/bin", "HOME": "/root", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def test_remote_head_through_ray_address(
-    project: Lab, ray_head: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_remote_head_through_ray_address(project: Lab, ray_head: dict[str, Any],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAY_ADDRESS", ray_head["dashboard_url"])
     lab = mlops_lab.connect(project.root)
     backend = lab.training.backend()

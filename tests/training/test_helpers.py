@@ -14,10 +14,8 @@ def test_gpus_turn_into_use_gpu_and_per_worker_requests(monkeypatch: pytest.Monk
     monkeypatch.setenv("MLOPS_CPUS", "4")
     monkeypatch.setenv("MLOPS_MAX_FAILURES", "3")
     assert th.scaling() == {
-        "num_workers": 2,
-        "use_gpu": True,
-        "resources_per_worker": {"CPU": 4.0, "GPU": 1.0},
-        "max_failures": 3,
+        "num_workers": 2, "use_gpu": True,
+        "resources_per_worker": {"CPU": 4.0, "GPU": 1.0}, "max_failures": 3,
     }
 
 

@@ -21,7 +21,7 @@ from mlops_lab.services.training import TrainingFailedError
 
 pytestmark = pytest.mark.slow
 
-TRAIN = """
+TRAIN = '''
 import os
 import torch
 from mlops_lab import train_helpers as th
@@ -47,25 +47,18 @@ def loop(config):
 result = th.fit_torch(loop, {"epochs": 4, "x": x, "y": y, "marker": marker})
 model = th.load_model(result, torch.nn.Linear(2, 1))
 th.log_model(model, input_example=x[:2])
-"""
+'''
 
 
 def test_train_cell_resumes_registers_and_records_lineage(
-    lab_on_head: Lab,
-    ipython: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    lab_on_head: Lab, ipython: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import pandas as pd
 
     lab = lab_on_head
-    lab.data.write_table(
-        pd.DataFrame(
-            {"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0], "y": [1.0, 1.0, 3.0, 3.0]}
-        ),
-        "tiny.parquet",
-    )
+    lab.data.write_table(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0],
+                                       "y": [1.0, 1.0, 3.0, 3.0]}), "tiny.parquet")
     commit = lab.data.commit(message="tiny training data")
     notebook = tmp_path / "train.ipynb"
     monkeypatch.setenv("MLOPS_NOTEBOOK_PATH", str(notebook))  # as papermill runs set it
@@ -73,10 +66,8 @@ def test_train_cell_resumes_registers_and_records_lineage(
     ipython.magics_manager.registry["MLOps"].project = str(lab.root)
 
     ipython.run_cell_magic(
-        "mlops",
-        "train --name tiny --workers 2 --max-failures 1 --register tiny --with data_commit,marker",
-        TRAIN,
-    )
+        "mlops", "train --name tiny --workers 2 --max-failures 1 --register tiny "
+        "--with data_commit,marker", TRAIN)
 
     out = capsys.readouterr().out
     assert ": succeeded, " in out and "epoch=3" in out
@@ -106,9 +97,8 @@ FAIL = "raise ValueError('boom in the training script')\n"
 SLOW = "import time\nprint('working', flush=True)\ntime.sleep(60)\n"
 
 
-def test_failures_are_told_apart_and_reattach(
-    lab_on_head: Lab, ipython: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_failures_are_told_apart_and_reattach(lab_on_head: Lab, ipython: Any,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     lab = lab_on_head
     training = lab.training
     deadline = training.submit(SLOW, name="late", workers=1, deadline=3)
@@ -182,14 +172,10 @@ def test_running_job_reattaches_in_a_new_kernel(lab_on_head: Lab, ipython: Any) 
 
 def test_runtime_env_failure_is_a_submission_failure(lab_on_head: Lab, tmp_path: Path) -> None:
     backend = lab_on_head.training.backend()
-    spec = base.JobSpec(
-        name="nocode",
-        working_dir="s3://mlops-lab-no-such-bucket/code.zip",
-        entrypoint="python main.py",
-        env={},
-        metadata={base.META_PROJECT: str(lab_on_head.root)},
-        submission_id=f"nocode-{int(time.time())}",
-    )
+    spec = base.JobSpec(name="nocode", working_dir="s3://mlops-lab-no-such-bucket/code.zip",
+                        entrypoint="python main.py", env={},
+                        metadata={base.META_PROJECT: str(lab_on_head.root)},
+                        submission_id=f"nocode-{int(time.time())}")
     job_id = backend.submit(spec)
     from mlops_lab.services.training import Job
 

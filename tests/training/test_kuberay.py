@@ -23,16 +23,11 @@ SCRIPT = "import json\nprint('hello from the job')\n"
 IMAGE = "ghcr.io/acme/mlops-lab:1.0"
 
 
-def _configure(
-    lab: Lab, kubeconfig: Path | None, namespace: str = "ml", image: str = IMAGE, extra: str = ""
-) -> Lab:
+def _configure(lab: Lab, kubeconfig: Path | None, namespace: str = "ml",
+               image: str = IMAGE, extra: str = "") -> Lab:
     lines = [
-        "[training]",
-        'backend = "kubernetes"',
-        "",
-        "[kubernetes]",
-        f'namespace = "{namespace}"',
-        f'image = "{image}"',
+        "[training]", 'backend = "kubernetes"', "",
+        "[kubernetes]", f'namespace = "{namespace}"', f'image = "{image}"',
         'credentials = "mlops-credentials"',
     ]
     if kubeconfig is not None:
@@ -82,9 +77,8 @@ def test_gpu_manifest_requests_nvidia_gpus(kube_lab: Lab, specs_dir: Path) -> No
     assert env["MLOPS_GPUS"] == "2"  # fit_torch turns this into ScalingConfig(use_gpu=True)
 
 
-def test_credentials_only_as_secret_refs(
-    kube_lab: Lab, monkeypatch: pytest.MonkeyPatch, specs_dir: Path
-) -> None:
+def test_credentials_only_as_secret_refs(kube_lab: Lab, monkeypatch: pytest.MonkeyPatch,
+                                         specs_dir: Path) -> None:
     monkeypatch.setenv("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY", "very-secret-value-1")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "very-secret-value-2")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.com")
@@ -93,15 +87,10 @@ def test_credentials_only_as_secret_refs(
     assert "very-secret-value" not in text
     manifest = yaml.safe_load(text)
     kuberay.validate(manifest, specs_dir / "kuberay" / "ray.io_rayjobs.yaml")
-    env = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0][
-        "env"
-    ]
+    env = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env}
-    assert refs["MLFLOW_TRACKING_TOKEN"] == {
-        "name": "mlops-credentials",
-        "key": "MLFLOW_TRACKING_TOKEN",
-        "optional": True,
-    }
+    assert refs["MLFLOW_TRACKING_TOKEN"] == {"name": "mlops-credentials",
+                                             "key": "MLFLOW_TRACKING_TOKEN", "optional": True}
     assert all("value" not in e for e in env)
     job_env = yaml.safe_load(manifest["spec"]["runtimeEnvYAML"])["env_vars"]
     assert job_env["MLFLOW_TRACKING_URI"] == "https://mlflow.example.com"
@@ -116,9 +105,8 @@ def test_credentials_only_as_secret_refs(
         ({"name": "Fraud_Model"}, UsageError, "invalid job name"),
     ],
 )
-def test_invalid_values_are_one_line(
-    kube_lab: Lab, kwargs: dict[str, Any], error: type[Exception], words: str
-) -> None:
+def test_invalid_values_are_one_line(kube_lab: Lab, kwargs: dict[str, Any],
+                                     error: type[Exception], words: str) -> None:
     with pytest.raises(error) as caught:
         _manifest(kube_lab, **kwargs)
     assert words in str(caught.value) and "\n" not in str(caught.value)
@@ -150,14 +138,11 @@ def _set_status(kube: Any, lab: Lab, name: str, status: dict[str, Any]) -> None:
     from mlops_lab.k8s import api_client
 
     client.CustomObjectsApi(api_client(lab.config)).patch_namespaced_custom_object(
-        "ray.io", "v1", "ml", "rayjobs", name, {"status": status}
-    )
+        "ray.io", "v1", "ml", "rayjobs", name, {"status": status})
 
 
 def test_create_get_stop_delete(kube_lab: Lab, kube: Any, specs_dir: Path) -> None:
-    backend = kuberay.RayJobBackend(
-        kube_lab, schema_path=specs_dir / "kuberay" / "ray.io_rayjobs.yaml"
-    )
+    backend = kuberay.RayJobBackend(kube_lab, schema_path=specs_dir / "kuberay" / "ray.io_rayjobs.yaml")
     kube_lab.training._backends["kubernetes"] = backend  # the same backend, CRD-checked
     job = kube_lab.training.submit(SCRIPT, name="fraud", workers=2)
     stored = [v for (res, ns, name), v in kube.objects().items() if name == job.id]
@@ -169,16 +154,8 @@ def test_create_get_stop_delete(kube_lab: Lab, kube: Any, specs_dir: Path) -> No
     with zipfile.ZipFile(working_dir.removeprefix("file://")) as archive:
         assert archive.read("code/main.py").decode() == SCRIPT
 
-    _set_status(
-        kube,
-        kube_lab,
-        job.id,
-        {
-            "jobDeploymentStatus": "Running",
-            "jobStatus": "RUNNING",
-            "startTime": "2026-01-01T00:00:00Z",
-        },
-    )
+    _set_status(kube, kube_lab, job.id, {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING",
+                                         "startTime": "2026-01-01T00:00:00Z"})
     assert job.status == base.RUNNING
     listed = kube_lab.training.jobs()
     assert [s.job_id for s in listed] == [job.id] and listed[0].name == "fraud"
@@ -194,39 +171,16 @@ def test_create_get_stop_delete(kube_lab: Lab, kube: Any, specs_dir: Path) -> No
     ("status", "state", "failure"),
     [
         ({"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}, base.SUCCEEDED, None),
-        (
-            {
-                "jobDeploymentStatus": "Failed",
-                "jobStatus": "FAILED",
-                "reason": "AppFailed",
-                "message": "exit code 1",
-            },
-            base.FAILED,
-            base.APPLICATION_FAILED,
-        ),
-        (
-            {
-                "jobDeploymentStatus": "Failed",
-                "reason": "DeadlineExceeded",
-                "message": "activeDeadlineSeconds reached",
-            },
-            base.FAILED,
-            base.DEADLINE_EXCEEDED,
-        ),
-        (
-            {
-                "jobDeploymentStatus": "Failed",
-                "reason": "SubmissionFailed",
-                "message": "submitter pod failed",
-            },
-            base.FAILED,
-            base.SUBMISSION_FAILED,
-        ),
+        ({"jobDeploymentStatus": "Failed", "jobStatus": "FAILED", "reason": "AppFailed",
+          "message": "exit code 1"}, base.FAILED, base.APPLICATION_FAILED),
+        ({"jobDeploymentStatus": "Failed", "reason": "DeadlineExceeded",
+          "message": "activeDeadlineSeconds reached"}, base.FAILED, base.DEADLINE_EXCEEDED),
+        ({"jobDeploymentStatus": "Failed", "reason": "SubmissionFailed",
+          "message": "submitter pod failed"}, base.FAILED, base.SUBMISSION_FAILED),
     ],
 )
-def test_outcomes_are_told_apart(
-    kube_lab: Lab, kube: Any, status: dict[str, Any], state: str, failure: str | None
-) -> None:
+def test_outcomes_are_told_apart(kube_lab: Lab, kube: Any, status: dict[str, Any], state: str,
+                                 failure: str | None) -> None:
     job = kube_lab.training.submit(SCRIPT, name="fraud")
     _set_status(kube, kube_lab, job.id, status)
     info = job.refresh()
@@ -240,9 +194,7 @@ def test_outcomes_are_told_apart(
     kube_lab.training.backend().delete(job.id)
 
 
-def test_forbidden_namespace_is_a_permission_message(
-    project: Lab, kube: Any, tmp_path: Path
-) -> None:
+def test_forbidden_namespace_is_a_permission_message(project: Lab, kube: Any, tmp_path: Path) -> None:
     lab = _configure(project, kube.kubeconfig(tmp_path / "kc"), namespace="locked")
     with pytest.raises(AccessDeniedError) as caught:
         lab.training.submit(SCRIPT, name="fraud")
@@ -255,7 +207,8 @@ def test_missing_kubeconfig_or_context(project: Lab, tmp_path: Path, kube: Any) 
     lab = _configure(project, tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="no kubeconfig at"):
         lab.training.submit(SCRIPT, name="fraud")
-    lab = _configure(project, kube.kubeconfig(tmp_path / "kc"), extra='context = "prod"\n')
+    lab = _configure(project, kube.kubeconfig(tmp_path / "kc"),
+                     extra='context = "prod"\n')
     with pytest.raises(ConfigError, match="cannot use prod"):
         lab.training.submit(SCRIPT, name="fraud")
 
@@ -265,25 +218,17 @@ def test_gpu_request_that_no_node_fits_warns(kube_lab: Lab, kube: Any) -> None:
 
     from mlops_lab.k8s import api_client
 
-    client.CoreV1Api(api_client(kube_lab.config)).create_node(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": "gpu-node-1", "labels": {"nvidia.com/gpu.product": "NVIDIA-L4"}},
-            "status": {"allocatable": {"cpu": "8", "nvidia.com/gpu": "1"}},
-        }
-    )
-    with pytest.warns(
-        kuberay.FitWarning,
-        match=r"each worker asks 2 GPUs but the largest node has 1 \(gpu-node-1: 1x NVIDIA-L4\)",
-    ):
+    client.CoreV1Api(api_client(kube_lab.config)).create_node({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "gpu-node-1", "labels": {"nvidia.com/gpu.product": "NVIDIA-L4"}},
+        "status": {"allocatable": {"cpu": "8", "nvidia.com/gpu": "1"}},
+    })
+    with pytest.warns(kuberay.FitWarning, match=r"each worker asks 2 GPUs but the largest node has 1 \(gpu-node-1: 1x NVIDIA-L4\)"):
         job = kube_lab.training.submit(SCRIPT, name="fraud", workers=2, gpus=4)
     kube_lab.training.backend().delete(job.id)
 
 
-def test_dry_run_magic_prints_yaml(
-    ipython: Any, kube_lab: Lab, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_dry_run_magic_prints_yaml(ipython: Any, kube_lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
     ipython.run_cell_magic("mlops", "train --name fraud --on kubernetes --gpus 2 --dry-run", SCRIPT)
     manifest = yaml.safe_load(capsys.readouterr().out)
     assert manifest["kind"] == "RayJob" and manifest["metadata"]["namespace"] == "ml"

@@ -53,7 +53,7 @@ def test_binder_installs_this_repository_and_opens_the_quickstart() -> None:
     assert os.access(post_build, os.X_OK)
     subprocess.run(["bash", "-n", str(post_build)], check=True)
     script = post_build.read_text()
-    assert "pip install" in script and '".[torch]"' in script
+    assert 'pip install' in script and '".[torch]"' in script
     assert "mlops-lab init ." in script
     assert 'default_url = "/lab/tree/notebooks/quickstart.ipynb"' in script
     quickstart = json.loads((REPO / "notebooks/quickstart.ipynb").read_text())

@@ -76,10 +76,8 @@ def main(argv: list[str]) -> int:
     if model:
         source = env.get("MLOPS_MODEL_URI") or f"runs:/{run.id}/model"
         version = lab.models.register(source, model, alias="challenger")
-        print(
-            f"{base.MARK} registered {model} version {version.version} as {model}@challenger",
-            flush=True,
-        )
+        print(f"{base.MARK} registered {model} version {version.version} as "
+              f"{model}@challenger", flush=True)
     print(f"{base.MARK} done in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 

@@ -80,17 +80,11 @@ def build_rayjob(
     import yaml
 
     check_values(name, namespace, image, workers, cpus, gpus, deadline_s, ttl_s, credentials)
-    env = (
-        [
-            {
-                "name": var,
-                "valueFrom": {"secretKeyRef": {"name": credentials, "key": var, "optional": True}},
-            }
-            for var in CREDENTIAL_VARIABLES
-        ]
-        if credentials
-        else []
-    )
+    env = [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": credentials, "key": var,
+                                                     "optional": True}}}
+        for var in CREDENTIAL_VARIABLES
+    ] if credentials else []
 
     def container(role: str, cpu: float, gpu: int) -> dict[str, Any]:
         limits: dict[str, Any] = {"cpu": _quantity(cpu), "memory": memory}
@@ -99,24 +93,22 @@ def build_rayjob(
         item: dict[str, Any] = {
             "name": f"ray-{role}",
             "image": image,
-            "resources": {"requests": {"cpu": _quantity(cpu), "memory": memory}, "limits": limits},
+            "resources": {"requests": {"cpu": _quantity(cpu), "memory": memory},
+                          "limits": limits},
         }
         if env:
             item["env"] = env
         if role == "head":
-            item["ports"] = [
-                {"containerPort": 6379, "name": "gcs"},
-                {"containerPort": 8265, "name": "dashboard"},
-                {"containerPort": 10001, "name": "client"},
-            ]
+            item["ports"] = [{"containerPort": 6379, "name": "gcs"},
+                             {"containerPort": 8265, "name": "dashboard"},
+                             {"containerPort": 10001, "name": "client"}]
         return item
 
     per_worker_gpu = int(gpus // workers) if gpus else 0
     worker_pod: dict[str, Any] = {"containers": [container("worker", cpus, per_worker_gpu)]}
     if per_worker_gpu:
-        worker_pod["tolerations"] = [
-            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        worker_pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                      "effect": "NoSchedule"}]
     spec: dict[str, Any] = {
         "entrypoint": entrypoint,
         "runtimeEnvYAML": yaml.safe_dump(runtime_env, sort_keys=True),
@@ -131,16 +123,14 @@ def build_rayjob(
                 "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
                 "template": {"spec": {"containers": [container("head", 1, 0)]}},
             },
-            "workerGroupSpecs": [
-                {
-                    "groupName": "workers",
-                    "replicas": workers,
-                    "minReplicas": workers,
-                    "maxReplicas": workers,
-                    "rayStartParams": {},
-                    "template": {"spec": worker_pod},
-                }
-            ],
+            "workerGroupSpecs": [{
+                "groupName": "workers",
+                "replicas": workers,
+                "minReplicas": workers,
+                "maxReplicas": workers,
+                "rayStartParams": {},
+                "template": {"spec": worker_pod},
+            }],
         },
     }
     if deadline_s:
@@ -162,39 +152,24 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{int(value * 1000)}m"
 
 
-def check_values(
-    name: str,
-    namespace: str,
-    image: str,
-    workers: int,
-    cpus: float,
-    gpus: float,
-    deadline_s: int | None,
-    ttl_s: int,
-    credentials: str,
-) -> None:
+def check_values(name: str, namespace: str, image: str, workers: int, cpus: float,
+                 gpus: float, deadline_s: int | None, ttl_s: int, credentials: str) -> None:
     """One line for the first value Kubernetes or KubeRay would refuse."""
     if not DNS_LABEL.match(name) or len(name) > 47:
-        raise UsageError(
-            f"invalid RayJob name '{name}': use at most 47 lowercase letters, "
-            "digits and '-' (KubeRay derives pod names from it)"
-        )
+        raise UsageError(f"invalid RayJob name '{name}': use at most 47 lowercase letters, "
+                         "digits and '-' (KubeRay derives pod names from it)")
     if not DNS_LABEL.match(namespace):
         raise UsageError(f"invalid namespace '{namespace}': use a DNS label such as 'ml-team'")
     if not image or any(c.isspace() for c in image):
-        raise ConfigError(
-            "no container image for the RayJob: set [kubernetes] image in "
-            "mlops.toml to an image with mlops-lab and ray installed"
-        )
+        raise ConfigError("no container image for the RayJob: set [kubernetes] image in "
+                          "mlops.toml to an image with mlops-lab and ray installed")
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     if cpus <= 0 or cpus * 1000 != int(cpus * 1000):
         raise UsageError(f"--cpus must be a positive number of millicores, got {cpus}")
     if gpus and (gpus < 0 or gpus % workers or not float(gpus).is_integer()):
-        raise UsageError(
-            f"--gpus {gpus:g} cannot be split over {workers} pods on Kubernetes: "
-            "give a whole number of GPUs per worker (a multiple of --workers)"
-        )
+        raise UsageError(f"--gpus {gpus:g} cannot be split over {workers} pods on Kubernetes: "
+                         "give a whole number of GPUs per worker (a multiple of --workers)")
     if deadline_s is not None and deadline_s <= 0:
         raise UsageError(f"--deadline must be a positive number of seconds, got {deadline_s}")
     if ttl_s < 0:
@@ -239,9 +214,8 @@ def code_archive(working_dir: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(p for p in working_dir.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(
-                f"code/{path.relative_to(working_dir).as_posix()}", date_time=(2020, 1, 1, 0, 0, 0)
-            )
+            info = zipfile.ZipInfo(f"code/{path.relative_to(working_dir).as_posix()}",
+                                   date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
@@ -264,11 +238,8 @@ def status_of(obj: dict[str, Any]) -> base.JobStatus:
             failure = base.SUBMISSION_FAILED
         else:
             failure = base.APPLICATION_FAILED
-    elif (
-        job_state == "STOPPED"
-        or deployment in ("Suspending", "Suspended")
-        or (obj.get("spec") or {}).get("suspend")
-    ):
+    elif job_state == "STOPPED" or deployment in ("Suspending", "Suspended") or \
+            (obj.get("spec") or {}).get("suspend"):
         state, failure = base.STOPPED, base.STOPPED_BY_USER
         message = message or "suspended on request"
     elif job_state == "SUCCEEDED" and deployment in ("Complete", ""):
@@ -362,9 +333,7 @@ class RayJobBackend:
             image=kube.image,
             entrypoint=spec.entrypoint,
             runtime_env={"working_dir": code_uri, "env_vars": env},
-            workers=spec.workers,
-            cpus=spec.cpus,
-            gpus=spec.gpus,
+            workers=spec.workers, cpus=spec.cpus, gpus=spec.gpus,
             deadline_s=spec.deadline_s,
             credentials=getattr(kube, "credentials", ""),
             annotations={**spec.metadata, "mlops.ray.job_id": spec.submission_id},
@@ -388,26 +357,16 @@ class RayJobBackend:
         self._call(
             f"create RayJob {spec.submission_id} in namespace {self.namespace}",
             self._custom().create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            manifest,
+            GROUP, VERSION, self.namespace, PLURAL, manifest,
         )
         return spec.submission_id
 
     def get(self, name: str) -> dict[str, Any]:
-        return dict(
-            self._call(
-                f"read RayJob {name} in namespace {self.namespace}",
-                self._custom().get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-            )
-        )
+        return dict(self._call(
+            f"read RayJob {name} in namespace {self.namespace}",
+            self._custom().get_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+        ))
 
     def status(self, job_id: str) -> base.JobStatus:
         return status_of(self.get(job_id))
@@ -417,12 +376,7 @@ class RayJobBackend:
         self._call(
             f"stop RayJob {job_id} in namespace {self.namespace}",
             self._custom().patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            job_id,
-            {"spec": {"suspend": True}},
+            GROUP, VERSION, self.namespace, PLURAL, job_id, {"spec": {"suspend": True}},
         )
         return True
 
@@ -430,52 +384,31 @@ class RayJobBackend:
         self._call(
             f"delete RayJob {job_id} in namespace {self.namespace}",
             self._custom().delete_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            job_id,
+            GROUP, VERSION, self.namespace, PLURAL, job_id,
         )
 
     def list(self, project: str) -> list[base.JobStatus]:
         listed = self._call(
             f"list RayJobs in namespace {self.namespace}",
             self._custom().list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
+            GROUP, VERSION, self.namespace, PLURAL,
             label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}",
         )
-        items = [
-            status_of(o)
-            for o in listed.get("items", [])
-            if ((o.get("metadata") or {}).get("annotations") or {}).get(base.META_PROJECT)
-            == project
-        ]
+        items = [status_of(o) for o in listed.get("items", [])
+                 if ((o.get("metadata") or {}).get("annotations") or {}).get(base.META_PROJECT)
+                 == project]
         return sorted(items, key=lambda s: s.start_time or 0.0, reverse=True)
 
     def logs(self, job_id: str) -> str:
         """The submitter pod's log (KubeRay's K8s Job named after the RayJob)."""
         core = require("kubernetes.client").CoreV1Api(self.api)
-        pods = self._call(
-            f"list the pods of RayJob {job_id}",
-            core.list_namespaced_pod,
-            self.namespace,
-            label_selector=f"job-name={job_id}",
-        )
+        pods = self._call(f"list the pods of RayJob {job_id}", core.list_namespaced_pod,
+                          self.namespace, label_selector=f"job-name={job_id}")
         texts = []
         for pod in pods.items:
-            texts.append(
-                str(
-                    self._call(
-                        f"read the log of pod {pod.metadata.name}",
-                        core.read_namespaced_pod_log,
-                        pod.metadata.name,
-                        self.namespace,
-                    )
-                )
-            )
+            texts.append(str(self._call(f"read the log of pod {pod.metadata.name}",
+                                        core.read_namespaced_pod_log,
+                                        pod.metadata.name, self.namespace)))
         return "\n".join(texts)
 
     def check_reach(self) -> builtins.list[str]:
@@ -483,15 +416,11 @@ class RayJobBackend:
         messages = []
         uri = self.config.tracking.uri
         if not uri.startswith(("http://", "https://", "databricks")):
-            messages.append(
-                f"the RayJob's pods cannot reach the local MLflow store {uri}; "
-                "set [tracking] uri (or MLFLOW_TRACKING_URI) to a tracking server"
-            )
+            messages.append(f"the RayJob's pods cannot reach the local MLflow store {uri}; "
+                            "set [tracking] uri (or MLFLOW_TRACKING_URI) to a tracking server")
         if self.config.data.backend != "lakefs":
-            messages.append(
-                "the RayJob's pods cannot read the local data store; set [data] "
-                'backend = "lakefs" so code and data travel through lakeFS'
-            )
+            messages.append("the RayJob's pods cannot read the local data store; set [data] "
+                            'backend = "lakefs" so code and data travel through lakeFS')
         for message in messages:
             warnings.warn(message, ReachWarning, stacklevel=3)
         return messages
@@ -514,16 +443,12 @@ class RayJobBackend:
                 offers.append((count, product, node.metadata.name))
         messages = []
         if not offers:
-            messages.append(
-                f"no node offers nvidia.com/gpu; the {spec.workers} GPU workers "
-                "will stay pending until GPU nodes join"
-            )
+            messages.append(f"no node offers nvidia.com/gpu; the {spec.workers} GPU workers "
+                            "will stay pending until GPU nodes join")
         elif max(c for c, _, _ in offers) < need:
             shown = ", ".join(f"{n}: {c}x {p}" for c, p, n in offers[:5])
-            messages.append(
-                f"each worker asks {need} GPUs but the largest node has "
-                f"{max(c for c, _, _ in offers)} ({shown})"
-            )
+            messages.append(f"each worker asks {need} GPUs but the largest node has "
+                            f"{max(c for c, _, _ in offers)} ({shown})")
         for message in messages:
             warnings.warn(message, FitWarning, stacklevel=3)
         return messages

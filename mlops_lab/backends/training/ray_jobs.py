@@ -153,11 +153,8 @@ class RayJobSubmission:
             infos = self.client.list_jobs()
         except Exception as exc:
             raise BackendError(f"cannot list jobs on {self.address}: {_first_line(exc)}") from None
-        out = [
-            self._to_status(i)
-            for i in infos
-            if (i.metadata or {}).get(base.META_PROJECT) == project and i.submission_id
-        ]
+        out = [self._to_status(i) for i in infos
+               if (i.metadata or {}).get(base.META_PROJECT) == project and i.submission_id]
         return sorted(out, key=lambda s: s.start_time or 0.0, reverse=True)
 
 
@@ -168,10 +165,8 @@ class SubmissionFailedError(BackendError):
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Ray logs each package upload at INFO; the monitor says what matters."""
-    loggers = [
-        logging.getLogger(n)
-        for n in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")
-    ]
+    loggers = [logging.getLogger(n) for n in (
+        "ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
@@ -192,12 +187,6 @@ def _app_reason(message: str) -> str:
     exit code and the last traceback line."""
     head = message.split(", last available logs", 1)[0].strip()
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    last = next(
-        (
-            ln
-            for ln in reversed(lines)
-            if ("Error" in ln or "Exception" in ln) and not ln.startswith("File ")
-        ),
-        "",
-    )
+    last = next((ln for ln in reversed(lines) if ("Error" in ln or "Exception" in ln)
+                 and not ln.startswith("File ")), "")
     return f"{head}: {last}" if last and last not in head else head

@@ -11,11 +11,8 @@ DESCRIPTION = "List this project's training jobs; running ones get a live monito
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on", choices=["local", "remote", "kubernetes"], default=None)
-    parser.add_argument(
-        "--no-attach",
-        action="store_true",
-        help="only list; do not reattach monitors to running jobs",
-    )
+    parser.add_argument("--no-attach", action="store_true",
+                        help="only list; do not reattach monitors to running jobs")
     parser.add_argument("--stop", metavar="JOB", help="stop this job")
 
 
@@ -33,27 +30,12 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
     statuses = training.jobs(on=args.on)
     rows = []
     for s in statuses:
-        started = (
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start_time)) if s.start_time else ""
-        )
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start_time)) if s.start_time else ""
         took = f"{(s.end_time or time.time()) - s.start_time:.0f} s" if s.start_time else ""
-        rows.append(
-            [
-                s.job_id,
-                s.name,
-                s.state,
-                s.failure or "",
-                " ".join(s.reason.split())[:120],
-                started,
-                took,
-            ]
-        )
-    table = Table(
-        ["job", "name", "state", "failure", "reason", "started", "elapsed"],
-        rows,
-        title=f"training jobs of {ctx.lab.root}",
-        max_rows=ctx.max_rows,
-    )
+        rows.append([s.job_id, s.name, s.state, s.failure or "",
+                     " ".join(s.reason.split())[:120], started, took])
+    table = Table(["job", "name", "state", "failure", "reason", "started", "elapsed"], rows,
+                  title=f"training jobs of {ctx.lab.root}", max_rows=ctx.max_rows)
     if not args.no_attach:
         running = [s for s in statuses if not s.done]
         if running:

@@ -19,6 +19,6 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
     lines = job.logs().splitlines()
     if args.tail and len(lines) > args.tail:
         print(f"... {len(lines) - args.tail} earlier lines (--tail 0 shows all)")
-        lines = lines[-args.tail :]
+        lines = lines[-args.tail:]
     print("\n".join(lines))
     return None

@@ -11,9 +11,8 @@ DESCRIPTION = "Start, stop or show the local Ray head the lab manages (state in 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up", "down", "status"], nargs="?", default="status")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs the head offers (up)")
-    parser.add_argument(
-        "--num-gpus", type=int, default=None, help="GPUs the head offers (up; default: detected)"
-    )
+    parser.add_argument("--num-gpus", type=int, default=None,
+                        help="GPUs the head offers (up; default: detected)")
 
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:

@@ -14,52 +14,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="job name (lowercase letters, digits, '-')")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers (default 2)")
     parser.add_argument("--cpus", type=float, default=1.0, help="CPUs per worker (default 1)")
-    parser.add_argument(
-        "--gpus",
-        type=float,
-        default=0.0,
-        help="GPUs in all (sets ScalingConfig(use_gpu=True) and the requests)",
-    )
-    parser.add_argument(
-        "--max-failures",
-        type=int,
-        default=0,
-        help="worker failures to survive, resuming from the last checkpoint",
-    )
-    parser.add_argument(
-        "--register",
-        metavar="MODEL",
-        help="register the logged model as MODEL with alias 'challenger'",
-    )
-    parser.add_argument(
-        "--with",
-        dest="variables",
-        action="append",
-        default=[],
-        metavar="VAR[,VAR]",
-        help="notebook variables to pass to the script",
-    )
-    parser.add_argument(
-        "--deadline",
-        type=int,
-        default=None,
-        metavar="SECONDS",
-        help="stop the job when it runs longer (deadline exceeded)",
-    )
-    parser.add_argument(
-        "--on",
-        choices=["local", "remote", "kubernetes"],
-        default=None,
-        help="where to run (default: [training] backend in mlops.toml)",
-    )
-    parser.add_argument(
-        "--no-wait", action="store_true", help="return at once; the monitor keeps following the job"
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="with --on kubernetes: print the RayJob YAML, submit nothing",
-    )
+    parser.add_argument("--gpus", type=float, default=0.0,
+                        help="GPUs in all (sets ScalingConfig(use_gpu=True) and the requests)")
+    parser.add_argument("--max-failures", type=int, default=0,
+                        help="worker failures to survive, resuming from the last checkpoint")
+    parser.add_argument("--register", metavar="MODEL",
+                        help="register the logged model as MODEL with alias 'challenger'")
+    parser.add_argument("--with", dest="variables", action="append", default=[],
+                        metavar="VAR[,VAR]", help="notebook variables to pass to the script")
+    parser.add_argument("--deadline", type=int, default=None, metavar="SECONDS",
+                        help="stop the job when it runs longer (deadline exceeded)")
+    parser.add_argument("--on", choices=["local", "remote", "kubernetes"], default=None,
+                        help="where to run (default: [training] backend in mlops.toml)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="return at once; the monitor keeps following the job")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --on kubernetes: print the RayJob YAML, submit nothing")
 
 
 def notebook_path(ctx: Any) -> str:
@@ -77,18 +47,9 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
     if not (ctx.cell or "").strip():
         raise UsageError("%%mlops train needs the training script as the cell body")
     result = ctx.lab.training.submit(
-        ctx.cell,
-        name=args.name,
-        workers=args.workers,
-        cpus=args.cpus,
-        gpus=args.gpus,
-        max_failures=args.max_failures,
-        register=args.register,
-        on=args.on,
-        params=params,
-        deadline=args.deadline,
-        notebook=notebook_path(ctx) or None,
-        dry_run=args.dry_run,
+        ctx.cell, name=args.name, workers=args.workers, cpus=args.cpus, gpus=args.gpus,
+        max_failures=args.max_failures, register=args.register, on=args.on, params=params,
+        deadline=args.deadline, notebook=notebook_path(ctx) or None, dry_run=args.dry_run,
     )
     if args.dry_run:
         print(result)
