@@ -72,8 +72,13 @@ class ServingConfig:
 @dataclass(frozen=True)
 class DriftConfig:
     reports: str = ".mlops/drift"
-    threshold: float = 0.2
-    """Population stability index above which a feature counts as drifted."""
+    """Where drift reports, latest checks and cached reference statistics are kept."""
+    method: str = ""
+    """Test for every column: ks, wasserstein, jensenshannon, chisquare, z or psi; empty: Evidently 0.7's default choice per column."""
+    threshold: float = 0.0
+    """Threshold of `method` (0: its default, 0.05 for p-values, 0.1 for distances)."""
+    drift_share: float = 0.5
+    """Share of drifted columns at and above which the dataset counts as drifted."""
 
 
 @dataclass(frozen=True)

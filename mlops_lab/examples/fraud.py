@@ -86,3 +86,23 @@ def card_features(transactions: Any) -> Any:
 
 def labels(transactions: Any) -> Any:
     return transactions[["card_id", "event_timestamp", "amount", "is_fraud"]].reset_index(drop=True)
+
+
+def make_shifted_transactions(rows: int = 2000, seed: int = 8) -> Any:
+    """Transactions eight months later, with 2026's new fraud patterns: larger amounts, more
+    online and electronics spending, and a merchant category the training data never had
+    ("crypto"), where much of the new fraud happens."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = make_transactions(rows, seed)
+    frame["event_timestamp"] = frame["event_timestamp"] + pd.Timedelta(days=240)
+    frame["amount"] = np.round(frame["amount"] * rng.lognormal(0.35, 0.25, size=rows), 2)
+    moved = rng.random(rows) < 0.35
+    frame.loc[moved, "merchant_category"] = rng.choice(
+        np.array(["online", "electronics", "crypto"]), size=int(moved.sum()), p=[0.45, 0.35, 0.2]
+    )
+    new_fraud = moved & (frame["merchant_category"] == "crypto") & (rng.random(rows) < 0.5)
+    frame.loc[new_fraud, "is_fraud"] = 1
+    return frame

@@ -317,6 +317,16 @@ class JobStopHandler(LabHandler):
         self.reply(models.JobStopResponse(job_id=job_id, stopped=stopped))
 
 
+class DriftMetricsHandler(LabHandler):
+    """Prometheus scrape target for the latest drift checks, behind the server's token
+    (scrape with ``authorization: {type: token, credentials_file: ...}``)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        text = await self.call(self.lab.drift.metrics)
+        self.finish(text, set_content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 def _local_head_down(lab: Lab) -> bool:
     return lab.config.training.backend == "ray-local" and lab.training.cluster.address() is None
 
@@ -498,6 +508,7 @@ ROUTES: tuple[Route, ...] = (
     Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
     Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
+    Route("drift/metrics", DriftMetricsHandler, "drift/metrics"),
 )
 
 __all__ = ["ROUTES", "URL_PREFIX", "LabHandler", "Route"]

@@ -1,0 +1,431 @@
+"""Drift: compare data with a model's training data, found through its lineage.
+
+``lab.drift.compare(reference, current)`` is the engine on two DataFrames.
+``lab.drift.for_model("fraud@champion", current=...)`` finds the training data of the
+version (the data commit and paths its run read, feature views included), prepares it once
+and caches it per version (locally and as an artifact of the version's run), then compares
+a DataFrame, a data path at a ref, or a window of the serving prediction log. Each check is
+an MLflow run linked to the version, writes the latest figures that the metrics endpoint
+serves, and returns a report that renders as static HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab import lineage
+from mlops_lab.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from mlops_lab.backends.drift import Comparison, Options, ReferenceStats
+    from mlops_lab.lab import Lab
+    from mlops_lab.services.models import VersionInfo
+
+INPUT_PREFIX = "input."
+REFERENCE_ARTIFACT = "drift_reference"
+# Bumped when the cached format changes, so old caches are rebuilt instead of misread.
+CACHE_FORMAT = 2
+WINDOW_PATTERN = re.compile(r"^\d+(\.\d+)?[smhdw]$")
+
+
+class DriftService:
+    """Drift checks for the project's data and models."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._references: dict[str, ReferenceStats] = {}
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.lab.config.resolve(self.lab.config.drift.reports)
+
+    def options(
+        self,
+        method: str | None = None,
+        tests: Mapping[str, str] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        drift_share: float | None = None,
+    ) -> Options:
+        """The tests and thresholds of a check: ``[drift]`` in mlops.toml, then the call's."""
+        from mlops_lab.backends.drift import Options
+
+        settings = self.lab.config.drift
+        configured = settings.method or None
+        merged: dict[str, float] = {}
+        if configured and settings.threshold > 0:
+            merged[configured] = settings.threshold
+        merged.update(thresholds or {})
+        return Options(
+            method=method or configured,
+            tests=dict(tests or {}),
+            thresholds=merged,
+            drift_share=settings.drift_share if drift_share is None else drift_share,
+        )
+
+    def compare(
+        self,
+        reference: Any,
+        current: Any,
+        columns: Iterable[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+        *,
+        method: str | None = None,
+        tests: Mapping[str, str] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        drift_share: float | None = None,
+        title: str = "",
+    ) -> Comparison:
+        """Compare two DataFrames (or cached ReferenceStats and a DataFrame) column by
+        column with Evidently 0.7's default tests, unless ``method`` (every column),
+        ``tests`` (per column) or ``[drift] method`` say otherwise. ``thresholds`` maps a
+        test or a column to its threshold; ``drift_share`` is the share of drifted columns
+        at which the dataset counts as drifted."""
+        from mlops_lab.backends.drift import compare
+
+        result = compare(
+            reference,
+            current,
+            columns,
+            column_types,
+            self.options(method, tests, thresholds, drift_share),
+        )
+        result.title = title
+        return result
+
+    # ------------------------------------------------------------------ reference
+
+    def reference(self, model: str | VersionInfo, refresh: bool = False) -> ReferenceStats:
+        """The prepared training data of a model version, from the cache when it is there
+        (memory, then ``[drift] reports``, then the run's artifact), else built and cached."""
+        version = self.lab.models.get(model) if isinstance(model, str) else model
+        key = f"{version.name}/{version.version}"
+        if not refresh and key in self._references:
+            return self._references[key]
+        folder = self.reports_dir / "reference" / version.name / str(version.version)
+        stats = None if refresh else _load(folder)
+        if stats is None and not refresh:
+            stats = self._download(version, folder)
+        if stats is None:
+            from mlops_lab.backends.drift import ReferenceStats
+
+            tables, source = self.training_data(version)
+            stats = ReferenceStats({}, 0, source)
+            # Several tables (labels and feature-view sources): each column from the first
+            # table that has it.
+            for frame in tables.values():
+                fresh = [str(c) for c in frame.columns if str(c) not in stats.columns]
+                built = ReferenceStats.build(frame, fresh)
+                stats.columns.update(built.columns)
+                stats.untested += [c for c in built.untested if c not in stats.untested]
+                stats.rows = max(stats.rows, built.rows)
+            stats.untested = [c for c in stats.untested if c not in stats.columns]
+            del tables
+            _save(stats, folder)
+            self._upload(version, folder)
+        self._references[key] = stats
+        return stats
+
+    def training_data(self, model: str | VersionInfo) -> tuple[dict[str, Any], dict[str, str]]:
+        """The tables the version's run read (path -> DataFrame), read back through lab.data
+        at the data commit it recorded (``mlops.data.commit`` / ``mlops.data.paths``); feature
+        views count with the source files they read."""
+        version = self.lab.models.get(model) if isinstance(model, str) else model
+        tags = self._lineage_tags(version)
+        commits = [c for c in tags.get(lineage.DATA_COMMIT, "").split(",") if c]
+        paths = [p for p in tags.get(lineage.DATA_PATHS, "").split(",") if p]
+        missing = [
+            key
+            for key, values in ((lineage.DATA_COMMIT, commits), (lineage.DATA_PATHS, paths))
+            if not values
+        ]
+        if missing:
+            raise NotFoundError(
+                f"model {version.name}/{version.version} has no recorded training data: its run "
+                f"lacks the lineage tag {' and '.join(missing)}; read the training data through "
+                "lab.data inside lab.tracking.start_run(), or pass a reference to "
+                "lab.drift.compare()"
+            )
+        tables = [p for p in paths if p.rsplit(".", 1)[-1].lower() in ("parquet", "csv")]
+        if not tables:
+            raise NotFoundError(
+                f"model {version.name}/{version.version} read no table ({', '.join(paths)}); "
+                "pass a reference to lab.drift.compare()"
+            )
+        frames = {}
+        for path in tables:
+            frame = self._read_at_any(path, commits)
+            if frame is not None:
+                frames[path] = frame
+        if not frames:
+            raise NotFoundError(
+                f"the training data of {version.name}/{version.version} ({', '.join(tables)} at "
+                f"{', '.join(c[:12] for c in commits)}) is no longer in the data store"
+            )
+        meta = {"data_commit": ",".join(commits), "data_paths": ",".join(frames)}
+        return frames, meta
+
+    def _read_at_any(self, path: str, commits: list[str]) -> Any:
+        for commit in reversed(commits):
+            try:
+                return self.lab.data.read_table(path, ref=commit)
+            except NotFoundError:
+                continue
+        return None
+
+    def _lineage_tags(self, version: VersionInfo) -> dict[str, str]:
+        tags = dict(version.lineage)
+        if version.run_id:
+            run = self.lab.tracking._get(version.run_id)
+            run_tags = {k: v for k, v in run.data.tags.items() if k.startswith("mlops.")}
+            tags = {**run_tags, **tags}
+        return tags
+
+    def _download(self, version: VersionInfo, folder: Path) -> ReferenceStats | None:
+        if not version.run_id:
+            return None
+        client = self.lab.tracking.client
+        try:
+            if not client.list_artifacts(version.run_id, REFERENCE_ARTIFACT):
+                return None
+            from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+            # MLflow reads the setting at each download; its progress bar is noise in a report.
+            previous = os.environ.get(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name)
+            os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
+            try:
+                client.download_artifacts(version.run_id, REFERENCE_ARTIFACT, str(folder.parent))
+            finally:
+                if previous is None:
+                    os.environ.pop(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, None)
+                else:
+                    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = previous
+        except Exception:  # an unreadable artifact store: rebuild from the data instead
+            return None
+        downloaded = folder.parent / REFERENCE_ARTIFACT
+        if downloaded.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in downloaded.iterdir():
+                os.replace(item, folder / item.name)
+            downloaded.rmdir()
+        return _load(folder)
+
+    def _upload(self, version: VersionInfo, folder: Path) -> None:
+        if version.run_id:
+            self.lab.tracking.client.log_artifacts(version.run_id, str(folder), REFERENCE_ARTIFACT)
+
+    # ------------------------------------------------------------------ checks
+
+    def for_model(
+        self,
+        model: str,
+        current: Any = None,
+        *,
+        ref: str | None = None,
+        window: str | None = None,
+        endpoint: str | None = None,
+        version: str | None = None,
+        variant: str | None = None,
+        columns: Iterable[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+        method: str | None = None,
+        tests: Mapping[str, str] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        drift_share: float | None = None,
+        record: bool = True,
+    ) -> Comparison:
+        """Compare ``current`` with the training data of ``model`` (``name@alias`` or
+        ``name/3``).
+
+        ``current``: a DataFrame; a data path (read at ``ref``, default branch otherwise);
+        or nothing with ``window="1h"``: the serving prediction log of ``endpoint``
+        (default: the model's name) for that version (``version``, default the model's) or
+        ``variant`` ("stable"/"canary"), input columns only. With ``record`` the check is
+        an MLflow run linked to the version and updates the metrics endpoint.
+        """
+        info = self.lab.models.get(model)
+        reference = self.reference(info)
+        frame, meta = self._current(info, current, ref, window, endpoint, version, variant)
+        meta |= {"model": info.name, "version": str(info.version)}
+        meta |= {f"reference_{key}": value for key, value in reference.source.items()}
+        if columns is None:
+            columns = self._model_inputs(info, reference, frame)
+        where = meta.get("window") and f"last {meta['window']} of predictions"
+        title = f"{info.name} v{info.version}: training data vs {where or meta.get('current')}"
+        result = self.compare(
+            reference,
+            frame,
+            columns,
+            column_types,
+            method=method,
+            tests=tests,
+            thresholds=thresholds,
+            drift_share=drift_share,
+            title=title,
+        )
+        result.meta = meta
+        if record:
+            from mlops_lab.services import _drift_record
+
+            _drift_record.record(self.lab, info, result)
+        return result
+
+    def _model_inputs(self, info: VersionInfo, reference: ReferenceStats, frame: Any) -> Any:
+        """The model's input columns from its signature, when it has one and both samples
+        hold them; else None (every common column)."""
+        try:
+            from urllib.parse import unquote, urlparse
+
+            from mlflow.models import Model
+
+            location = self.lab.models.location(f"{info.name}/{info.version}")
+            if location.startswith("file:"):
+                location = unquote(urlparse(location).path)
+            signature = Model.load(location).signature
+            names = signature.inputs.input_names() if signature is not None else []
+        except Exception:  # no signature, or a model MLflow cannot describe: compare all
+            return None
+        wanted = [n for n in names if n in reference.columns and n in frame.columns]
+        return wanted or None
+
+    def _current(
+        self,
+        info: VersionInfo,
+        current: Any,
+        ref: str | None,
+        window: str | None,
+        endpoint: str | None,
+        version: str | None,
+        variant: str | None,
+    ) -> tuple[Any, dict[str, str]]:
+        pd = _pandas()
+        if current is not None and window is not None:
+            raise UsageError("pass either current= or window=, not both")
+        if isinstance(current, pd.DataFrame):
+            return current, {"current": "a DataFrame"}
+        if isinstance(current, str | os.PathLike):
+            path = str(current)
+            commit = self.lab.data.resolve(ref)
+            frame = self.lab.data.read_table(path, ref=ref)
+            return frame, {"current": f"{path}@{ref or 'HEAD'}", "current_commit": commit}
+        if current is not None:
+            raise UsageError(
+                f"current must be a DataFrame or a data path, got {type(current).__name__}"
+            )
+        if window is None:
+            raise UsageError("say what to compare: current=DataFrame or path, or window='1h'")
+        if not WINDOW_PATTERN.match(str(window)):
+            raise UsageError(f"window '{window}' is not a duration; use e.g. '15m', '1h', '2d'")
+        endpoint = endpoint or info.name
+        if variant is None and version is None:
+            version = str(info.version)
+        log = self.lab.serving.predictions(endpoint, since=window, version=version, variant=variant)
+        inputs = {c: c[len(INPUT_PREFIX) :] for c in log.columns if c.startswith(INPUT_PREFIX)}
+        who = f"variant {variant}" if variant else f"version {version}"
+        if not len(log):
+            raise UsageError(
+                f"no predictions from endpoint '{endpoint}' ({who}) in the last {window}; widen "
+                "the window, or check that the endpoint serves traffic"
+            )
+        if not inputs:
+            raise UsageError(f"the prediction log of '{endpoint}' has no input.* columns")
+        frame = log[list(inputs)].rename(columns=inputs)
+        return frame, {"window": str(window), "endpoint": endpoint, "current": who}
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The latest check of every model version (what the metrics endpoint serves)."""
+        folder = self.reports_dir / "latest"
+        found = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                found.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def metrics(self) -> str:
+        """Prometheus text exposition of the latest checks: ``mlops_drift_score``,
+        ``mlops_drift_detected`` and ``mlops_dataset_drift_share``."""
+        from mlops_lab.services import _drift_record
+
+        return _drift_record.exposition(self.latest())
+
+
+def _pandas() -> Any:
+    from mlops_lab.errors import require
+
+    return require("pandas")
+
+
+# ---------------------------------------------------------------------- cache files
+
+
+def _save(stats: ReferenceStats, folder: Path) -> None:
+    """Write prepared columns as one uncompressed .npz (fast to load) and a JSON index."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, Any] = {}
+    index: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "rows": stats.rows,
+        "source": stats.source,
+        "columns": [],
+        "untested": stats.untested,
+    }
+    for column in list(stats.columns.values()):
+        parts = {p: getattr(column, p) for p in ("values", "keys", "counts")}
+        keys = parts["keys"]
+        if keys is not None and keys.dtype == object:
+            keys = np.asarray(keys.astype(str) if column.value_type == "string" else keys.tolist())
+            if keys.dtype == object:  # e.g. dates or decimals held as Python objects
+                del stats.columns[column.name]  # not tested, in memory as from the cache
+                stats.untested.append(column.name)
+                continue
+            parts["keys"] = keys
+        i = len(index["columns"])
+        arrays.update({f"{i}.{p}": a for p, a in parts.items() if a is not None})
+        index["columns"].append(
+            {
+                "name": column.name,
+                "rows": column.rows,
+                "missing": column.missing,
+                "distinct": column.distinct,
+                "std": column.std,
+                "value_type": column.value_type,
+            }
+        )
+    temporary = folder / f".stats.{os.getpid()}.npz"
+    with open(temporary, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(temporary, folder / "stats.npz")
+    (folder / "stats.json").write_text(json.dumps(index), encoding="utf-8")
+
+
+def _load(folder: Path) -> ReferenceStats | None:
+    import numpy as np
+
+    from mlops_lab.backends.drift import ReferenceStats
+    from mlops_lab.backends.drift.columns import PreparedColumn
+
+    try:
+        index = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        if index.get("format") != CACHE_FORMAT:
+            return None
+        arrays = np.load(folder / "stats.npz", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    columns = {}
+    with arrays:
+        for i, entry in enumerate(index["columns"]):
+            parts = {
+                p: arrays[f"{i}.{p}"] for p in ("values", "keys", "counts") if f"{i}.{p}" in arrays
+            }
+            columns[entry["name"]] = PreparedColumn(**entry, **parts)
+    return ReferenceStats(
+        columns, int(index["rows"]), dict(index["source"]), list(index["untested"])
+    )
