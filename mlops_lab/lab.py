@@ -17,6 +17,7 @@ from mlops_lab.errors import ConflictError, NotAvailableError
 
 if TYPE_CHECKING:
     from mlops_lab.services.data import DataService
+    from mlops_lab.services.drift import DriftService
     from mlops_lab.services.features import FeatureService
     from mlops_lab.services.lineage import Lineage
     from mlops_lab.services.models import ModelRegistry
@@ -80,6 +81,7 @@ class Lab:
     models: Service[ModelRegistry] = Service("mlops_lab.services.models:ModelRegistry")
     training: Service[TrainingService] = Service("mlops_lab.services.training:TrainingService")
     notebooks: Service[NotebookService] = Service("mlops_lab.services.notebooks:NotebookService")
+    drift: Service[DriftService] = Service("mlops_lab.services.drift:DriftService")
 
     def __init__(self, config: config_module.Config) -> None:
         from mlops_lab.backends.checks import checked

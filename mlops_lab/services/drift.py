@@ -180,7 +180,7 @@ class DriftService:
     def _lineage_tags(self, version: VersionInfo) -> dict[str, str]:
         tags = dict(version.lineage)
         if version.run_id:
-            run = self.lab.tracking._get(version.run_id)
+            run = self.lab.tracking.mlflow_run(version.run_id)
             run_tags = {k: v for k, v in run.data.tags.items() if k.startswith("mlops.")}
             tags = {**run_tags, **tags}
         return tags
