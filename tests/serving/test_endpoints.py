@@ -272,41 +272,47 @@ def test_prediction_log_and_prometheus_metrics(served: Lab) -> None:
     serving = served.serving
     serving.deploy("fraud/1", endpoint="fraud-i")
     serving.deploy("fraud/2", endpoint="fraud-i", canary=50)
-    started = time.time()
+    url = serving.metrics_url()
+    assert url is not None and url.endswith("/metrics")
+
+    def scrape() -> dict[str, list[Any]]:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        samples: dict[str, list[Any]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("endpoint") == "fraud-i":
+                    samples.setdefault(sample.name, []).append(sample)
+        return samples
+
+    def counted(samples: dict[str, list[Any]]) -> float:
+        return sum(s.value for s in samples.get("ray_mlops_predictions_total", []))
+
+    before = counted(scrape())  # a head reused across runs may remember earlier replicas
     for seed in range(40):
         serving.predict("fraud-i", make_frame(2, seed))
     log = serving.predictions("fraud-i", since="1h")
-    assert len(log) == 80
+    assert len(log) == 80  # one row per scored row
     assert {
         "request_id", "endpoint", "model", "version", "variant", "time", "latency_ms",
         "status", "prediction", *(f"input.{f}" for f in FEATURES),
     } <= set(log.columns)  # fmt: skip
     assert set(log["variant"]) == {"stable", "canary"}
-    assert str(log["time"].dtype) == "datetime64[ns, UTC]"
+    assert str(log["time"].dtype).startswith("datetime64") and str(log["time"].dt.tz) == "UTC"
     assert (log["status"] == "ok").all() and log["prediction"].isin([0.0, 1.0]).all()
     canary = serving.predictions("fraud-i", since="1h", variant="canary")
     assert set(canary["version"]) == {"2"} and 0 < len(canary) < 80
     assert serving.predictions("fraud-i", until="1h").empty
 
-    url = serving.metrics_url()
-    assert url is not None
     samples: dict[str, list[Any]] = {}
-    deadline = time.time() + 60
+    deadline = time.time() + 90  # Ray's agent exports what replicas report every few seconds
     while time.time() < deadline:
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.labels.get("endpoint") == "fraud-i":
-                    samples.setdefault(sample.name, []).append(sample)
-        counted = sum(s.value for s in samples.get("ray_mlops_predictions_total", []))
-        if counted >= 40:
+        samples = scrape()
+        if counted(samples) >= before + 40:
             break
         time.sleep(2)
-    assert counted == 40, sorted(samples)
+    assert counted(samples) == before + 40, sorted(samples)
     variants = {s.labels["variant"] for s in samples["ray_mlops_predictions_total"]}
     assert variants == {"stable", "canary"}
-    buckets = [s for s in samples["ray_mlops_prediction_latency_seconds_bucket"]]
+    buckets = samples["ray_mlops_prediction_latency_seconds_bucket"]
     assert any(float(s.labels["le"]) < 0.001 for s in buckets)
-    assert time.time() - started < 120
     serving.undeploy("fraud-i")

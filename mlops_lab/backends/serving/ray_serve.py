@@ -15,7 +15,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.training.local_head import LocalHead
-from mlops_lab.errors import BackendError, NotFoundError, UnreachableError
+from mlops_lab.errors import BackendError, UnreachableError
 
 if TYPE_CHECKING:
     from mlops_lab.backends.serving.app_spec import ServeApp
@@ -63,17 +63,14 @@ class RayServeBackend:
     def metrics_url(self) -> str | None:
         """The head's Prometheus endpoint (Ray's metrics export port), when it is known."""
         try:
-            nodes = _request("GET", f"{self.dashboard()}/api/v0/nodes?detail=1&limit=100")
-        except LabErrorTypes:
+            nodes = _request("GET", f"{self.dashboard()}/nodes?view=summary")
+        except (BackendError, UnreachableError):
             return None
-        for node in (nodes or {}).get("data", {}).get("result", {}).get("result", []):
-            if (
-                node.get("state") == "ALIVE"
-                and node.get("is_head_node")
-                and node.get("metrics_export_port")
-            ):
-                host = node.get("node_ip") or "127.0.0.1"
-                return f"http://{host}:{node['metrics_export_port']}/metrics"
+        for node in ((nodes or {}).get("data") or {}).get("summary") or []:
+            raylet = node.get("raylet") or {}
+            if raylet.get("isHeadNode") and raylet.get("metricsExportPort"):
+                host = raylet.get("nodeManagerAddress") or node.get("ip") or "127.0.0.1"
+                return f"http://{host}:{raylet['metricsExportPort']}/metrics"
         return None
 
     # --- the protocol -----------------------------------------------------------------------
@@ -108,6 +105,9 @@ class RayServeBackend:
             if name != endpoint and detail.get("deployed_app_config")
         ]
         self._put(dashboard, details, applications)
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and self.describe(endpoint) is not None:
+            time.sleep(0.2)  # gone before returning, so the name can be deployed again
         return True
 
     def describe(self, endpoint: str) -> dict[str, Any] | None:
@@ -196,9 +196,6 @@ class RayServeBackend:
             "applications": applications,
         }
         _request("PUT", dashboard + API, body)
-
-
-LabErrorTypes = (BackendError, UnreachableError, NotFoundError)
 
 
 def _request(method: str, url: str, body: Any = None, timeout: float = TIMEOUT_S) -> Any:
