@@ -1,7 +1,7 @@
 """Serving: a lab endpoint on Ray Serve against `mlflow models serve` on the same registered
 model, both driven by ApacheBench (`ab -k`) with a one-row JSON request.
 
-    python benchmarks/serving_throughput.py [--requests 3000] [--seconds 20]
+    python benchmarks/serving_throughput.py [--requests 3000] [--seconds 20] [--reuse-head F]
 
 Needs `ab` (Debian: apt-get install -y apache2-utils). Starts its own Ray head in a temp
 project and stops it at the end. Prints, each as a ratio or a figure:
@@ -112,6 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per ab run")
     parser.add_argument("--seconds", type=int, default=20, help="load length for changes")
+    parser.add_argument(
+        "--reuse-head", default=None, help="head.json of a running lab Ray head to use (kept up)"
+    )
     args = parser.parse_args()
     if shutil.which("ab") is None:
         print("needs ApacheBench: apt-get install -y apache2-utils", file=sys.stderr)
@@ -124,6 +127,9 @@ def main() -> int:
     lab = None
     try:
         lab = build_project(root)
+        if args.reuse_head:
+            (root / ".mlops" / "ray").mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.reuse_head, root / ".mlops" / "ray" / "head.json")
         body = root / "row.json"
         row = {"dataframe_split": {"columns": FEATURES, "data": [[120.0, 300.0, 4.0, 60.0, 90.0]]}}
         body.write_text(json.dumps(row))
@@ -210,7 +216,7 @@ def main() -> int:
         if mlflow_server is not None:
             mlflow_server.terminate()
             mlflow_server.wait(10)
-        if lab is not None:
+        if lab is not None and not args.reuse_head:
             lab.training.down()
         shutil.rmtree(root, ignore_errors=True)
     return 0

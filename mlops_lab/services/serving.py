@@ -77,7 +77,7 @@ class Revision:
     endpoint: str
     number: int
     action: str
-    """deploy, canary, set-weight, promote, rollback, undeploy."""
+    """deploy, canary, set-weight, sticky-key, promote, rollback, undeploy."""
     who: str
     when: str
     stable: dict[str, str] | None
@@ -260,6 +260,8 @@ class ServingService:
                 f"{info.ref} failed validation{f' ({summary})' if summary else ''}; fix it and "
                 "validate again, or deploy with --force (recorded on the version)"
             )
+        if sticky_key is not None and (not isinstance(sticky_key, str) or not sticky_key.strip()):
+            raise UsageError("sticky key must be the name of a request column, e.g. card_id")
         spec = {"model": info.name, "version": str(info.version), "uri": info.uri}
         if plan is not None:
             weight = plan[0]
@@ -267,14 +269,23 @@ class ServingService:
         with self._locked(name):
             state = self._read(name)
             current = _current(state)
+            rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
+            if sticky_key is not None:
+                state["sticky_key"] = sticky_key
             gate = dict(current.gate) if current and current.live else {}
             gate[info.ref] = verdict
             if current is None or not current.live:
                 wanted = _change(name, current, "deploy", spec, None, 0, gate, force)
-            elif _same(current.stable, spec):
-                return current  # already serving it: nothing to change
-            elif _same(current.canary, spec) and current.canary_weight == weight:
-                return current
+            elif _same(current.stable, spec) or (
+                _same(current.canary, spec) and current.canary_weight == weight
+            ):
+                if not rerouted:
+                    return current  # already serving it: nothing to change
+                wanted = _change(
+                    name, current, "sticky-key", current.stable, current.canary,
+                    current.canary_weight, current.gate, False, previous=current.previous,
+                    note=f"sticky routing by {sticky_key}",
+                )  # fmt: skip
             else:
                 wanted = _change(
                     name, current, "canary", current.stable, spec, weight, gate, force,
@@ -513,7 +524,8 @@ class ServingService:
         from mlops_lab.backends.serving.app_spec import IMPORT_PATH, ServeApp
 
         config = self.lab.config.serving
-        log = str(self.log_dir(revision.endpoint)) if config.prediction_log else None
+        local = state.get("backend", config.backend) in ("ray-serve", "local", "ray")
+        log = str(self.log_dir(revision.endpoint)) if config.prediction_log and local else None
         return ServeApp(
             import_path=IMPORT_PATH,
             route_prefix=f"/{revision.endpoint}",
@@ -538,6 +550,7 @@ class ServingService:
         left as it was (the previous revision re-applied, or a new endpoint removed)."""
         current = _current(state)
         revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
+        state["backend"] = backend.name
         backend.apply(revision.endpoint, self.app(state, revision))
         waiter = getattr(backend, "wait_revision", None)
         if waiter is not None:
@@ -553,7 +566,6 @@ class ServingService:
                         else "nothing was deployed"
                     )
                 ) from None
-        state["backend"] = backend.name
         self._record(state, revision)
         tag = f"{revision.endpoint}/r{revision.number}"
         for spec in (revision.stable, revision.canary):

@@ -316,3 +316,21 @@ def test_prediction_log_and_prometheus_metrics(served: Lab) -> None:
     buckets = samples["ray_mlops_prediction_latency_seconds_bucket"]
     assert any(float(s.labels["le"]) < 0.001 for s in buckets)
     serving.undeploy("fraud-i")
+
+
+def test_sticky_routing_sends_one_key_to_one_variant(served: Lab) -> None:
+    serving = served.serving
+    serving.deploy("fraud/1", endpoint="fraud-s")
+    rev = serving.deploy("fraud/2", endpoint="fraud-s", canary=50, sticky_key="txn_count_7d")
+    assert rev.action == "canary"
+    url = serving.url("fraud-s") + "/invocations"
+    by_key: dict[float, set[str]] = {}
+    for i in range(60):
+        count = float(i % 12)
+        row = {"dataframe_split": {"columns": FEATURES, "data": [[50.0 + i, 100.0, count]]}}
+        status, answer = post(url, json.dumps(row).encode())
+        assert status == 200
+        by_key.setdefault(count, set()).add(answer["variant"])
+    assert all(len(variants) == 1 for variants in by_key.values()), by_key
+    assert {v for variants in by_key.values() for v in variants} == {"stable", "canary"}
+    serving.undeploy("fraud-s")
