@@ -136,14 +136,24 @@ def main() -> int:
 
         # the peer: mlflow models serve (uvicorn), same registered model, same machine
         port = free_port()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": lab.tracking.uri}
+        bin_dir = str(Path(sys.executable).parent)  # mlflow runs `uvicorn` from PATH
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": lab.tracking.uri,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        }
+        server_log = (root / "mlflow-serve.log").open("wb")
         mlflow_server = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/fraud/1",
              "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+            env=env, stdout=server_log, stderr=subprocess.STDOUT, cwd=root,
         )  # fmt: skip
         peer = f"http://127.0.0.1:{port}/invocations"
-        wait_http(peer, body.read_bytes())
+        try:
+            wait_http(peer, body.read_bytes(), timeout=300)
+        except RuntimeError:
+            print((root / "mlflow-serve.log").read_text()[-2000:], file=sys.stderr)
+            raise
 
         lab.serving.deploy("fraud@champion", endpoint="bench")
         ours = lab.serving.url("bench") + "/invocations"

@@ -134,10 +134,14 @@ def run_raw(client: Any, script: str, env: dict[str, str] | None = None) -> dict
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "main.py").write_text(script)
         t0 = time.perf_counter()
-        job_id = client.submit_job(entrypoint="python main.py",
-                                   runtime_env={"working_dir": tmp, "env_vars": env or {}})
-    return follow(lambda: str(client.get_job_status(job_id).value),
-                  lambda: str(client.get_job_logs(job_id)), t0)
+        job_id = client.submit_job(
+            entrypoint="python main.py", runtime_env={"working_dir": tmp, "env_vars": env or {}}
+        )
+    return follow(
+        lambda: str(client.get_job_status(job_id).value),
+        lambda: str(client.get_job_logs(job_id)),
+        t0,
+    )
 
 
 def main() -> None:
@@ -169,7 +173,11 @@ def main() -> None:
             ):
                 if reps <= 0:
                     continue
-                results: dict[str, list[dict[str, float]]] = {"lab": [], "raw": [], "raw+mlflow": []}
+                results: dict[str, list[dict[str, float]]] = {
+                    "lab": [],
+                    "raw": [],
+                    "raw+mlflow": [],
+                }
                 for _ in range(reps):  # interleave, so drift in the machine's load hits all alike
                     results["lab"].append(run_lab(lab, scripts[0]))
                     results["raw"].append(run_raw(client, scripts[1]))
@@ -177,10 +185,12 @@ def main() -> None:
                 print(f"\n{label} ({reps} runs each, median seconds from submit)")
                 for metric in ("running", "step", "finish"):
                     med = {k: statistics.median(r[metric] for r in v) for k, v in results.items()}
-                    print(f"  to {metric:8s} lab {med['lab']:6.2f}  raw {med['raw']:6.2f}  "
-                          f"raw+mlflow {med['raw+mlflow']:6.2f}  "
-                          f"ratio lab/raw = {med['lab'] / med['raw']:.2f}  "
-                          f"lab/raw+mlflow = {med['lab'] / med['raw+mlflow']:.2f} (goal <= 1.05)")
+                    print(
+                        f"  to {metric:8s} lab {med['lab']:6.2f}  raw {med['raw']:6.2f}  "
+                        f"raw+mlflow {med['raw+mlflow']:6.2f}  "
+                        f"ratio lab/raw = {med['lab'] / med['raw']:.2f}  "
+                        f"lab/raw+mlflow = {med['lab'] / med['raw+mlflow']:.2f} (goal <= 1.05)"
+                    )
         finally:
             lab.training.down()
 
