@@ -66,7 +66,17 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class ServingConfig:
     backend: str = "ray-serve"
+    """"ray-serve" (the lab's Ray head, or [training] address) or "rayservice" (KubeRay)."""
     http_port: int = 8000
+    """Port of Ray Serve's HTTP proxy when the lab starts Serve on its head."""
+    replicas: int = 1
+    """Replicas per endpoint; each holds the stable and the canary version."""
+    max_batch_size: int = 32
+    """Most requests one model call scores together (adaptive batching per version)."""
+    batch_wait_timeout_s: float = 0.0
+    """How long a replica waits to fill a batch; 0 batches only requests already queued."""
+    prediction_log: bool = True
+    """Log every prediction to .mlops/serving/predictions/<endpoint>/ (Parquet)."""
 
 
 @dataclass(frozen=True)

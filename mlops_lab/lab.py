@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlops_lab.services.lineage import Lineage
     from mlops_lab.services.models import ModelRegistry
     from mlops_lab.services.notebooks import NotebookService
+    from mlops_lab.services.serving import ServingService
     from mlops_lab.services.status import StatusReport
     from mlops_lab.services.tracking import TrackingService
     from mlops_lab.services.training import TrainingService
@@ -81,6 +82,7 @@ class Lab:
     models: Service[ModelRegistry] = Service("mlops_lab.services.models:ModelRegistry")
     training: Service[TrainingService] = Service("mlops_lab.services.training:TrainingService")
     notebooks: Service[NotebookService] = Service("mlops_lab.services.notebooks:NotebookService")
+    serving: Service[ServingService] = Service("mlops_lab.services.serving:ServingService")
     drift: Service[DriftService] = Service("mlops_lab.services.drift:DriftService")
 
     def __init__(self, config: config_module.Config) -> None:

@@ -231,6 +231,11 @@ def walk(lab: Lab, target: str) -> Lineage:
             itself = f"{result.model['name']}/{result.model['version']}"
             used = [u for u in used if not (u["kind"] == "model version" and u["id"] == itself)]
         result.used_by = used
+    elif tags.get(DEPLOY_REVISION) and result.model is not None:
+        itself = f"{result.model['name']}/{result.model['version']}"
+        result.used_by = [
+            {"kind": "deployment", "id": tags[DEPLOY_REVISION], "detail": f"serves {itself}"}
+        ]
     return result
 
 

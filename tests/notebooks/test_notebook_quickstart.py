@@ -45,6 +45,11 @@ EXTRAS = [
     "from mlops_lab import resources\ntrain_nb = resources.notebook('pipeline/train.ipynb')\n"
     "%mlops params {train_nb}",
     "%mlops schedule {train_nb} --cron '0 2 * * *' --image img:1 -p model_name f --dry-run",
+    "import pandas as pd\n"
+    "one = pd.DataFrame([dict(amount=120.0, spend_7d=300.0, txn_count_7d=4.0, "
+    "avg_amount_7d=60.0, max_amount_7d=90.0)])\n"
+    "%mlops predict fraud one",
+    "%mlops undeploy fraud",
     "import hashlib, os\n"
     "token = os.environ['MLFLOW_TRACKING_TOKEN'].encode()\n"
     "print('kernel sees digest', hashlib.sha256(token).hexdigest())",

@@ -205,6 +205,14 @@ class LocalHead:
             str(_free_port()),
             "--ray-client-server-port",
             str(_free_port()),
+            # Fixed agent and metrics ports: the raylet then does not wait (60 s at most, even on
+            # a busy machine) for the agents to report dynamic ones.
+            "--dashboard-agent-grpc-port",
+            str(_free_port()),
+            "--runtime-env-agent-port",
+            str(_free_port()),
+            "--metrics-export-port",
+            str(_free_port()),
         ]
         if num_cpus is not None:
             command += ["--num-cpus", str(num_cpus)]

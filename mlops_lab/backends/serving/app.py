@@ -1,0 +1,631 @@
+"""The Ray Serve application behind every endpoint (runs inside Serve replicas).
+
+One deployment whose replicas hold the stable and the canary model version, so the split
+costs no extra hop. Everything that changes (versions, weight, sticky key, batching) comes
+in ``user_config`` and is applied by ``reconfigure`` without restarting the replica: a new
+version is loaded beside the old ones and swapped in only once it loaded, so a model that
+fails to load leaves the previous revision serving (the failure is reported on
+``GET <prefix>/-/status``, where the lab waits for each revision to take effect).
+
+The endpoint speaks MLflow's scoring protocol: ``POST <prefix>/invocations`` with a JSON
+body holding one of ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
+(or a CSV body), answering ``{"predictions": [...]}`` like ``mlflow models serve``, plus
+the ``model``, ``version`` and ``variant`` that answered. Requests for the same version are
+batched (``@serve.batch``, one queue per version). Each answer is counted in Prometheus
+metrics and appended to the prediction log, a bounded buffer that a background thread
+flushes to Parquet (a full buffer drops rows and counts them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import io
+import json
+import math
+import os
+import random
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ray import serve
+from ray.serve import metrics
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mlops_lab.backends.serving.app_spec import DEPLOYMENT_NAME
+
+PAYLOAD_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+LATENCY_BUCKETS = [
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+]  # fmt: skip
+LOG_CAPACITY_ROWS = 100_000
+LOG_FLUSH_ROWS = 20_000
+LOG_FLUSH_INTERVAL_S = 2.0
+STATS_WINDOW = 20_000  # latest answers per variant kept for the live view and rollout checks
+
+
+class PayloadError(Exception):
+    """The request body does not follow the scoring protocol (answered with HTTP 400)."""
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+
+def parse_payload(body: bytes, content_type: str, columns: list[str] | None) -> Any:
+    """The request as a pandas DataFrame; ``columns`` names list-shaped rows when the model's
+    signature has names. Raises PayloadError naming the offending field."""
+    import pandas as pd
+
+    if content_type.startswith("text/csv"):
+        try:
+            return pd.read_csv(io.BytesIO(body))
+        except Exception as exc:
+            raise PayloadError(f"the CSV body cannot be read: {_first_line(exc)}") from None
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError as exc:
+        raise PayloadError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(f"the JSON body must be an object with one of {', '.join(PAYLOAD_KEYS)}")
+    present = [k for k in PAYLOAD_KEYS if k in payload]
+    if len(present) != 1:
+        unknown = sorted(set(payload) - {"params"})
+        raise PayloadError(
+            f"the JSON body must have exactly one of {', '.join(PAYLOAD_KEYS)}"
+            + (f"; got {', '.join(unknown)}" if unknown else "")
+        )
+    key = present[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            raise PayloadError("'dataframe_split' must be an object with 'columns' and 'data'")
+        names = value.get("columns")
+        data = value["data"]
+        if names is not None:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise PayloadError("'dataframe_split.columns' must be a list of column names")
+            for i, row in enumerate(data):
+                if not isinstance(row, list) or len(row) != len(names):
+                    raise PayloadError(
+                        f"'dataframe_split.data' row {i} must be a list of {len(names)} values"
+                    )
+        return pd.DataFrame(data, columns=names, index=value.get("index"))
+    if key == "dataframe_records":
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise PayloadError("'dataframe_records' must be a list of objects (one per row)")
+        return pd.DataFrame.from_records(value)
+    # instances / inputs: rows as objects, columns as an object of lists, or rows as lists.
+    if isinstance(value, dict):
+        try:
+            return pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in value.items()})
+        except ValueError as exc:
+            raise PayloadError(f"'{key}' columns must have equal lengths ({exc})") from None
+    if not isinstance(value, list) or not value:
+        raise PayloadError(f"'{key}' must be a non-empty list of rows or an object of columns")
+    if all(isinstance(r, dict) for r in value):
+        return pd.DataFrame.from_records(value)
+    if all(isinstance(r, list) for r in value):
+        if columns and any(len(r) != len(columns) for r in value):
+            raise PayloadError(f"each row of '{key}' must have {len(columns)} values ({columns})")
+        return pd.DataFrame(value, columns=columns or None)
+    raise PayloadError(f"'{key}' rows must all be objects or all be lists")
+
+
+def predictions_to_list(raw: Any) -> list[Any]:
+    """What MLflow's scoring server puts under "predictions", as plain JSON values."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(raw, pd.DataFrame):
+        return [_plain(r) for r in raw.to_dict(orient="records")]
+    if isinstance(raw, pd.Series | np.ndarray):
+        return [_plain(v) for v in raw.tolist()]
+    if isinstance(raw, list | tuple):
+        return [_plain(v) for v in raw]
+    return [_plain(raw)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0][:400] if text else type(exc).__name__
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """An MLflow schema-enforcement failure (the caller's data), not the model's fault."""
+    code = str(getattr(exc, "error_code", ""))
+    return code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") or isinstance(
+        exc, ValueError | KeyError | TypeError
+    )
+
+
+# --- one loaded model version ---------------------------------------------------------------
+
+
+class LoadedVersion:
+    """A model version in memory with its own batching queue."""
+
+    def __init__(self, spec: dict[str, Any], model: Any) -> None:
+        self.spec = spec
+        self.model = model
+        self.columns: list[str] | None = None
+        self.required: list[str] = []
+        schema = None
+        with contextlib.suppress(Exception):
+            schema = model.metadata.get_input_schema()
+        # A tensor signature (e.g. a torch model logged with a tensor example) takes one array
+        # of its dtype, as MLflow's scoring server builds it from the JSON rows.
+        self.tensor_dtype: Any = None
+        if schema is not None and schema.is_tensor_spec() and len(schema.inputs) == 1:
+            self.tensor_dtype = schema.numpy_types()[0]
+        if schema is not None and schema.has_input_names():
+            self.columns = list(schema.input_names())
+            self.required = [
+                c.name for c in schema.inputs if c.name and not getattr(c, "optional", False)
+            ]
+        self.batch_params: tuple[int, float] | None = None
+        self.predict: Any = None
+
+    def set_batching(self, max_batch_size: int, wait_s: float) -> None:
+        if self.batch_params == (max_batch_size, wait_s):
+            return
+        self.batch_params = (max_batch_size, wait_s)
+
+        @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=wait_s)
+        async def score_batch(frames: list[Any]) -> list[Any]:
+            return self._predict_many(frames)
+
+        self.predict = score_batch
+
+    def check(self, frame: Any) -> None:
+        missing = [c for c in self.required if c not in frame.columns]
+        if missing:
+            raise PayloadError(
+                f"missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(c) for c in missing)}; the model takes {self.columns}"
+            )
+
+    def _predict(self, frame: Any) -> list[Any]:
+        data = frame if self.tensor_dtype is None else frame.to_numpy(dtype=self.tensor_dtype)
+        return predictions_to_list(self.model.predict(data))
+
+    def _predict_many(self, frames: list[Any]) -> list[Any]:
+        """One predict call for the whole batch; if it fails, each request alone, so one bad
+        request does not fail the others."""
+        import pandas as pd
+
+        results: list[Any] = []
+        if len(frames) > 1:
+            try:
+                joined = pd.concat(frames, ignore_index=True)
+                out = self._predict(joined)
+                if len(out) == len(joined):
+                    start = 0
+                    for frame in frames:
+                        results.append(out[start : start + len(frame)])
+                        start += len(frame)
+                    return results
+            except Exception:
+                results = []
+        for frame in frames:
+            try:
+                results.append(self._predict(frame))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+@dataclass(frozen=True)
+class Route:
+    """What serves a request now: swapped as one object, so a request sees one revision."""
+
+    revision: int
+    stable: LoadedVersion | None
+    canary: LoadedVersion | None
+    canary_weight: int
+    sticky_key: str | None
+
+
+# --- the prediction log -------------------------------------------------------------------
+
+
+class PredictionLog:
+    """Bounded buffer of answered requests, flushed to Parquet by a background thread."""
+
+    def __init__(self, on_drop: Any, capacity_rows: int = LOG_CAPACITY_ROWS) -> None:
+        self.directory: str | None = None
+        self.capacity = capacity_rows
+        self.rows = 0
+        self.dropped = 0
+        self.written = 0
+        self._entries: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._on_drop = on_drop
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._seq = 0
+        self._replica = uuid.uuid4().hex[:8]
+
+    def configure(self, directory: str | None) -> None:
+        self.directory = directory
+        if directory and self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="prediction-log")
+            self._thread.start()
+
+    def append(self, entry: tuple[Any, ...], rows: int) -> None:
+        """On the request path: an append under a lock, or a counted drop when full."""
+        if self.directory is None:
+            return
+        with self._lock:
+            if self.rows + rows > self.capacity:
+                self.dropped += rows
+                dropped = True
+            else:
+                self._entries.append(entry)
+                self.rows += rows
+                dropped = False
+        if dropped:
+            self._on_drop(rows)
+        elif self.rows >= LOG_FLUSH_ROWS:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(LOG_FLUSH_INTERVAL_S)
+            self._wake.clear()
+            with contextlib.suppress(Exception):
+                self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            entries, self._entries, self.rows = self._entries, [], 0
+        directory = self.directory
+        if not entries or directory is None:
+            return
+        table = log_table(entries)
+        import pyarrow.parquet as pq
+
+        os.makedirs(directory, exist_ok=True)
+        self._seq += 1
+        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self._replica}-{self._seq:06d}"
+        tmp = os.path.join(directory, f".{name}.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, os.path.join(directory, f"{name}.parquet"))
+        self.written += table.num_rows
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            self.flush()
+
+
+def log_table(entries: list[tuple[Any, ...]]) -> Any:
+    """Entries (request_id, endpoint, model, version, variant, time, latency_ms, status,
+    frame, predictions) as one Arrow table, one row per input row."""
+    import pandas as pd
+    import pyarrow as pa
+
+    parts = []
+    for request_id, endpoint, model, version, variant, at, latency, status, frame, preds in entries:
+        n = len(frame)
+        meta = pd.DataFrame(
+            {
+                "request_id": [request_id] * n,
+                "endpoint": [endpoint] * n,
+                "model": [model] * n,
+                "version": [version] * n,
+                "variant": [variant] * n,
+                "time": [at] * n,
+                "latency_ms": [latency] * n,
+                "status": [status] * n,
+                "prediction": list(preds) if preds is not None and len(preds) == n else [None] * n,
+            }
+        )
+        inputs = frame.reset_index(drop=True).add_prefix("input.")
+        parts.append(pd.concat([meta, inputs], axis=1))
+    table = pd.concat(parts, ignore_index=True)
+    table["time"] = pd.to_datetime(table["time"], utc=True)
+    predictions = table["prediction"].map(
+        lambda p: p[0] if isinstance(p, list) and len(p) == 1 else p
+    )
+    numeric = pd.to_numeric(predictions, errors="coerce")
+    if numeric.notna().sum() == predictions.notna().sum():
+        table["prediction"] = numeric.astype("float64")
+    else:
+        table["prediction"] = [
+            None if p is None else (p if isinstance(p, str) else json.dumps(p)) for p in predictions
+        ]
+    for column in table.columns:
+        if column.startswith("input.") and table[column].dtype == object:
+            table[column] = table[column].map(lambda v: None if v is None else str(v))
+    return pa.Table.from_pandas(table, preserve_index=False)
+
+
+# --- live statistics ----------------------------------------------------------------------
+
+
+class Stats:
+    """The latest answers per (version, variant): request rate, errors and latency
+    percentiles over a window, read by the lab's live view and staged-rollout checks."""
+
+    def __init__(self) -> None:
+        self.recent: dict[tuple[str, str, str], collections.deque[tuple[float, float, bool]]] = {}
+        self.totals: dict[tuple[str, str, str], list[int]] = {}
+
+    def add(self, key: tuple[str, str, str], latency_s: float, ok: bool) -> None:
+        queue = self.recent.get(key)
+        if queue is None:
+            queue = self.recent[key] = collections.deque(maxlen=STATS_WINDOW)
+            self.totals[key] = [0, 0]
+        queue.append((time.time(), latency_s, ok))
+        self.totals[key][0 if ok else 1] += 1
+
+    def summary(self, window_s: float) -> list[dict[str, Any]]:
+        now = time.time()
+        out = []
+        for (model, version, variant), queue in list(self.recent.items()):
+            seen = [item for item in list(queue) if now - item[0] <= window_s]
+            latencies = sorted(item[1] for item in seen)
+            errors = sum(1 for item in seen if not item[2])
+            out.append(
+                {
+                    "model": model,
+                    "version": version,
+                    "variant": variant,
+                    "requests": len(seen),
+                    "errors": errors,
+                    "rate_per_s": len(seen) / window_s,
+                    "error_rate": errors / len(seen) if seen else 0.0,
+                    "p50_ms": _percentile(latencies, 0.50) * 1000,
+                    "p99_ms": _percentile(latencies, 0.99) * 1000,
+                    "total_ok": self.totals[(model, version, variant)][0],
+                    "total_errors": self.totals[(model, version, variant)][1],
+                }
+            )
+        return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# --- the deployment -------------------------------------------------------------------------
+
+
+def _load_model(spec: dict[str, Any], tracking_uri: str | None) -> Any:
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    return mlflow.pyfunc.load_model(spec["uri"])
+
+
+def _key(spec: dict[str, Any] | None) -> str | None:
+    return f"{spec['model']}/{spec['version']}" if spec else None
+
+
+@serve.deployment(name=DEPLOYMENT_NAME, max_ongoing_requests=256)
+class Endpoint:
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self.config: dict[str, Any] = {}
+        self.loaded: dict[str, LoadedVersion] = {}
+        self.route: Route | None = None
+        self.failure: dict[str, Any] | None = None
+        self.stats = Stats()
+        labels: Any = ("endpoint", "model", "version", "variant", "status")
+        self.requests = metrics.Counter(
+            "mlops_predictions_total",
+            description="Predictions answered, by endpoint, model version, variant and status.",
+            tag_keys=labels,
+        )
+        self.latency = metrics.Histogram(
+            "mlops_prediction_latency_seconds",
+            description="Time from request to answer inside the replica, in seconds.",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=labels[:4],
+        )
+        self.dropped = metrics.Counter(
+            "mlops_prediction_log_dropped_total",
+            description="Prediction log rows dropped because the buffer was full.",
+            tag_keys=("endpoint",),
+        )
+        self.log = PredictionLog(
+            lambda rows: self.dropped.inc(rows, tags={"endpoint": self.endpoint})
+        )
+
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """Load what the new revision needs beside what is loaded, then swap the route.
+        A load failure keeps the current route and is reported on ``-/status``."""
+        revision = int(config.get("revision", 0))
+        wanted = [s for s in (config.get("stable"), config.get("canary")) if s]
+        fresh: dict[str, LoadedVersion] = {}
+        try:
+            for spec in wanted:
+                key = _key(spec)
+                assert key is not None
+                if key not in self.loaded:
+                    model = await asyncio.to_thread(_load_model, spec, config.get("tracking_uri"))
+                    fresh[key] = LoadedVersion(spec, model)
+        except Exception as exc:
+            self.failure = {
+                "revision": revision,
+                "error": f"{_key(spec)} failed to load: {_first_line(exc)}",
+            }
+            return
+        self.loaded.update(fresh)
+        self.endpoint = str(config.get("endpoint", ""))
+        self.config = config
+        batch = int(config.get("max_batch_size") or 32)
+        wait = float(config.get("batch_wait_timeout_s") or 0.0)
+        for version in self.loaded.values():
+            version.set_batching(batch, wait)
+        stable = self.loaded.get(_key(config.get("stable")) or "")
+        canary = self.loaded.get(_key(config.get("canary")) or "")
+        self.route = Route(
+            revision=revision,
+            stable=stable,
+            canary=canary,
+            canary_weight=int(config.get("canary_weight") or 0) if canary else 0,
+            sticky_key=config.get("sticky_key") or None,
+        )
+        keep = {_key(s) for s in wanted}
+        self.loaded = {k: v for k, v in self.loaded.items() if k in keep}
+        self.failure = None
+        self.log.configure(config.get("prediction_log") or None)
+
+    def __del__(self) -> None:
+        log = getattr(self, "log", None)
+        if log is not None:
+            log.close()
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.url.path.rstrip("/")
+        if request.method == "GET":
+            if path.endswith("/-/status"):
+                window = float(request.query_params.get("window", "10") or 10)
+                return JSONResponse(self.status(window))
+            if path.endswith(("/ping", "/health")):
+                ready = self.route is not None and self.route.stable is not None
+                return Response("\n" if ready else "no model loaded\n", 200 if ready else 503)
+            if path.endswith("/version"):
+                return JSONResponse(self.route_summary())
+        if request.method == "POST" and path.endswith("/-/flush"):
+            await asyncio.to_thread(self.log.flush)
+            return JSONResponse({"written_rows": self.log.written})
+        if request.method != "POST" or not path.endswith("/invocations"):
+            return _error(404, "ENDPOINT_NOT_FOUND", "use POST <endpoint>/invocations")
+        return await self.invoke(request)
+
+    async def invoke(self, request: Request) -> Response:
+        started = time.perf_counter()
+        route = self.route
+        if route is None or route.stable is None:
+            return _error(503, "NOT_READY", "the endpoint has no model loaded yet; retry shortly")
+        body = await request.body()
+        content_type = request.headers.get("content-type", "application/json").lower()
+        try:
+            frame = parse_payload(body, content_type, route.stable.columns)
+        except PayloadError as exc:
+            return _error(400, "BAD_REQUEST", str(exc))
+        variant, version = self.choose(route, frame)
+        spec = version.spec
+        try:
+            version.check(frame)
+            result = await version.predict(frame)
+        except PayloadError as exc:
+            result = exc
+        elapsed = time.perf_counter() - started
+        ok = not isinstance(result, Exception)
+        tags = {
+            "endpoint": self.endpoint,
+            "model": spec["model"],
+            "version": str(spec["version"]),
+            "variant": variant,
+        }
+        self.requests.inc(tags={**tags, "status": "ok" if ok else "error"})
+        self.latency.observe(elapsed, tags=tags)
+        self.stats.add((spec["model"], str(spec["version"]), variant), elapsed, ok)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        self.log.append(
+            (
+                request_id,
+                self.endpoint,
+                spec["model"],
+                str(spec["version"]),
+                variant,
+                datetime.now(UTC),
+                elapsed * 1000,
+                "ok" if ok else "error",
+                frame,
+                None if not ok else result,
+            ),
+            len(frame),
+        )
+        headers = {"x-request-id": request_id}
+        if not ok:
+            assert isinstance(result, Exception)
+            if isinstance(result, PayloadError) or _is_input_error(result):
+                return _error(400, "BAD_REQUEST", _first_line(result), headers)
+            return _error(500, "INTERNAL_ERROR", _first_line(result), headers)
+        return JSONResponse(
+            {
+                "predictions": result,
+                "model": spec["model"],
+                "version": str(spec["version"]),
+                "variant": variant,
+            },
+            headers=headers,
+        )
+
+    @staticmethod
+    def choose(route: Route, frame: Any) -> tuple[str, LoadedVersion]:
+        assert route.stable is not None
+        if route.canary is None or route.canary_weight <= 0:
+            return "stable", route.stable
+        if route.sticky_key and route.sticky_key in frame.columns and len(frame):
+            value = str(frame[route.sticky_key].iloc[0]).encode()
+            draw = float(zlib.crc32(value) % 100)
+        else:
+            draw = random.random() * 100
+        if draw < route.canary_weight:
+            return "canary", route.canary
+        return "stable", route.stable
+
+    def route_summary(self) -> dict[str, Any]:
+        route = self.route
+        if route is None:
+            return {"revision": None}
+        return {
+            "revision": route.revision,
+            "stable": route.stable.spec if route.stable else None,
+            "canary": route.canary.spec if route.canary else None,
+            "canary_weight": route.canary_weight,
+            "sticky_key": route.sticky_key,
+        }
+
+    def status(self, window_s: float) -> dict[str, Any]:
+        return {
+            **self.route_summary(),
+            "failure": self.failure,
+            "stats": self.stats.summary(max(window_s, 0.001)),
+            "log": {
+                "enabled": self.log.directory is not None,
+                "buffered_rows": self.log.rows,
+                "written_rows": self.log.written,
+                "dropped_rows": self.log.dropped,
+            },
+        }
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Errors in the shape of MLflow's scoring server: error_code and message."""
+    return JSONResponse({"error_code": code, "message": message}, status, headers=headers)
+
+
+app = Endpoint.bind()  # type: ignore[attr-defined]

@@ -1,0 +1,873 @@
+"""`lab.serving`: endpoints that serve registered model versions, with canary, promote and
+rollback as KServe users know them.
+
+- the first deploy to an endpoint serves the version to 100% of requests (``stable``);
+- a deploy onto a live endpoint adds the version as ``canary`` at the given weight;
+- ``promote`` makes the canary stable and moves the model's ``champion`` alias (the previous
+  stable is kept for rollback); ``rollback`` drops a canary, or returns all traffic to the
+  previous stable, in one step.
+
+Every change is a numbered revision (who, when, versions, weights, gate verdict, forced)
+kept in ``.mlops/serving/endpoints/<endpoint>.json`` and tagged on the model versions
+(``mlops.deploy.revision``). Changes to one endpoint are serialised by a file lock, and a
+change that is already in place makes no new revision. A revision is recorded only once the
+endpoint answers with it: a model that fails to load leaves the previous revision serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import getpass
+import itertools
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_lab import lineage
+from mlops_lab.errors import (
+    BackendError,
+    ConflictError,
+    LabError,
+    NotFoundError,
+    UnreachableError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_lab.backends.serving import ServingBackend
+    from mlops_lab.backends.serving.app_spec import ServeApp
+    from mlops_lab.lab import Lab
+
+ENDPOINT_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+VERDICT_TAG = "mlops.validation.verdict"
+SUMMARY_TAG = "mlops.validation.summary"
+FORCED_TAG = "mlops.deploy.forced"
+CHAMPION = "champion"
+# A promote or rollback repeated within this many seconds is the same click, not a new change.
+REPEAT_WINDOW_S = 5.0
+EFFECT_TIMEOUT_S = 120.0
+LOG_COLUMNS = [
+    "request_id", "endpoint", "model", "version", "variant", "time", "latency_ms", "status",
+    "prediction",
+]  # fmt: skip
+
+
+class RolloutStopped(LabError):
+    """A staged rollout failed a check and was rolled back."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One numbered change of an endpoint: what served, at which weights, and why."""
+
+    endpoint: str
+    number: int
+    action: str
+    """deploy, canary, set-weight, sticky-key, promote, rollback, undeploy."""
+    who: str
+    when: str
+    stable: dict[str, str] | None
+    canary: dict[str, str] | None
+    canary_weight: int
+    previous: list[dict[str, str]] = field(default_factory=list)
+    """Earlier stables, most recent last: where rollback goes."""
+    gate: dict[str, str] = field(default_factory=dict)
+    """model/version -> validation verdict ("passed", "failed", "none")."""
+    forced: bool = False
+    note: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.stable is not None
+
+    def split(self) -> str:
+        if self.stable is None:
+            return "(not serving)"
+        stable = f"{_ref(self.stable)} {100 - self.canary_weight}%"
+        if self.canary is None:
+            return stable
+        return f"{stable} / {_ref(self.canary)} {self.canary_weight}% canary"
+
+    def row(self) -> list[Any]:
+        gate = ", ".join(f"{k} {v}" for k, v in self.gate.items() if v != "none")
+        return [
+            self.number,
+            self.action,
+            self.split(),
+            gate + (" (forced)" if self.forced else ""),
+            self.who,
+            self.when[:19].replace("T", " "),
+            self.note,
+        ]
+
+    def __str__(self) -> str:
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.endpoint} revision {self.number}: {self.action} -> {self.split()}{note}"
+
+
+REVISION_COLUMNS = ["rev", "action", "traffic", "gate", "who", "when (UTC)", "note"]
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    model: str
+    version: str
+    variant: str
+    requests: int
+    rate_per_s: float
+    error_rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """An endpoint as recorded and as it answers now (``state``: serving, stopped, down)."""
+
+    endpoint: str
+    state: str
+    url: str
+    revision: Revision | None
+    stats: list[VariantStats] = field(default_factory=list)
+    detail: str = ""
+
+    def traffic(self) -> list[dict[str, Any]]:
+        """Per version: model, version, variant, weight, gate verdict and live figures."""
+        rev = self.revision
+        if rev is None or rev.stable is None:
+            return []
+        rows = [("stable", rev.stable, 100 - rev.canary_weight)]
+        if rev.canary is not None:
+            rows.append(("canary", rev.canary, rev.canary_weight))
+        out = []
+        for variant, spec, weight in rows:
+            live = next(
+                (
+                    s
+                    for s in self.stats
+                    if s.variant == variant
+                    and s.version == spec["version"]
+                    and s.model == spec["model"]
+                ),
+                None,
+            )
+            out.append(
+                {
+                    "variant": variant,
+                    "model": spec["model"],
+                    "version": spec["version"],
+                    "weight": weight,
+                    "gate": rev.gate.get(_ref(spec), "none"),
+                    "rate_per_s": live.rate_per_s if live else 0.0,
+                    "error_rate": live.error_rate if live else 0.0,
+                    "p50_ms": live.p50_ms if live else None,
+                    "p99_ms": live.p99_ms if live else None,
+                }
+            )
+        return out
+
+    def __str__(self) -> str:
+        rev = self.revision
+        where = f" at {self.url}" if self.url else ""
+        split = rev.split() if rev else "(no revision)"
+        number = f" r{rev.number}" if rev else ""
+        return f"{self.endpoint} {self.state}{number}: {split}{where}"
+
+
+class ServingService:
+    """Deploy registered model versions to endpoints and change their traffic."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._backends: dict[str, ServingBackend] = {}
+        self._urls: dict[str, str] = {}  # endpoint -> URL, for predict's repeated calls
+
+    # --- where things are ------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.lab.config.state_dir / "serving"
+
+    def log_dir(self, endpoint: str) -> Path:
+        return self.state_dir / "predictions" / endpoint
+
+    def backend(self, on: str | None = None) -> ServingBackend:
+        from mlops_lab.backends import serving
+
+        name = serving.backend_name(on or self.lab.config.serving.backend)
+        if name not in self._backends:
+            self._backends[name] = serving.make(self.lab.config, name)
+        return self._backends[name]
+
+    def metrics_url(self) -> str | None:
+        """The Prometheus scrape URL of the head that serves the endpoints."""
+        backend = self.backend()
+        finder = getattr(backend, "metrics_url", None)
+        return finder() if finder is not None else None
+
+    # --- changes -----------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        model_ref: str,
+        endpoint: str | None = None,
+        canary: int = 10,
+        force: bool = False,
+        on: str | None = None,
+        steps: Sequence[int] | str | None = None,
+        interval: str | float | None = None,
+        max_error_rate: float | None = None,
+        max_p99_ms: float | None = None,
+        sticky_key: str | None = None,
+    ) -> Revision:
+        """Serve ``model_ref`` (``fraud@challenger``, ``fraud/3``) on ``endpoint`` (default:
+        the model's name): 100% on a new endpoint, else as a canary at ``canary`` percent.
+
+        With ``steps`` (e.g. ``[10, 50, 100]``) the canary moves through those weights every
+        ``interval`` and is promoted at 100; a step whose canary error rate exceeds
+        ``max_error_rate`` or whose p99 exceeds ``max_p99_ms`` rolls back and raises
+        :class:`RolloutStopped` saying why."""
+        weight = _weight(canary)
+        plan = _steps(steps)
+        wait_s = parse_duration(interval, "interval") if interval is not None else 60.0
+        if plan is None and interval is not None:
+            raise UsageError("--interval needs --steps (e.g. --steps 10,50,100 --interval 60s)")
+        if max_error_rate is not None and not 0 <= float(max_error_rate) <= 1:
+            raise UsageError(f"max error rate {max_error_rate} must be between 0 and 1 (0.01 = 1%)")
+        if max_p99_ms is not None and not float(max_p99_ms) > 0:
+            raise UsageError(f"max p99 {max_p99_ms} ms must be a positive number of milliseconds")
+        info = self.lab.models.get(model_ref)
+        name = endpoint if endpoint is not None else _endpoint_from(info.name)
+        _check_endpoint(name)
+        verdict = info.lineage.get(VERDICT_TAG, "none")
+        if verdict == "failed" and not force:
+            summary = info.lineage.get(SUMMARY_TAG, "")
+            raise ConflictError(
+                f"{info.ref} failed validation{f' ({summary})' if summary else ''}; fix it and "
+                "validate again, or deploy with --force (recorded on the version)"
+            )
+        if sticky_key is not None and (not isinstance(sticky_key, str) or not sticky_key.strip()):
+            raise UsageError("sticky key must be the name of a request column, e.g. card_id")
+        spec = {"model": info.name, "version": str(info.version), "uri": info.uri}
+        if plan is not None:
+            weight = plan[0]
+        backend = self.backend(on)
+        with self._locked(name):
+            state = self._read(name)
+            current = _current(state)
+            rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
+            if sticky_key is not None:
+                state["sticky_key"] = sticky_key
+            gate = dict(current.gate) if current and current.live else {}
+            gate[info.ref] = verdict
+            if current is None or not current.live:
+                wanted = _change(name, current, "deploy", spec, None, 0, gate, force)
+            elif _same(current.stable, spec) or (
+                _same(current.canary, spec) and current.canary_weight == weight
+            ):
+                if not rerouted:
+                    return current  # already serving it: nothing to change
+                wanted = _change(
+                    name, current, "sticky-key", current.stable, current.canary,
+                    current.canary_weight, current.gate, False, previous=current.previous,
+                    note=f"sticky routing by {sticky_key}",
+                )  # fmt: skip
+            else:
+                wanted = _change(
+                    name, current, "canary", current.stable, spec, weight, gate, force,
+                    previous=current.previous,
+                )  # fmt: skip
+            revision = self._apply(backend, state, wanted)
+            if force and verdict == "failed":
+                self._tag(info.name, str(info.version), FORCED_TAG, "true")
+        if plan is not None and revision.action == "canary":
+            return self._rollout(name, spec, plan, wait_s, max_error_rate, max_p99_ms)
+        return revision
+
+    def set_weight(self, endpoint: str, weight: int) -> Revision:
+        """Send ``weight`` percent of requests to the canary."""
+        weight = _weight(weight)
+        with self._locked(endpoint):
+            state = self._read(endpoint)
+            current = self._live(endpoint, state)
+            if current.canary is None:
+                raise UsageError(
+                    f"endpoint '{endpoint}' has no canary; deploy one first "
+                    f"(%mlops deploy MODEL@ALIAS --endpoint {endpoint} --canary {weight})"
+                )
+            if current.canary_weight == weight:
+                return current
+            wanted = _change(
+                endpoint, current, "set-weight", current.stable, current.canary, weight,
+                current.gate, False, previous=current.previous,
+            )  # fmt: skip
+            return self._apply(self.backend(), state, wanted)
+
+    def promote(self, endpoint: str, note: str = "") -> Revision:
+        """Make the canary stable (100%) and move ``champion`` to it; the previous stable is
+        kept for rollback."""
+        with self._locked(endpoint):
+            state = self._read(endpoint)
+            current = self._live(endpoint, state)
+            if current.canary is None:
+                if current.action == "promote" and _age_s(current) < REPEAT_WINDOW_S:
+                    return current  # the same click twice
+                raise UsageError(
+                    f"endpoint '{endpoint}' has no canary to promote; deploy one first "
+                    f"(%mlops deploy MODEL@ALIAS --endpoint {endpoint})"
+                )
+            assert current.stable is not None
+            wanted = _change(
+                endpoint, current, "promote", current.canary, None, 0, current.gate, False,
+                previous=[*current.previous, current.stable][-10:], note=note,
+            )  # fmt: skip
+            revision = self._apply(self.backend(), state, wanted)
+        self._move_champion(current.canary)
+        return revision
+
+    def rollback(self, endpoint: str, note: str = "") -> Revision:
+        """All traffic back to the previous stable in one step: drop the canary if there is
+        one, else return to the stable before the last promote (and move ``champion`` back)."""
+        with self._locked(endpoint):
+            state = self._read(endpoint)
+            current = self._live(endpoint, state)
+            if current.canary is not None:
+                wanted = _change(
+                    endpoint, current, "rollback", current.stable, None, 0, current.gate,
+                    False, previous=current.previous,
+                    note=note or f"canary {_ref(current.canary)} removed",
+                )  # fmt: skip
+                return self._apply(self.backend(), state, wanted)
+            if current.action == "rollback" and _age_s(current) < REPEAT_WINDOW_S:
+                return current
+            if not current.previous:
+                raise UsageError(
+                    f"endpoint '{endpoint}' has no previous version to roll back to; "
+                    "deploy the version you want instead"
+                )
+            back = current.previous[-1]
+            wanted = _change(
+                endpoint, current, "rollback", back, None, 0, current.gate, False,
+                previous=current.previous[:-1],
+                note=note or f"back from {_ref(current.stable)}",
+            )  # fmt: skip
+            revision = self._apply(self.backend(), state, wanted)
+        self._move_champion(back)
+        return revision
+
+    def undeploy(self, endpoint: str) -> Revision:
+        """Stop serving ``endpoint``; its revisions and prediction log are kept."""
+        with self._locked(endpoint):
+            state = self._read(endpoint)
+            current = _current(state)
+            if current is None:
+                raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
+            backend = self.backend(state.get("backend"))
+            removed = backend.delete(endpoint)
+            self._urls.pop(endpoint, None)
+            if not current.live and not removed:
+                return current
+            wanted = _change(endpoint, current, "undeploy", None, None, 0, {}, False)
+            revision = dataclasses.replace(wanted, number=current.number + 1)
+            self._record(state, revision)
+            return revision
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def revisions(self, endpoint: str) -> list[Revision]:
+        state = self._read(endpoint)
+        if not state.get("revisions"):
+            raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
+        return [_revision(r) for r in state["revisions"]]
+
+    def endpoints(self) -> list[EndpointStatus]:
+        """Every endpoint of this project with its state and live figures."""
+        folder = self.state_dir / "endpoints"
+        names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        out = [self.status(name) for name in names]
+        return [s for s in out if s.state != "removed"]
+
+    def status(self, endpoint: str, window_s: float = 10.0) -> EndpointStatus:
+        state = self._read(endpoint)
+        current = _current(state)
+        if current is None:
+            raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
+        if not current.live:
+            return EndpointStatus(endpoint, "removed", "", current)
+        backend = self.backend(state.get("backend"))
+        try:
+            described = backend.describe(endpoint)
+        except UnreachableError as exc:
+            return EndpointStatus(endpoint, "down", "", current, detail=str(exc))
+        if described is None:
+            return EndpointStatus(
+                endpoint, "stopped", "", current,
+                detail="not running on the head (was it restarted?); deploy again to restart it",
+            )  # fmt: skip
+        url = str(described.get("url") or "")
+        stats: list[VariantStats] = []
+        detail = str(described.get("message") or "")
+        try:
+            live = _http_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
+            stats = [
+                VariantStats(
+                    s["model"],
+                    s["version"],
+                    s["variant"],
+                    s["requests"],
+                    s["rate_per_s"],
+                    s["error_rate"],
+                    s["p50_ms"],
+                    s["p99_ms"],
+                )
+                for s in live.get("stats", [])
+            ]
+        except (LabError, KeyError, TypeError):
+            pass
+        serving = str(described.get("status", "")).lower()
+        return EndpointStatus(
+            endpoint, "serving" if serving == "running" else serving, url, current, stats, detail
+        )
+
+    def url(self, endpoint: str) -> str:
+        status = self.status(endpoint)
+        if status.state != "serving":
+            raise UnreachableError(
+                f"endpoint '{endpoint}' is {status.state}"
+                + (f" ({status.detail})" if status.detail else "")
+            )
+        return status.url
+
+    def predict(self, endpoint: str, data: Any) -> dict[str, Any]:
+        """Score ``data`` (a DataFrame, a list of row dicts, one row dict, or a ready scoring
+        payload) on ``endpoint``; returns the response: predictions, model, version, variant."""
+        payload = _payload(data)
+        url = self._urls.get(endpoint) or self.url(endpoint)
+        try:
+            answer = _http_json("POST", f"{url}/invocations", payload, timeout=60)
+        except (UnreachableError, NotFoundError):
+            self._urls.pop(endpoint, None)
+            url = self.url(endpoint)  # moved, or down: one line saying which
+            answer = _http_json("POST", f"{url}/invocations", payload, timeout=60)
+        self._urls[endpoint] = url
+        return answer
+
+    def predictions(
+        self,
+        endpoint: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        version: str | int | None = None,
+        variant: str | None = None,
+    ) -> pd.DataFrame:
+        """The prediction log of ``endpoint`` in a time window (``since="1h"`` or a datetime):
+        one row per scored input row, with ``input.<feature>`` columns."""
+        import pandas as pd
+
+        folder = self.log_dir(endpoint)
+        if not folder.is_dir() and not (self.state_dir / "endpoints" / f"{endpoint}.json").exists():
+            raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
+        if variant is not None and variant not in ("stable", "canary"):
+            raise UsageError(f"variant '{variant}' must be stable or canary")
+        start = _moment(since, "since")
+        end = _moment(until, "until")
+        self._flush(endpoint)
+        frames = []
+        for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+            if start is not None and _written_at(path) < start - timedelta(minutes=1):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                frames.append(pd.read_parquet(path))
+        if not frames:
+            return pd.DataFrame({c: [] for c in LOG_COLUMNS})
+        table = pd.concat(frames, ignore_index=True)
+        mask = pd.Series(True, index=table.index)
+        if start is not None:
+            mask &= table["time"] >= pd.Timestamp(start)
+        if end is not None:
+            mask &= table["time"] < pd.Timestamp(end)
+        if version is not None:
+            mask &= table["version"] == str(version)
+        if variant is not None:
+            mask &= table["variant"] == variant
+        return table[mask].sort_values("time").reset_index(drop=True)
+
+    def widget(self) -> Any:
+        from mlops_lab.widgets.endpoints import EndpointsWidget
+
+        return EndpointsWidget(self.lab)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _flush(self, endpoint: str) -> None:
+        """Ask a running endpoint to write its buffered log now (best effort)."""
+        with contextlib.suppress(LabError, OSError, ValueError):
+            status = self.status(endpoint)
+            if status.state == "serving":
+                _http_json("POST", f"{status.url}/-/flush", {}, timeout=10)
+
+    def app(self, state: dict[str, Any], revision: Revision) -> ServeApp:
+        from mlops_lab.backends.serving.app_spec import IMPORT_PATH, ServeApp
+
+        config = self.lab.config.serving
+        local = state.get("backend", config.backend) in ("ray-serve", "local", "ray")
+        log = str(self.log_dir(revision.endpoint)) if config.prediction_log and local else None
+        return ServeApp(
+            import_path=IMPORT_PATH,
+            route_prefix=f"/{revision.endpoint}",
+            user_config={
+                "endpoint": revision.endpoint,
+                "revision": revision.number,
+                "stable": revision.stable,
+                "canary": revision.canary,
+                "canary_weight": revision.canary_weight,
+                "sticky_key": state.get("sticky_key"),
+                "max_batch_size": config.max_batch_size,
+                "batch_wait_timeout_s": config.batch_wait_timeout_s,
+                "tracking_uri": _public_uri(self.lab.tracking.uri),
+                "prediction_log": log,
+            },
+            num_replicas=config.replicas,
+            ray_actor_options={"num_cpus": 0},
+        )
+
+    def _apply(self, backend: ServingBackend, state: dict[str, Any], wanted: Revision) -> Revision:
+        """Put ``wanted`` on the backend; record it once it serves. On failure the endpoint is
+        left as it was (the previous revision re-applied, or a new endpoint removed)."""
+        current = _current(state)
+        revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
+        state["backend"] = backend.name
+        backend.apply(revision.endpoint, self.app(state, revision))
+        waiter = getattr(backend, "wait_revision", None)
+        if waiter is not None:
+            try:
+                waiter(revision.endpoint, revision.number, EFFECT_TIMEOUT_S)
+            except LabError as exc:
+                self._restore(backend, state, current, revision.endpoint)
+                raise type(exc)(
+                    f"{exc}; "
+                    + (
+                        f"the endpoint keeps serving revision {current.number}"
+                        if current and current.live
+                        else "nothing was deployed"
+                    )
+                ) from None
+        self._record(state, revision)
+        tag = f"{revision.endpoint}/r{revision.number}"
+        for spec in (revision.stable, revision.canary):
+            if spec is not None:
+                self._tag(spec["model"], spec["version"], lineage.DEPLOY_REVISION, tag)
+        return revision
+
+    def _restore(
+        self,
+        backend: ServingBackend,
+        state: dict[str, Any],
+        current: Revision | None,
+        endpoint: str,
+    ) -> None:
+        with contextlib.suppress(LabError):
+            if current is not None and current.live:
+                backend.apply(endpoint, self.app(state, current))
+            else:
+                backend.delete(endpoint)
+
+    def _rollout(
+        self,
+        endpoint: str,
+        spec: dict[str, str],
+        plan: list[int],
+        wait_s: float,
+        max_error_rate: float | None,
+        max_p99_ms: float | None,
+    ) -> Revision:
+        revision = self.revisions(endpoint)[-1]
+        for weight in plan[1:]:
+            time.sleep(wait_s)
+            status = self.status(endpoint, window_s=wait_s)
+            current = status.revision
+            if current is None or not _same(current.canary, spec):
+                raise ConflictError(
+                    f"the rollout of {_ref(spec)} on '{endpoint}' stopped: the endpoint was "
+                    "changed by someone else meanwhile; see %mlops endpoints"
+                )
+            reason = _failed_check(status, spec, max_error_rate, max_p99_ms)
+            if reason:
+                back = self.rollback(endpoint, note=f"rollout stopped: {reason}")
+                raise RolloutStopped(
+                    f"the rollout of {_ref(spec)} on '{endpoint}' stopped at "
+                    f"{current.canary_weight}%: {reason}; all traffic is back on "
+                    f"{_ref(back.stable)} (revision {back.number})"
+                )
+            if weight >= 100:
+                return self.promote(endpoint, note=f"rollout {','.join(map(str, plan))} passed")
+            revision = self.set_weight(endpoint, weight)
+        return revision
+
+    def _move_champion(self, spec: dict[str, str] | None) -> None:
+        if spec is not None:
+            self.lab.models.set_alias(spec["model"], CHAMPION, int(spec["version"]))
+
+    def _tag(self, model: str, version: str, key: str, value: str) -> None:
+        with contextlib.suppress(Exception):
+            self.lab.tracking.client.set_model_version_tag(model, version, key, value)
+
+    def _live(self, endpoint: str, state: dict[str, Any]) -> Revision:
+        current = _current(state)
+        if current is None or not current.live:
+            raise NotFoundError(f"no endpoint named '{endpoint}' is deployed; see %mlops endpoints")
+        return current
+
+    def _state_file(self, endpoint: str) -> Path:
+        _check_endpoint(endpoint)
+        return self.state_dir / "endpoints" / f"{endpoint}.json"
+
+    def _read(self, endpoint: str) -> dict[str, Any]:
+        path = self._state_file(endpoint)
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"endpoint": endpoint, "revisions": []}
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot read {path} ({exc}); restore or remove it") from None
+        return state if isinstance(state, dict) else {"endpoint": endpoint, "revisions": []}
+
+    def _record(self, state: dict[str, Any], revision: Revision) -> None:
+        state.setdefault("revisions", []).append(dataclasses.asdict(revision))
+        path = self._state_file(revision.endpoint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @contextlib.contextmanager
+    def _locked(self, endpoint: str) -> Iterator[None]:
+        path = self._state_file(endpoint).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def _ref(spec: dict[str, str] | None) -> str:
+    return f"{spec['model']}/{spec['version']}" if spec else "-"
+
+
+def _same(a: dict[str, str] | None, b: dict[str, str] | None) -> bool:
+    return a is not None and b is not None and _ref(a) == _ref(b)
+
+
+def _current(state: dict[str, Any]) -> Revision | None:
+    revisions = state.get("revisions") or []
+    return _revision(revisions[-1]) if revisions else None
+
+
+def _revision(raw: dict[str, Any]) -> Revision:
+    names = {f.name for f in dataclasses.fields(Revision)}
+    return Revision(**{k: v for k, v in raw.items() if k in names})
+
+
+def _change(
+    endpoint: str,
+    current: Revision | None,
+    action: str,
+    stable: dict[str, str] | None,
+    canary: dict[str, str] | None,
+    weight: int,
+    gate: dict[str, str],
+    forced: bool,
+    previous: list[dict[str, str]] | None = None,
+    note: str = "",
+) -> Revision:
+    keep = {_ref(s) for s in (stable, canary) if s}
+    return Revision(
+        endpoint=endpoint,
+        number=0,
+        action=action,
+        who=_user(),
+        when=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        stable=stable,
+        canary=canary,
+        canary_weight=weight if canary is not None else 0,
+        previous=list(previous or []),
+        gate={k: v for k, v in gate.items() if k in keep},
+        forced=forced or bool(current and current.forced and canary is not None),
+        note=note,
+    )
+
+
+def _age_s(revision: Revision) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(revision.when)).total_seconds()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _weight(value: Any) -> int:
+    if isinstance(value, bool):
+        raise UsageError(f"canary weight {value!r} must be a whole percentage from 0 to 100")
+    try:
+        number = float(str(value).strip().removesuffix("%"))
+    except ValueError:
+        number = float("nan")
+    if not number == number or number != int(number) or not 0 <= number <= 100:
+        raise UsageError(f"canary weight {value!r} must be a whole percentage from 0 to 100")
+    return int(number)
+
+
+def _steps(value: Sequence[int] | str | None) -> list[int] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        plan = [_weight(item) for item in items if str(item).strip()]
+    except UsageError:
+        plan = []
+    if not plan or any(b <= a for a, b in itertools.pairwise(plan)) or plan[0] == 0:
+        raise UsageError(
+            f"steps {value!r} must be rising canary percentages from 1 to 100, e.g. 10,50,100"
+        )
+    return plan
+
+
+def _endpoint_from(model: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "model"
+
+
+def _check_endpoint(name: str) -> None:
+    if not isinstance(name, str) or not ENDPOINT_PATTERN.match(name):
+        raise UsageError(
+            f"'{name}' is not a valid endpoint name; use lowercase letters, digits and '-' "
+            "(at most 40 characters), e.g. fraud"
+        )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: str | float, what: str = "duration") -> float:
+    """Seconds in ``"60s"``, ``"15m"``, ``"1h"``, ``"2d"`` (or a number of seconds)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise UsageError(f"{what} '{value}' is not a duration; use e.g. 30s, 15m, 1h or 2d")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise UsageError(f"{what} '{value}' must be longer than zero")
+    return seconds
+
+
+def _moment(value: datetime | str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value, what))
+    except UsageError:
+        pass
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(
+            f"{what} '{value}' is neither a duration (1h, 15m, 2d) nor an ISO time"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _written_at(path: Path) -> datetime:
+    try:
+        return datetime.strptime(path.name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def _public_uri(uri: str) -> str:
+    """The tracking URI without credentials (the replica reads secrets from its env)."""
+    return re.sub(r"//[^/@]*@", "//", uri)
+
+
+def _failed_check(
+    status: EndpointStatus,
+    spec: dict[str, str],
+    max_error_rate: float | None,
+    max_p99_ms: float | None,
+) -> str:
+    canary = next(
+        (s for s in status.stats if s.variant == "canary" and s.version == spec["version"]), None
+    )
+    if canary is None or canary.requests == 0:
+        return ""
+    if max_error_rate is not None and canary.error_rate > max_error_rate:
+        return f"canary error rate {canary.error_rate:.3f} > {max_error_rate}"
+    if max_p99_ms is not None and canary.p99_ms > max_p99_ms:
+        return f"canary p99 {canary.p99_ms:.1f} ms > {max_p99_ms} ms"
+    return ""
+
+
+def _payload(data: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    if isinstance(data, dict) and any(
+        k in data for k in ("dataframe_split", "dataframe_records", "instances", "inputs")
+    ):
+        return data
+    if isinstance(data, dict):
+        data = [data]
+    if isinstance(data, list):
+        if not all(isinstance(r, dict) for r in data):
+            raise UsageError("predict takes a DataFrame, a row dict or a list of row dicts")
+        data = pd.DataFrame.from_records(data)
+    if not isinstance(data, pd.DataFrame):
+        raise UsageError("predict takes a DataFrame, a row dict or a list of row dicts")
+    split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
+    return {"dataframe_split": {"columns": split["columns"], "data": split["data"]}}
+
+
+def _http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read().decode("utf-8") or "null")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read().decode("utf-8")).get("message", exc.reason)
+        except (ValueError, AttributeError):
+            message = exc.reason
+        if exc.code == 404:
+            raise NotFoundError(f"{url} is not served here ({message})") from None
+        if 400 <= exc.code < 500:
+            raise UsageError(f"the endpoint refused the request ({exc.code}): {message}") from None
+        raise BackendError(f"the endpoint failed ({exc.code}): {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise UnreachableError(f"{url.rsplit('/', 1)[0]} did not answer ({exc})") from None
