@@ -50,6 +50,13 @@ EXTRAS = [
     "avg_amount_7d=60.0, max_amount_7d=90.0)])\n"
     "%mlops predict fraud one",
     "%mlops undeploy fraud",
+    "from mlops_lab.examples import fraud\n"
+    "tx = fraud.make_transactions(400, 3).sort_values('event_timestamp')\n"
+    "hold = pd.merge_asof(tx, fraud.card_features(tx), on='event_timestamp', by='card_id')\n"
+    "hold = hold[['amount', 'spend_7d', 'txn_count_7d', 'avg_amount_7d', 'max_amount_7d', "
+    "'is_fraud']].dropna()\n"
+    "%mlops validate fraud@champion --data hold --target is_fraud --against none "
+    "--threshold roc_auc>=0.5",
     "import hashlib, os\n"
     "token = os.environ['MLFLOW_TRACKING_TOKEN'].encode()\n"
     "print('kernel sees digest', hashlib.sha256(token).hexdigest())",
