@@ -53,8 +53,7 @@ EXTRAS = [
     "from mlops_lab.examples import fraud\n"
     "tx = fraud.make_transactions(400, 3).sort_values('event_timestamp')\n"
     "hold = pd.merge_asof(tx, fraud.card_features(tx), on='event_timestamp', by='card_id')\n"
-    "hold = hold[['amount', 'spend_7d', 'txn_count_7d', 'avg_amount_7d', 'max_amount_7d', "
-    "'is_fraud']].dropna()\n"
+    "hold = hold.dropna()  # the gate sends each model the columns its signature takes\n"
     "%mlops validate fraud@champion --data hold --target is_fraud --against none "
     "--threshold roc_auc>=0.5",
     "import hashlib, os\n"
