@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import getpass
-import itertools
 import json
-import os
 import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +37,28 @@ from mlops_lab.errors import (
     UnreachableError,
     UsageError,
 )
+from mlops_lab.services.endpoint_state import (
+    EndpointStatus,
+    EndpointStore,
+    Revision,
+    VariantStats,
+    age_s,
+    check_endpoint,
+    current_revision,
+    endpoint_name_for,
+    new_revision,
+    revision_from,
+    same_version,
+    version_ref,
+)
+from mlops_lab.services.rollout import (
+    RolloutStopped,
+    failed_check,
+    parse_duration,
+    parse_moment,
+    parse_steps,
+    parse_weight,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +67,6 @@ if TYPE_CHECKING:
     from mlops_lab.backends.serving.app_spec import ServeApp
     from mlops_lab.lab import Lab
 
-ENDPOINT_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 VERDICT_TAG = "mlops.validation.verdict"
 SUMMARY_TAG = "mlops.validation.summary"
 FORCED_TAG = "mlops.deploy.forced"
@@ -62,130 +78,6 @@ LOG_COLUMNS = [
     "request_id", "endpoint", "model", "version", "variant", "time", "latency_ms", "status",
     "prediction",
 ]  # fmt: skip
-
-
-class RolloutStopped(LabError):
-    """A staged rollout failed a check and was rolled back."""
-
-    http_status = 409
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One numbered change of an endpoint: what served, at which weights, and why."""
-
-    endpoint: str
-    number: int
-    action: str
-    """deploy, canary, set-weight, sticky-key, promote, rollback, undeploy."""
-    who: str
-    when: str
-    stable: dict[str, str] | None
-    canary: dict[str, str] | None
-    canary_weight: int
-    previous: list[dict[str, str]] = field(default_factory=list)
-    """Earlier stables, most recent last: where rollback goes."""
-    gate: dict[str, str] = field(default_factory=dict)
-    """model/version -> validation verdict ("passed", "failed", "none")."""
-    forced: bool = False
-    note: str = ""
-
-    @property
-    def live(self) -> bool:
-        return self.stable is not None
-
-    def split(self) -> str:
-        if self.stable is None:
-            return "(not serving)"
-        stable = f"{_ref(self.stable)} {100 - self.canary_weight}%"
-        if self.canary is None:
-            return stable
-        return f"{stable} / {_ref(self.canary)} {self.canary_weight}% canary"
-
-    def row(self) -> list[Any]:
-        gate = ", ".join(f"{k} {v}" for k, v in self.gate.items() if v != "none")
-        return [
-            self.number,
-            self.action,
-            self.split(),
-            gate + (" (forced)" if self.forced else ""),
-            self.who,
-            self.when[:19].replace("T", " "),
-            self.note,
-        ]
-
-    def __str__(self) -> str:
-        note = f" ({self.note})" if self.note else ""
-        return f"{self.endpoint} revision {self.number}: {self.action} -> {self.split()}{note}"
-
-
-REVISION_COLUMNS = ["rev", "action", "traffic", "gate", "who", "when (UTC)", "note"]
-
-
-@dataclass(frozen=True)
-class VariantStats:
-    model: str
-    version: str
-    variant: str
-    requests: int
-    rate_per_s: float
-    error_rate: float
-    p50_ms: float
-    p99_ms: float
-
-
-@dataclass(frozen=True)
-class EndpointStatus:
-    """An endpoint as recorded and as it answers now (``state``: serving, stopped, down)."""
-
-    endpoint: str
-    state: str
-    url: str
-    revision: Revision | None
-    stats: list[VariantStats] = field(default_factory=list)
-    detail: str = ""
-
-    def traffic(self) -> list[dict[str, Any]]:
-        """Per version: model, version, variant, weight, gate verdict and live figures."""
-        rev = self.revision
-        if rev is None or rev.stable is None:
-            return []
-        rows = [("stable", rev.stable, 100 - rev.canary_weight)]
-        if rev.canary is not None:
-            rows.append(("canary", rev.canary, rev.canary_weight))
-        out = []
-        for variant, spec, weight in rows:
-            live = next(
-                (
-                    s
-                    for s in self.stats
-                    if s.variant == variant
-                    and s.version == spec["version"]
-                    and s.model == spec["model"]
-                ),
-                None,
-            )
-            out.append(
-                {
-                    "variant": variant,
-                    "model": spec["model"],
-                    "version": spec["version"],
-                    "weight": weight,
-                    "gate": rev.gate.get(_ref(spec), "none"),
-                    "rate_per_s": live.rate_per_s if live else 0.0,
-                    "error_rate": live.error_rate if live else 0.0,
-                    "p50_ms": live.p50_ms if live else None,
-                    "p99_ms": live.p99_ms if live else None,
-                }
-            )
-        return out
-
-    def __str__(self) -> str:
-        rev = self.revision
-        where = f" at {self.url}" if self.url else ""
-        split = rev.split() if rev else "(no revision)"
-        number = f" r{rev.number}" if rev else ""
-        return f"{self.endpoint} {self.state}{number}: {split}{where}"
 
 
 class ServingService:
@@ -201,6 +93,10 @@ class ServingService:
     @property
     def state_dir(self) -> Path:
         return self.lab.config.state_dir / "serving"
+
+    @property
+    def store(self) -> EndpointStore:
+        return EndpointStore(self.state_dir / "endpoints")
 
     def log_dir(self, endpoint: str) -> Path:
         return self.state_dir / "predictions" / endpoint
@@ -241,8 +137,8 @@ class ServingService:
         ``interval`` and is promoted at 100; a step whose canary error rate exceeds
         ``max_error_rate`` or whose p99 exceeds ``max_p99_ms`` rolls back and raises
         :class:`RolloutStopped` saying why."""
-        weight = _weight(canary)
-        plan = _steps(steps)
+        weight = parse_weight(canary)
+        plan = parse_steps(steps)
         wait_s = parse_duration(interval, "interval") if interval is not None else 60.0
         if plan is None and interval is not None:
             raise UsageError("--interval needs --steps (e.g. --steps 10,50,100 --interval 60s)")
@@ -251,8 +147,8 @@ class ServingService:
         if max_p99_ms is not None and not float(max_p99_ms) > 0:
             raise UsageError(f"max p99 {max_p99_ms} ms must be a positive number of milliseconds")
         info = self.lab.models.get(model_ref)
-        name = endpoint if endpoint is not None else _endpoint_from(info.name)
-        _check_endpoint(name)
+        name = endpoint if endpoint is not None else endpoint_name_for(info.name)
+        check_endpoint(name)
         verdict = info.lineage.get(VERDICT_TAG, "none")
         if verdict == "failed" and not force:
             summary = info.lineage.get(SUMMARY_TAG, "")
@@ -266,28 +162,28 @@ class ServingService:
         if plan is not None:
             weight = plan[0]
         backend = self.backend(on)
-        with self._locked(name):
-            state = self._read(name)
-            current = _current(state)
+        with self.store.locked(name):
+            state = self.store.read(name)
+            current = current_revision(state)
             rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
             if sticky_key is not None:
                 state["sticky_key"] = sticky_key
             gate = dict(current.gate) if current and current.live else {}
             gate[info.ref] = verdict
             if current is None or not current.live:
-                wanted = _change(name, current, "deploy", spec, None, 0, gate, force)
-            elif _same(current.stable, spec) or (
-                _same(current.canary, spec) and current.canary_weight == weight
+                wanted = new_revision(name, current, "deploy", spec, None, 0, gate, force)
+            elif same_version(current.stable, spec) or (
+                same_version(current.canary, spec) and current.canary_weight == weight
             ):
                 if not rerouted:
                     return current  # already serving it: nothing to change
-                wanted = _change(
+                wanted = new_revision(
                     name, current, "sticky-key", current.stable, current.canary,
                     current.canary_weight, current.gate, False, previous=current.previous,
                     note=f"sticky routing by {sticky_key}",
                 )  # fmt: skip
             else:
-                wanted = _change(
+                wanted = new_revision(
                     name, current, "canary", current.stable, spec, weight, gate, force,
                     previous=current.previous,
                 )  # fmt: skip
@@ -300,9 +196,9 @@ class ServingService:
 
     def set_weight(self, endpoint: str, weight: int) -> Revision:
         """Send ``weight`` percent of requests to the canary."""
-        weight = _weight(weight)
-        with self._locked(endpoint):
-            state = self._read(endpoint)
+        weight = parse_weight(weight)
+        with self.store.locked(endpoint):
+            state = self.store.read(endpoint)
             current = self._live(endpoint, state)
             if current.canary is None:
                 raise UsageError(
@@ -311,7 +207,7 @@ class ServingService:
                 )
             if current.canary_weight == weight:
                 return current
-            wanted = _change(
+            wanted = new_revision(
                 endpoint, current, "set-weight", current.stable, current.canary, weight,
                 current.gate, False, previous=current.previous,
             )  # fmt: skip
@@ -320,18 +216,18 @@ class ServingService:
     def promote(self, endpoint: str, note: str = "") -> Revision:
         """Make the canary stable (100%) and move ``champion`` to it; the previous stable is
         kept for rollback."""
-        with self._locked(endpoint):
-            state = self._read(endpoint)
+        with self.store.locked(endpoint):
+            state = self.store.read(endpoint)
             current = self._live(endpoint, state)
             if current.canary is None:
-                if current.action == "promote" and _age_s(current) < REPEAT_WINDOW_S:
+                if current.action == "promote" and age_s(current) < REPEAT_WINDOW_S:
                     return current  # the same click twice
                 raise UsageError(
                     f"endpoint '{endpoint}' has no canary to promote; deploy one first "
                     f"(%mlops deploy MODEL@ALIAS --endpoint {endpoint})"
                 )
             assert current.stable is not None
-            wanted = _change(
+            wanted = new_revision(
                 endpoint, current, "promote", current.canary, None, 0, current.gate, False,
                 previous=[*current.previous, current.stable][-10:], note=note,
             )  # fmt: skip
@@ -342,17 +238,17 @@ class ServingService:
     def rollback(self, endpoint: str, note: str = "") -> Revision:
         """All traffic back to the previous stable in one step: drop the canary if there is
         one, else return to the stable before the last promote (and move ``champion`` back)."""
-        with self._locked(endpoint):
-            state = self._read(endpoint)
+        with self.store.locked(endpoint):
+            state = self.store.read(endpoint)
             current = self._live(endpoint, state)
             if current.canary is not None:
-                wanted = _change(
+                wanted = new_revision(
                     endpoint, current, "rollback", current.stable, None, 0, current.gate,
                     False, previous=current.previous,
-                    note=note or f"canary {_ref(current.canary)} removed",
+                    note=note or f"canary {version_ref(current.canary)} removed",
                 )  # fmt: skip
                 return self._apply(self.backend(), state, wanted)
-            if current.action == "rollback" and _age_s(current) < REPEAT_WINDOW_S:
+            if current.action == "rollback" and age_s(current) < REPEAT_WINDOW_S:
                 return current
             if not current.previous:
                 raise UsageError(
@@ -360,10 +256,10 @@ class ServingService:
                     "deploy the version you want instead"
                 )
             back = current.previous[-1]
-            wanted = _change(
+            wanted = new_revision(
                 endpoint, current, "rollback", back, None, 0, current.gate, False,
                 previous=current.previous[:-1],
-                note=note or f"back from {_ref(current.stable)}",
+                note=note or f"back from {version_ref(current.stable)}",
             )  # fmt: skip
             revision = self._apply(self.backend(), state, wanted)
         self._move_champion(back)
@@ -371,9 +267,9 @@ class ServingService:
 
     def undeploy(self, endpoint: str) -> Revision:
         """Stop serving ``endpoint``; its revisions and prediction log are kept."""
-        with self._locked(endpoint):
-            state = self._read(endpoint)
-            current = _current(state)
+        with self.store.locked(endpoint):
+            state = self.store.read(endpoint)
+            current = current_revision(state)
             if current is None:
                 raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
             backend = self.backend(state.get("backend"))
@@ -381,29 +277,27 @@ class ServingService:
             self._urls.pop(endpoint, None)
             if not current.live and not removed:
                 return current
-            wanted = _change(endpoint, current, "undeploy", None, None, 0, {}, False)
+            wanted = new_revision(endpoint, current, "undeploy", None, None, 0, {}, False)
             revision = dataclasses.replace(wanted, number=current.number + 1)
-            self._record(state, revision)
+            self.store.record(state, revision)
             return revision
 
     # --- reading -------------------------------------------------------------------------------
 
     def revisions(self, endpoint: str) -> list[Revision]:
-        state = self._read(endpoint)
+        state = self.store.read(endpoint)
         if not state.get("revisions"):
             raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
-        return [_revision(r) for r in state["revisions"]]
+        return [revision_from(r) for r in state["revisions"]]
 
     def endpoints(self) -> list[EndpointStatus]:
         """Every endpoint of this project with its state and live figures."""
-        folder = self.state_dir / "endpoints"
-        names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
-        out = [self.status(name) for name in names]
+        out = [self.status(name) for name in self.store.names()]
         return [s for s in out if s.state != "removed"]
 
     def status(self, endpoint: str, window_s: float = 10.0) -> EndpointStatus:
-        state = self._read(endpoint)
-        current = _current(state)
+        state = self.store.read(endpoint)
+        current = current_revision(state)
         if current is None:
             raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
         if not current.live:
@@ -464,6 +358,8 @@ class ServingService:
             url = self.url(endpoint)  # moved, or down: one line saying which
             answer = _http_json("POST", f"{url}/invocations", payload, timeout=60)
         self._urls[endpoint] = url
+        if not isinstance(answer, dict):
+            raise BackendError(f"{url}/invocations answered {answer!r}, not a JSON object")
         return answer
 
     def predictions(
@@ -479,12 +375,12 @@ class ServingService:
         import pandas as pd
 
         folder = self.log_dir(endpoint)
-        if not folder.is_dir() and not (self.state_dir / "endpoints" / f"{endpoint}.json").exists():
+        if not folder.is_dir() and not (self.store.folder / f"{endpoint}.json").exists():
             raise NotFoundError(f"no endpoint named '{endpoint}'; see %mlops endpoints")
         if variant is not None and variant not in ("stable", "canary"):
             raise UsageError(f"variant '{variant}' must be stable or canary")
-        start = _moment(since, "since")
-        end = _moment(until, "until")
+        start = parse_moment(since, "since")
+        end = parse_moment(until, "until")
         self._flush(endpoint)
         frames = []
         for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
@@ -505,11 +401,6 @@ class ServingService:
         if variant is not None:
             mask &= table["variant"] == variant
         return table[mask].sort_values("time").reset_index(drop=True)
-
-    def widget(self) -> Any:
-        from mlops_lab.widgets.endpoints import EndpointsWidget
-
-        return EndpointsWidget(self.lab)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -548,7 +439,7 @@ class ServingService:
     def _apply(self, backend: ServingBackend, state: dict[str, Any], wanted: Revision) -> Revision:
         """Put ``wanted`` on the backend; record it once it serves. On failure the endpoint is
         left as it was (the previous revision re-applied, or a new endpoint removed)."""
-        current = _current(state)
+        current = current_revision(state)
         revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
         state["backend"] = backend.name
         backend.apply(revision.endpoint, self.app(state, revision))
@@ -566,7 +457,7 @@ class ServingService:
                         else "nothing was deployed"
                     )
                 ) from None
-        self._record(state, revision)
+        self.store.record(state, revision)
         tag = f"{revision.endpoint}/r{revision.number}"
         for spec in (revision.stable, revision.canary):
             if spec is not None:
@@ -600,18 +491,18 @@ class ServingService:
             time.sleep(wait_s)
             status = self.status(endpoint, window_s=wait_s)
             current = status.revision
-            if current is None or not _same(current.canary, spec):
+            if current is None or not same_version(current.canary, spec):
                 raise ConflictError(
-                    f"the rollout of {_ref(spec)} on '{endpoint}' stopped: the endpoint was "
+                    f"the rollout of {version_ref(spec)} on '{endpoint}' stopped: the endpoint was "
                     "changed by someone else meanwhile; see %mlops endpoints"
                 )
-            reason = _failed_check(status, spec, max_error_rate, max_p99_ms)
+            reason = failed_check(status, spec, max_error_rate, max_p99_ms)
             if reason:
                 back = self.rollback(endpoint, note=f"rollout stopped: {reason}")
                 raise RolloutStopped(
-                    f"the rollout of {_ref(spec)} on '{endpoint}' stopped at "
+                    f"the rollout of {version_ref(spec)} on '{endpoint}' stopped at "
                     f"{current.canary_weight}%: {reason}; all traffic is back on "
-                    f"{_ref(back.stable)} (revision {back.number})"
+                    f"{version_ref(back.stable)} (revision {back.number})"
                 )
             if weight >= 100:
                 return self.promote(endpoint, note=f"rollout {','.join(map(str, plan))} passed")
@@ -627,179 +518,13 @@ class ServingService:
             self.lab.tracking.client.set_model_version_tag(model, version, key, value)
 
     def _live(self, endpoint: str, state: dict[str, Any]) -> Revision:
-        current = _current(state)
+        current = current_revision(state)
         if current is None or not current.live:
             raise NotFoundError(f"no endpoint named '{endpoint}' is deployed; see %mlops endpoints")
         return current
 
-    def _state_file(self, endpoint: str) -> Path:
-        _check_endpoint(endpoint)
-        return self.state_dir / "endpoints" / f"{endpoint}.json"
 
-    def _read(self, endpoint: str) -> dict[str, Any]:
-        path = self._state_file(endpoint)
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {"endpoint": endpoint, "revisions": []}
-        except (OSError, ValueError) as exc:
-            raise BackendError(f"cannot read {path} ({exc}); restore or remove it") from None
-        return state if isinstance(state, dict) else {"endpoint": endpoint, "revisions": []}
-
-    def _record(self, state: dict[str, Any], revision: Revision) -> None:
-        state.setdefault("revisions", []).append(dataclasses.asdict(revision))
-        path = self._state_file(revision.endpoint)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-
-    @contextlib.contextmanager
-    def _locked(self, endpoint: str) -> Iterator[None]:
-        path = self._state_file(endpoint).with_suffix(".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-# --- small helpers ------------------------------------------------------------------------------
-
-
-def _ref(spec: dict[str, str] | None) -> str:
-    return f"{spec['model']}/{spec['version']}" if spec else "-"
-
-
-def _same(a: dict[str, str] | None, b: dict[str, str] | None) -> bool:
-    return a is not None and b is not None and _ref(a) == _ref(b)
-
-
-def _current(state: dict[str, Any]) -> Revision | None:
-    revisions = state.get("revisions") or []
-    return _revision(revisions[-1]) if revisions else None
-
-
-def _revision(raw: dict[str, Any]) -> Revision:
-    names = {f.name for f in dataclasses.fields(Revision)}
-    return Revision(**{k: v for k, v in raw.items() if k in names})
-
-
-def _change(
-    endpoint: str,
-    current: Revision | None,
-    action: str,
-    stable: dict[str, str] | None,
-    canary: dict[str, str] | None,
-    weight: int,
-    gate: dict[str, str],
-    forced: bool,
-    previous: list[dict[str, str]] | None = None,
-    note: str = "",
-) -> Revision:
-    keep = {_ref(s) for s in (stable, canary) if s}
-    return Revision(
-        endpoint=endpoint,
-        number=0,
-        action=action,
-        who=_user(),
-        when=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        stable=stable,
-        canary=canary,
-        canary_weight=weight if canary is not None else 0,
-        previous=list(previous or []),
-        gate={k: v for k, v in gate.items() if k in keep},
-        forced=forced or bool(current and current.forced and canary is not None),
-        note=note,
-    )
-
-
-def _age_s(revision: Revision) -> float:
-    return (datetime.now(UTC) - datetime.fromisoformat(revision.when)).total_seconds()
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-def _weight(value: Any) -> int:
-    if isinstance(value, bool):
-        raise UsageError(f"canary weight {value!r} must be a whole percentage from 0 to 100")
-    try:
-        number = float(str(value).strip().removesuffix("%"))
-    except ValueError:
-        number = float("nan")
-    if not number == number or number != int(number) or not 0 <= number <= 100:
-        raise UsageError(f"canary weight {value!r} must be a whole percentage from 0 to 100")
-    return int(number)
-
-
-def _steps(value: Sequence[int] | str | None) -> list[int] | None:
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        plan = [_weight(item) for item in items if str(item).strip()]
-    except UsageError:
-        plan = []
-    if not plan or any(b <= a for a, b in itertools.pairwise(plan)) or plan[0] == 0:
-        raise UsageError(
-            f"steps {value!r} must be rising canary percentages from 1 to 100, e.g. 10,50,100"
-        )
-    return plan
-
-
-def _endpoint_from(model: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "model"
-
-
-def _check_endpoint(name: str) -> None:
-    if not isinstance(name, str) or not ENDPOINT_PATTERN.match(name):
-        raise UsageError(
-            f"'{name}' is not a valid endpoint name; use lowercase letters, digits and '-' "
-            "(at most 40 characters), e.g. fraud"
-        )
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: str | float, what: str = "duration") -> float:
-    """Seconds in ``"60s"``, ``"15m"``, ``"1h"``, ``"2d"`` (or a number of seconds)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise UsageError(f"{what} '{value}' is not a duration; use e.g. 30s, 15m, 1h or 2d")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise UsageError(f"{what} '{value}' must be longer than zero")
-    return seconds
-
-
-def _moment(value: datetime | str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value, what))
-    except UsageError:
-        pass
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise UsageError(
-            f"{what} '{value}' is neither a duration (1h, 15m, 2d) nor an ISO time"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# --- helpers of this module ------------------------------------------------------------------------------
 
 
 def _written_at(path: Path) -> datetime:
@@ -812,24 +537,6 @@ def _written_at(path: Path) -> datetime:
 def _public_uri(uri: str) -> str:
     """The tracking URI without credentials (the replica reads secrets from its env)."""
     return re.sub(r"//[^/@]*@", "//", uri)
-
-
-def _failed_check(
-    status: EndpointStatus,
-    spec: dict[str, str],
-    max_error_rate: float | None,
-    max_p99_ms: float | None,
-) -> str:
-    canary = next(
-        (s for s in status.stats if s.variant == "canary" and s.version == spec["version"]), None
-    )
-    if canary is None or canary.requests == 0:
-        return ""
-    if max_error_rate is not None and canary.error_rate > max_error_rate:
-        return f"canary error rate {canary.error_rate:.3f} > {max_error_rate}"
-    if max_p99_ms is not None and canary.p99_ms > max_p99_ms:
-        return f"canary p99 {canary.p99_ms:.1f} ms > {max_p99_ms} ms"
-    return ""
 
 
 def _payload(data: Any) -> dict[str, Any]:

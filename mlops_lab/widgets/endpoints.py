@@ -17,7 +17,7 @@ from mlops_lab.errors import LabError
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
-    from mlops_lab.services.serving import EndpointStatus
+    from mlops_lab.services.endpoint_state import EndpointStatus
 
 
 class EndpointsWidget:

@@ -21,12 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import io
-import json
-import math
-import os
 import random
-import threading
 import time
 import uuid
 import zlib
@@ -40,121 +35,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mlops_lab.backends.serving.app_spec import DEPLOYMENT_NAME
+from mlops_lab.backends.serving.payload import (
+    PayloadError,
+    first_line,
+    is_input_error,
+    parse_payload,
+    predictions_to_list,
+)
+from mlops_lab.backends.serving.prediction_log import PredictionLog
 
-PAYLOAD_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 LATENCY_BUCKETS = [
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ]  # fmt: skip
-LOG_CAPACITY_ROWS = 100_000
-LOG_FLUSH_ROWS = 20_000
-LOG_FLUSH_INTERVAL_S = 2.0
 STATS_WINDOW = 20_000  # latest answers per variant kept for the live view and rollout checks
-
-
-class PayloadError(Exception):
-    """The request body does not follow the scoring protocol (answered with HTTP 400)."""
-
-
-# --- payloads -----------------------------------------------------------------------------
-
-
-def parse_payload(body: bytes, content_type: str, columns: list[str] | None) -> Any:
-    """The request as a pandas DataFrame; ``columns`` names list-shaped rows when the model's
-    signature has names. Raises PayloadError naming the offending field."""
-    import pandas as pd
-
-    if content_type.startswith("text/csv"):
-        try:
-            return pd.read_csv(io.BytesIO(body))
-        except Exception as exc:
-            raise PayloadError(f"the CSV body cannot be read: {_first_line(exc)}") from None
-    try:
-        payload = json.loads(body or b"null")
-    except ValueError as exc:
-        raise PayloadError(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise PayloadError(f"the JSON body must be an object with one of {', '.join(PAYLOAD_KEYS)}")
-    present = [k for k in PAYLOAD_KEYS if k in payload]
-    if len(present) != 1:
-        unknown = sorted(set(payload) - {"params"})
-        raise PayloadError(
-            f"the JSON body must have exactly one of {', '.join(PAYLOAD_KEYS)}"
-            + (f"; got {', '.join(unknown)}" if unknown else "")
-        )
-    key = present[0]
-    value = payload[key]
-    if key == "dataframe_split":
-        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-            raise PayloadError("'dataframe_split' must be an object with 'columns' and 'data'")
-        names = value.get("columns")
-        data = value["data"]
-        if names is not None:
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise PayloadError("'dataframe_split.columns' must be a list of column names")
-            for i, row in enumerate(data):
-                if not isinstance(row, list) or len(row) != len(names):
-                    raise PayloadError(
-                        f"'dataframe_split.data' row {i} must be a list of {len(names)} values"
-                    )
-        return pd.DataFrame(data, columns=names, index=value.get("index"))
-    if key == "dataframe_records":
-        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-            raise PayloadError("'dataframe_records' must be a list of objects (one per row)")
-        return pd.DataFrame.from_records(value)
-    # instances / inputs: rows as objects, columns as an object of lists, or rows as lists.
-    if isinstance(value, dict):
-        try:
-            return pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in value.items()})
-        except ValueError as exc:
-            raise PayloadError(f"'{key}' columns must have equal lengths ({exc})") from None
-    if not isinstance(value, list) or not value:
-        raise PayloadError(f"'{key}' must be a non-empty list of rows or an object of columns")
-    if all(isinstance(r, dict) for r in value):
-        return pd.DataFrame.from_records(value)
-    if all(isinstance(r, list) for r in value):
-        if columns and any(len(r) != len(columns) for r in value):
-            raise PayloadError(f"each row of '{key}' must have {len(columns)} values ({columns})")
-        return pd.DataFrame(value, columns=columns or None)
-    raise PayloadError(f"'{key}' rows must all be objects or all be lists")
-
-
-def predictions_to_list(raw: Any) -> list[Any]:
-    """What MLflow's scoring server puts under "predictions", as plain JSON values."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(raw, pd.DataFrame):
-        return [_plain(r) for r in raw.to_dict(orient="records")]
-    if isinstance(raw, pd.Series | np.ndarray):
-        return [_plain(v) for v in raw.tolist()]
-    if isinstance(raw, list | tuple):
-        return [_plain(v) for v in raw]
-    return [_plain(raw)]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0][:400] if text else type(exc).__name__
-
-
-def _is_input_error(exc: BaseException) -> bool:
-    """An MLflow schema-enforcement failure (the caller's data), not the model's fault."""
-    code = str(getattr(exc, "error_code", ""))
-    return code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") or isinstance(
-        exc, ValueError | KeyError | TypeError
-    )
 
 
 # --- one loaded model version ---------------------------------------------------------------
@@ -242,123 +136,6 @@ class Route:
     canary: LoadedVersion | None
     canary_weight: int
     sticky_key: str | None
-
-
-# --- the prediction log -------------------------------------------------------------------
-
-
-class PredictionLog:
-    """Bounded buffer of answered requests, flushed to Parquet by a background thread."""
-
-    def __init__(self, on_drop: Any, capacity_rows: int = LOG_CAPACITY_ROWS) -> None:
-        self.directory: str | None = None
-        self.capacity = capacity_rows
-        self.rows = 0
-        self.dropped = 0
-        self.written = 0
-        self._entries: list[tuple[Any, ...]] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._on_drop = on_drop
-        self._thread: threading.Thread | None = None
-        self._stop = False
-        self._seq = 0
-        self._replica = uuid.uuid4().hex[:8]
-
-    def configure(self, directory: str | None) -> None:
-        self.directory = directory
-        if directory and self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True, name="prediction-log")
-            self._thread.start()
-
-    def append(self, entry: tuple[Any, ...], rows: int) -> None:
-        """On the request path: an append under a lock, or a counted drop when full."""
-        if self.directory is None:
-            return
-        with self._lock:
-            if self.rows + rows > self.capacity:
-                self.dropped += rows
-                dropped = True
-            else:
-                self._entries.append(entry)
-                self.rows += rows
-                dropped = False
-        if dropped:
-            self._on_drop(rows)
-        elif self.rows >= LOG_FLUSH_ROWS:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop:
-            self._wake.wait(LOG_FLUSH_INTERVAL_S)
-            self._wake.clear()
-            with contextlib.suppress(Exception):
-                self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            entries, self._entries, self.rows = self._entries, [], 0
-        directory = self.directory
-        if not entries or directory is None:
-            return
-        table = log_table(entries)
-        import pyarrow.parquet as pq
-
-        os.makedirs(directory, exist_ok=True)
-        self._seq += 1
-        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self._replica}-{self._seq:06d}"
-        tmp = os.path.join(directory, f".{name}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, os.path.join(directory, f"{name}.parquet"))
-        self.written += table.num_rows
-
-    def close(self) -> None:
-        self._stop = True
-        self._wake.set()
-        with contextlib.suppress(Exception):
-            self.flush()
-
-
-def log_table(entries: list[tuple[Any, ...]]) -> Any:
-    """Entries (request_id, endpoint, model, version, variant, time, latency_ms, status,
-    frame, predictions) as one Arrow table, one row per input row."""
-    import pandas as pd
-    import pyarrow as pa
-
-    parts = []
-    for request_id, endpoint, model, version, variant, at, latency, status, frame, preds in entries:
-        n = len(frame)
-        meta = pd.DataFrame(
-            {
-                "request_id": [request_id] * n,
-                "endpoint": [endpoint] * n,
-                "model": [model] * n,
-                "version": [version] * n,
-                "variant": [variant] * n,
-                "time": [at] * n,
-                "latency_ms": [latency] * n,
-                "status": [status] * n,
-                "prediction": list(preds) if preds is not None and len(preds) == n else [None] * n,
-            }
-        )
-        inputs = frame.reset_index(drop=True).add_prefix("input.")
-        parts.append(pd.concat([meta, inputs], axis=1))
-    table = pd.concat(parts, ignore_index=True)
-    table["time"] = pd.to_datetime(table["time"], utc=True)
-    predictions = table["prediction"].map(
-        lambda p: p[0] if isinstance(p, list) and len(p) == 1 else p
-    )
-    numeric = pd.to_numeric(predictions, errors="coerce")
-    if numeric.notna().sum() == predictions.notna().sum():
-        table["prediction"] = numeric.astype("float64")
-    else:
-        table["prediction"] = [
-            None if p is None else (p if isinstance(p, str) else json.dumps(p)) for p in predictions
-        ]
-    for column in table.columns:
-        if column.startswith("input.") and table[column].dtype == object:
-            table[column] = table[column].map(lambda v: None if v is None else str(v))
-    return pa.Table.from_pandas(table, preserve_index=False)
 
 
 # --- live statistics ----------------------------------------------------------------------
@@ -473,7 +250,7 @@ class Endpoint:
         except Exception as exc:
             self.failure = {
                 "revision": revision,
-                "error": f"{_key(spec)} failed to load: {_first_line(exc)}",
+                "error": f"{_key(spec)} failed to load: {first_line(exc)}",
             }
             return
         self.loaded.update(fresh)
@@ -568,9 +345,9 @@ class Endpoint:
         headers = {"x-request-id": request_id}
         if not ok:
             assert isinstance(result, Exception)
-            if isinstance(result, PayloadError) or _is_input_error(result):
-                return _error(400, "BAD_REQUEST", _first_line(result), headers)
-            return _error(500, "INTERNAL_ERROR", _first_line(result), headers)
+            if isinstance(result, PayloadError) or is_input_error(result):
+                return _error(400, "BAD_REQUEST", first_line(result), headers)
+            return _error(500, "INTERNAL_ERROR", first_line(result), headers)
         return JSONResponse(
             {
                 "predictions": result,

@@ -17,11 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:
     from mlops_lab.display import Table
-    from mlops_lab.services.serving import REVISION_COLUMNS
+    from mlops_lab.services.endpoint_state import REVISION_COLUMNS
 
-    serving = ctx.lab.serving
     if args.widget:
-        return serving.widget().widget
+        from mlops_lab.widgets.endpoints import EndpointsWidget
+
+        return EndpointsWidget(ctx.lab).widget
+    serving = ctx.lab.serving
     if args.endpoint is not None:
         revisions = serving.revisions(args.endpoint)
         status = serving.status(args.endpoint)
