@@ -170,8 +170,8 @@ def test_current_can_be_a_data_path_at_a_ref(lab: Lab, trained: dict[str, Any]) 
 
 
 class PredictionLog:
-    """The serving service's side of the prediction-log contract (CONTRACTS.md): what
-    ``lab.serving.predictions`` returns, held in memory."""
+    """What ``lab.serving.predictions`` returns (``input.<feature>`` columns beside the
+    request's version and variant), held in memory."""
 
     def __init__(self, log: pd.DataFrame) -> None:
         self.log = log
