@@ -43,6 +43,17 @@ def api_client(config: Config) -> Any:
         raise api_error(exc, "load kubeconfig") from None
 
 
+def call(action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` against the API server, bounded in time; any failure becomes
+    one line saying what could not be done (see :func:`api_error`)."""
+    try:
+        return fn(*args, _request_timeout=10, **kwargs)
+    except LabError:
+        raise
+    except Exception as exc:  # ApiException, or urllib3 connection errors
+        raise api_error(exc, action) from None
+
+
 def api_error(exc: Any, action: str) -> LabError:
     """Turn a kubernetes ApiException (or connection error) into one actionable line."""
     status = getattr(exc, "status", None)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlops_lab.backends.k8s import rayjob, validation
-from mlops_lab.backends.k8s.client import api_client, api_error
+from mlops_lab.backends.k8s.client import api_client, api_error, call
 from mlops_lab.backends.serving.app_spec import ServeApp
 from mlops_lab.backends.training.kuberay import ReachWarning
 from mlops_lab.config import Config
@@ -189,7 +189,7 @@ class RayServiceBackend:
             print(_yaml(manifest), end="")
             return
         if self._get(endpoint) is None:
-            self._call(
+            call(
                 f"create RayService {endpoint} in namespace {self.namespace}",
                 self._custom().create_namespaced_custom_object,
                 GROUP,
@@ -203,7 +203,7 @@ class RayServiceBackend:
             "metadata": {"annotations": manifest["metadata"]["annotations"]},
             "spec": {"serveConfigV2": manifest["spec"]["serveConfigV2"]},
         }
-        self._call(
+        call(
             f"update RayService {endpoint} in namespace {self.namespace}",
             self._custom().patch_namespaced_custom_object,
             GROUP,
@@ -221,7 +221,7 @@ class RayServiceBackend:
             return False
         if self._get(endpoint) is None:
             return False
-        self._call(
+        call(
             f"delete RayService {endpoint} in namespace {self.namespace}",
             self._custom().delete_namespaced_custom_object,
             GROUP,
@@ -294,15 +294,6 @@ class RayServiceBackend:
             raise
         except Exception as exc:  # urllib3 connection errors
             raise api_error(exc, f"read RayService {endpoint}") from None
-
-    def _call(self, action: str, fn: Any, *args: Any) -> Any:
-        client = require("kubernetes.client")
-        try:
-            return fn(*args, _request_timeout=10)
-        except client.ApiException as exc:
-            raise api_error(exc, action) from None
-        except Exception as exc:  # urllib3 connection errors
-            raise api_error(exc, action) from None
 
     def _check_reach(self, app: ServeApp) -> None:
         uri = str(app.user_config.get("tracking_uri") or "")

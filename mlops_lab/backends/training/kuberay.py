@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.backends.k8s.client import api_client, api_error
+from mlops_lab.backends.k8s.client import api_client, call
 from mlops_lab.backends.k8s.rayjob import GROUP, MANAGED_BY, PLURAL, VERSION, build_rayjob
 from mlops_lab.backends.k8s.validation import validate
 from mlops_lab.backends.training import base
@@ -127,17 +127,6 @@ class RayJobBackend:
     def _custom(self) -> Any:
         return require("kubernetes.client").CustomObjectsApi(self.api)
 
-    def _call(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        client = require("kubernetes.client")
-        try:
-            return fn(*args, _request_timeout=10, **kwargs)
-        except client.ApiException as exc:
-            raise api_error(exc, action) from None
-        except LabError:
-            raise
-        except Exception as exc:  # urllib3 connection errors
-            raise api_error(exc, action) from None
-
     # -- manifests ---------------------------------------------------------------------
     def code_uri(self, spec: base.JobSpec, upload: bool) -> str:
         """Where the job's code is (uploaded through lab.data when ``upload``)."""
@@ -188,7 +177,7 @@ class RayJobBackend:
         self.check_reach()
         uri = self.code_uri(spec, upload=True)
         manifest = self.manifest(spec, uri)
-        self._call(
+        call(
             f"create RayJob {spec.submission_id} in namespace {self.namespace}",
             self._custom().create_namespaced_custom_object,
             GROUP,
@@ -201,7 +190,7 @@ class RayJobBackend:
 
     def get(self, name: str) -> dict[str, Any]:
         return dict(
-            self._call(
+            call(
                 f"read RayJob {name} in namespace {self.namespace}",
                 self._custom().get_namespaced_custom_object,
                 GROUP,
@@ -217,7 +206,7 @@ class RayJobBackend:
 
     def stop(self, job_id: str) -> bool:
         """Suspend the RayJob: KubeRay stops the job and deletes its cluster."""
-        self._call(
+        call(
             f"stop RayJob {job_id} in namespace {self.namespace}",
             self._custom().patch_namespaced_custom_object,
             GROUP,
@@ -230,7 +219,7 @@ class RayJobBackend:
         return True
 
     def delete(self, job_id: str) -> None:
-        self._call(
+        call(
             f"delete RayJob {job_id} in namespace {self.namespace}",
             self._custom().delete_namespaced_custom_object,
             GROUP,
@@ -241,7 +230,7 @@ class RayJobBackend:
         )
 
     def list(self, project: str) -> list[base.JobStatus]:
-        listed = self._call(
+        listed = call(
             f"list RayJobs in namespace {self.namespace}",
             self._custom().list_namespaced_custom_object,
             GROUP,
@@ -261,7 +250,7 @@ class RayJobBackend:
     def logs(self, job_id: str) -> str:
         """The submitter pod's log (KubeRay's K8s Job named after the RayJob)."""
         core = require("kubernetes.client").CoreV1Api(self.api)
-        pods = self._call(
+        pods = call(
             f"list the pods of RayJob {job_id}",
             core.list_namespaced_pod,
             self.namespace,
@@ -271,7 +260,7 @@ class RayJobBackend:
         for pod in pods.items:
             texts.append(
                 str(
-                    self._call(
+                    call(
                         f"read the log of pod {pod.metadata.name}",
                         core.read_namespaced_pod_log,
                         pod.metadata.name,
@@ -306,7 +295,7 @@ class RayJobBackend:
         need = int(spec.gpus // spec.workers)
         core = require("kubernetes.client").CoreV1Api(self.api)
         try:
-            nodes = self._call("list nodes", core.list_node)
+            nodes = call("list nodes", core.list_node)
         except LabError:
             return []  # many users may not list nodes; the scheduler will tell
         offers = []
