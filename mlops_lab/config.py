@@ -51,6 +51,8 @@ class TrackingConfig:
     artifacts: str = ".mlops/mlartifacts"
     """Artifact root for experiments the lab creates."""
     experiment: str = "default"
+    ui: str = ""
+    """MLflow UI address results link runs and models to (default: the URI when it is http)."""
 
 
 @dataclass(frozen=True)

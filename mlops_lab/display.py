@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lab.config import Config
 
 # The palette every table, widget and HTML result draws with (GitHub's Primer colours).
 GOOD = "#1a7f37"
@@ -20,6 +26,98 @@ BORDER = "#8c959f"
 def colour(value: str) -> str:
     """Inline CSS giving text the colour ``value``."""
     return f"color:{value}"
+
+
+def short(value: str, keep: int = 8) -> str:
+    """The first ``keep`` characters of a long value, with an ellipsis."""
+    return value if len(value) <= keep + 1 else value[:keep] + "\u2026"
+
+
+def copy_button(value: str) -> str:
+    """A small button that copies ``value`` (live outputs; the full value stays in the title)."""
+    full = html.escape(value)
+    return (
+        f'<button type="button" class="mlops-copy" title="copy {full}" data-copy="{full}" '
+        'onclick="navigator.clipboard.writeText(this.dataset.copy)" '
+        f'style="border:none;background:none;cursor:pointer;padding:0 2px;color:{MUTED}">'
+        "&#x29c9;</button>"
+    )
+
+
+@dataclass(frozen=True)
+class Id:
+    """An identifier (run, commit, job): shown short with the full value on hover and a copy
+    button in HTML, in full as text; a link when ``href`` is set."""
+
+    value: str
+    href: str = ""
+    keep: int = 8
+
+    def __str__(self) -> str:
+        return self.value
+
+    def html(self) -> str:
+        full = html.escape(self.value)
+        code = f'<code title="{full}">{html.escape(short(self.value, self.keep))}</code>'
+        if self.href:
+            code = f'<a href="{html.escape(self.href)}" target="_blank" title="{full}">{code}</a>'
+        return code + copy_button(self.value)
+
+
+@dataclass(frozen=True)
+class Link:
+    """Text that links to ``href`` (full value in ``title``); plain text in a terminal."""
+
+    text: str
+    href: str
+    title: str = ""
+
+    def __str__(self) -> str:
+        return self.title or self.text
+
+    def html(self) -> str:
+        title = f' title="{html.escape(self.title)}"' if self.title else ""
+        target = "" if _is_file_link(self.href) else ' target="_blank"'
+        return f'<a href="{html.escape(self.href)}"{target}{title}>{html.escape(self.text)}</a>'
+
+
+def _is_file_link(href: str) -> bool:
+    return "://" not in href
+
+
+def tracking_ui(config: Config) -> str:
+    """The MLflow UI runs and models link to: ``[tracking] ui``, else an http tracking URI."""
+    ui = config.tracking.ui or config.tracking.uri
+    return ui.rstrip("/") if ui.startswith(("http://", "https://")) else ""
+
+
+def run_id(config: Config, value: str) -> Id:
+    """A run id, linked to its page in the MLflow UI when one is configured."""
+    ui = tracking_ui(config)
+    return Id(value, href=f"{ui}/#/runs/{value}" if ui and value else "")
+
+
+def model_ref(config: Config, name: str, version: str | int | None = None) -> Link | str:
+    """``name/version`` (or ``name``), linked to the MLflow UI when one is configured."""
+    text = f"{name}/{version}" if version is not None else name
+    ui = tracking_ui(config)
+    if not ui:
+        return text
+    page = f"{ui}/#/models/{name}" + (f"/versions/{version}" if version is not None else "")
+    return Link(text, page, title=f"open {text} in MLflow")
+
+
+def file_link(path: str | os.PathLike[str]) -> Link:
+    """A file (e.g. an executed notebook) as a link JupyterLab opens: relative to the
+    working directory when inside it; the file name shown, the full path on hover."""
+    full = Path(path)
+    try:
+        href = os.path.relpath(full)
+    except ValueError:
+        href = str(full)
+    if href.startswith(".."):
+        href = str(full)
+    return Link(full.name, href.replace(os.sep, "/"), title=str(full))
 
 
 # Cell styling hook: (column, value) -> inline CSS or "" (e.g. colour a diff's "added").
@@ -71,21 +169,28 @@ class Table:
         out += [f'<div style="color:{WARNING}">{html.escape(n)}</div>' for n in self.notes]
         if self.title:
             out.append(f"<strong>{html.escape(self.title)}</strong>")
-        out.append('<table style="font-size:90%"><thead><tr>')
+        out.append('<table style="font-size:90%;width:100%"><thead><tr>')
         out += [f'<th style="text-align:left">{html.escape(c)}</th>' for c in self.columns]
         out.append("</tr></thead><tbody>")
         for row in rows:
             out.append("<tr>")
             for column, value in zip(self.columns, row, strict=False):
                 css = self.style(column, value) if self.style else ""
-                attr = f' style="text-align:left;{css}"'
-                out.append(f"<td{attr}>{html.escape(_text(value))}</td>")
+                attr = f' style="text-align:left;overflow-wrap:anywhere;{css}"'
+                out.append(f"<td{attr}>{cell_html(value)}</td>")
             out.append("</tr>")
         out.append("</tbody></table>")
         if hidden:
             out.append(f"<em>{hidden} more rows (%config MLOps.max_rows to show more)</em>")
         out.append("</div>")
         return "".join(out)
+
+
+def cell_html(value: Any) -> str:
+    """A table cell's HTML: ids and links render themselves, the rest is escaped text."""
+    if isinstance(value, Id | Link):
+        return value.html()
+    return html.escape(_text(value))
 
 
 def _text(value: Any) -> str:

@@ -4,12 +4,11 @@ data commits, features and notebook, and forward to what used it."""
 from __future__ import annotations
 
 import dataclasses
-import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN
-from mlops_lab.display import BORDER, SECONDARY, Table
+from mlops_lab.display import SECONDARY, Id, Table, colour
 from mlops_lab.errors import UsageError
 from mlops_lab.lineage import (
     CODE_HASH,
@@ -28,6 +27,7 @@ from mlops_lab.lineage import (
     RUN_ID,
     decode,
 )
+from mlops_lab.render import arrow, card, details, esc, line
 from mlops_lab.services.models import parse_ref
 
 if TYPE_CHECKING:
@@ -121,25 +121,117 @@ class Lineage:
         return repr(self.table())
 
     def _repr_html_(self) -> str:
-        boxes = []
-        for step, kind, ident, detail in self.rows():
-            boxes.append(
-                f'<div style="display:inline-block;vertical-align:top;border:1px solid {BORDER};'
-                'border-radius:6px;padding:4px 8px;margin:2px;max-width:260px;font-size:85%">'
-                f"<b>{html.escape(step)}</b> <span style='color:{SECONDARY}'>{html.escape(kind)}</span>"
-                f"<br><code>{html.escape(ident)}</code>"
-                + (
-                    f"<br><span style='color:{SECONDARY}'>{html.escape(detail)}</span>"
-                    if detail
-                    else ""
+        return graph_html(self)
+
+
+def graph_html(lin: Lineage) -> str:
+    """The lineage as a graph read left to right: what the run read (notebook, data commits,
+    features), the run, the model versions made from it, the deployments serving them.
+    Arrows join only these steps; runs that merely share the data or hang under the run
+    are folded into ``<details>`` below."""
+    inputs: list[str] = []
+    if lin.code:
+        code_lines = [line(esc(lin.code.get("path") or "(unknown)"), lin.code.get("path", ""))]
+        if lin.code.get("git_sha"):
+            dirty = " (dirty)" if lin.code.get("git_dirty") == "true" else ""
+            code_lines.append(line(f"git {Id(lin.code['git_sha']).html()}{esc(dirty)}"))
+        if lin.code.get("code_hash"):
+            code_lines.append(line(f"code {Id(lin.code['code_hash']).html()}"))
+        inputs.append(card("notebook", code_lines, kind="code"))
+    for item in lin.data:
+        paths = ", ".join(item.get("paths", []))
+        data_lines = [line(Id(item["commit"]).html()), line(esc(paths), paths)]
+        if item.get("message"):
+            data_lines.append(line(esc(item["message"]), item["message"], colour(SECONDARY)))
+        written_by = item.get("metadata", {}).get(NOTEBOOK_PATH)
+        if written_by:
+            data_lines.append(line(f"by {esc(written_by)}", written_by, colour(SECONDARY)))
+        inputs.append(card("data", data_lines, kind="commit"))
+    if lin.features:
+        views = ", ".join(lin.features.get("views", []))
+        feature_lines = [line(esc(views), views)]
+        if lin.features.get("service"):
+            feature_lines.append(line(f"service {esc(lin.features['service'])}"))
+        if lin.features.get("data_ref"):
+            feature_lines.append(line(f"data {Id(lin.features['data_ref']).html()}"))
+        inputs.append(card("features", feature_lines, kind="views"))
+    middle: list[str] = []
+    job = lin.training.get("ray_job_id", "")
+    if lin.run:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(lin.run.get("metrics", {}).items()))
+        run_lines = [line(Id(lin.run["id"]).html())]
+        if lin.run.get("name"):
+            run_lines.append(line(esc(lin.run["name"]), lin.run["name"]))
+        if metrics:
+            run_lines.append(line(esc(metrics), metrics, colour(SECONDARY)))
+        if job:
+            run_lines.append(line(f"ray job {Id(job, keep=16).html()}"))
+        middle.append(card("run", run_lines, kind=lin.run.get("status", "").lower()))
+    elif job:
+        middle.append(card("training", [line(Id(job, keep=16).html())], kind="ray job"))
+    models: list[str] = []
+    if lin.model:
+        aliases = " ".join(f"@{a}" for a in lin.model.get("aliases", []))
+        ref = f"{lin.model['name']}/{lin.model['version']}"
+        models.append(card("model", [line(f"<code>{esc(ref)}</code>", ref), line(esc(aliases))]))
+    deployments: list[str] = []
+    folded: dict[str, list[dict[str, Any]]] = {}
+    for use in lin.used_by:
+        if use["kind"] == "model version":
+            models.append(
+                card(
+                    "model",
+                    [
+                        line(f"<code>{esc(use['id'])}</code>", use["id"]),
+                        line(esc(use.get("detail", ""))),
+                    ],
                 )
-                + "</div>"
             )
-        arrow = '<span style="margin:0 2px">&rarr;</span>'
-        return (
-            f'<div class="mlops-lineage"><strong>lineage of {html.escape(self.target)}</strong>'
-            f"<div>{arrow.join(boxes)}</div></div>"
+        elif use["kind"] == "deployment":
+            detail = use.get("detail", "")
+            deployments.append(
+                card("deployment", [line(f"revision {esc(use['id'])}"), line(esc(detail), detail)])
+            )
+        else:
+            folded.setdefault(use["kind"], []).append(use)
+    columns = [
+        '<div class="mlops-column" style="display:flex;flex-direction:column;gap:4px">'
+        + "".join(cards)
+        + "</div>"
+        for cards in (inputs, middle, models, deployments)
+        if cards
+    ]
+    graph = (
+        '<div class="mlops-graph" style="display:flex;align-items:center;gap:6px;'
+        f'overflow-x:auto;padding:2px">{arrow().join(columns)}</div>'
+    )
+    sections = []
+    for kind, uses in folded.items():
+        runs = [
+            card(
+                "run",
+                [line(Id(u["id"]).html()), line(esc(u.get("detail", "")), u.get("detail", ""))],
+            )
+            for u in uses
+        ]
+        what = "run" if len(uses) == 1 else "runs"
+        label = (
+            f"used by {len(uses)} {what} on the same data"
+            if kind == "run on same data"
+            else f"{len(uses)} {kind}{'' if len(uses) == 1 else 's'}"
         )
+        sections.append(
+            details(
+                label,
+                '<div style="display:flex;flex-wrap:wrap;gap:4px;padding:4px 0">'
+                + "".join(runs)
+                + "</div>",
+            )
+        )
+    return (
+        f'<div class="mlops-lineage"><strong>lineage of {esc(lin.target)}</strong>'
+        f"{graph}{''.join(sections)}</div>"
+    )
 
 
 def _short(tags: dict[str, str], key: str) -> str | None:
