@@ -119,6 +119,9 @@ def _fit(
 ) -> Any:
     train = require("ray.train", "ray[train]")
     scale = scaling()
+    epochs = (config or {}).get("epochs")
+    if isinstance(epochs, int):
+        print(f"{MARK} epochs {epochs}", flush=True)  # the monitor's "epoch k/N"
     trainer = trainer_class(
         _with_env(loop),
         train_loop_config=config or {},

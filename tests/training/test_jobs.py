@@ -158,7 +158,7 @@ def test_failures_are_told_apart_and_reattach(
     monitor = JobMonitor(later.training.job(stopped.id))
     final = monitor.run()
     assert final.state == base.STOPPED and monitor.stop_button.disabled
-    assert "stopped" in monitor.header.value and "working" in monitor.output.outputs[0]["text"]
+    assert "stopped" in monitor.header.value and "working" in monitor.log_box.value
 
 
 def test_running_job_reattaches_in_a_new_kernel(lab_on_head: Lab, ipython: Any) -> None:

@@ -66,6 +66,7 @@ def main(argv: list[str]) -> int:
     model = job.register
     if model:
         source = JobEnv.current().model_uri or f"runs:/{run.id}/model"
+        print(f"{base.MARK} registering {model}", flush=True)
         version = lab.models.register(source, model, alias="challenger")
         print(
             f"{base.MARK} registered {model} version {version.version} as {model}@challenger",

@@ -71,7 +71,7 @@ def notebook_path(ctx: Context) -> str:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Any:
-    from mlops_lab.errors import UsageError
+    from mlops_lab.errors import LabError, UsageError
 
     params: dict[str, Any] = {}
     for group in args.variables:
@@ -80,41 +80,60 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     script = ctx.cell or ""
     if not script.strip():
         raise UsageError("%%mlops train needs the training script as the cell body")
-    result = ctx.lab.training.submit(
-        script,
-        name=args.name,
-        workers=args.workers,
-        cpus=args.cpus,
-        gpus=args.gpus,
-        max_failures=args.max_failures,
-        register=args.register,
-        on=args.on,
-        params=params,
-        deadline=args.deadline,
-        notebook=notebook_path(ctx) or None,
-        dry_run=args.dry_run,
-    )
-    if args.dry_run:
+    monitor = None
+    if not args.dry_run:
+        from IPython.display import display
+
+        from mlops_lab.display import tracking_ui
+        from mlops_lab.widgets.job import JobMonitor
+
+        # Shown before the submission, which may first start a local Ray head (~30 s).
+        monitor = JobMonitor(
+            None, wait=not args.no_wait, name=args.name, tracking_ui=tracking_ui(ctx.lab.config)
+        )
+        display(monitor)
+    try:
+        result = ctx.lab.training.submit(
+            script,
+            name=args.name,
+            workers=args.workers,
+            cpus=args.cpus,
+            gpus=args.gpus,
+            max_failures=args.max_failures,
+            register=args.register,
+            on=args.on,
+            params=params,
+            deadline=args.deadline,
+            notebook=notebook_path(ctx) or None,
+            dry_run=args.dry_run,
+        )
+    except LabError as exc:
+        if monitor is not None:
+            monitor.fail(str(exc))
+        raise
+    if monitor is None:
         print(result)
         return None
-    return follow(result, wait=not args.no_wait)
+    return follow(result, wait=not args.no_wait, monitor=monitor.attach(result))
 
 
-def follow(job: Any, wait: bool) -> Any:
-    """Show the monitor; when waiting, fail the cell if the job did not succeed."""
+def follow(job: Any, wait: bool, monitor: Any = None) -> Any:
+    """Show the monitor (unless given, already shown); when waiting, fail the cell if the
+    job did not succeed."""
     from IPython.display import display
 
     from mlops_lab.backends.training.base import SUCCEEDED
     from mlops_lab.services.training import training_failed
     from mlops_lab.widgets.job import JobMonitor, summary
 
-    monitor = JobMonitor(job, wait=wait)
-    display(monitor)
+    if monitor is None:
+        monitor = JobMonitor(job, wait=wait)
+        display(monitor)
     if not wait:
         monitor.start()
         return None
     status = monitor.run()
-    print(summary(job, status, monitor.metrics))
+    print(summary(job, status, monitor.metrics, monitor.duration()))
     if status.state != SUCCEEDED:
         tail = monitor.lines[-15:]
         if tail:
