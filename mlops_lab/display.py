@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,39 +43,46 @@ def copy_button(value: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Id:
-    """An identifier (run, commit, job): shown short with the full value on hover and a copy
-    button in HTML, in full as text; a link when ``href`` is set."""
+class Id(str):
+    """An identifier (run, commit, job): the full value as a string (terminals, equality,
+    JSON); in HTML shown short with the full value on hover and a copy button, and a link
+    when ``href`` is set."""
 
-    value: str
-    href: str = ""
-    keep: int = 8
+    href: str
+    keep: int
 
-    def __str__(self) -> str:
-        return self.value
+    def __new__(cls, value: str, href: str = "", keep: int = 8) -> Id:
+        made = super().__new__(cls, value)
+        made.href = href
+        made.keep = keep
+        return made
 
     def html(self) -> str:
-        full = html.escape(self.value)
-        code = f'<code title="{full}">{html.escape(short(self.value, self.keep))}</code>'
+        value = str(self)
+        full = html.escape(value)
+        code = f'<code title="{full}">{html.escape(short(value, self.keep))}</code>'
         if self.href:
             code = f'<a href="{html.escape(self.href)}" target="_blank" title="{full}">{code}</a>'
-        return code + copy_button(self.value)
+        return code + copy_button(value)
 
 
-@dataclass(frozen=True)
-class Link:
-    """Text that links to ``href`` (full value in ``title``); plain text in a terminal."""
+class Link(str):
+    """A value shown as ``text`` linking to ``href``; as a string it is the full value
+    (``full``, else ``text``), which HTML shows on hover."""
 
     text: str
     href: str
-    title: str = ""
+    full: str
 
-    def __str__(self) -> str:
-        return self.title or self.text
+    def __new__(cls, text: str, href: str, full: str = "") -> Link:
+        made = super().__new__(cls, full or text)
+        made.text = text
+        made.href = href
+        made.full = full
+        return made
 
     def html(self) -> str:
-        title = f' title="{html.escape(self.title)}"' if self.title else ""
+        title = f' title="{html.escape(self.full)}"' if self.full else ""
         target = "" if _is_file_link(self.href) else ' target="_blank"'
         return f'<a href="{html.escape(self.href)}"{target}{title}>{html.escape(self.text)}</a>'
 
@@ -104,7 +110,7 @@ def model_ref(config: Config, name: str, version: str | int | None = None) -> Li
     if not ui:
         return text
     page = f"{ui}/#/models/{name}" + (f"/versions/{version}" if version is not None else "")
-    return Link(text, page, title=f"open {text} in MLflow")
+    return Link(text, page)
 
 
 def file_link(path: str | os.PathLike[str]) -> Link:
@@ -117,7 +123,7 @@ def file_link(path: str | os.PathLike[str]) -> Link:
         href = str(full)
     if href.startswith(".."):
         href = str(full)
-    return Link(full.name, href.replace(os.sep, "/"), title=str(full))
+    return Link(full.name, href.replace(os.sep, "/"), full=str(full))
 
 
 # Cell styling hook: (column, value) -> inline CSS or "" (e.g. colour a diff's "added").
@@ -190,6 +196,8 @@ def cell_html(value: Any) -> str:
     """A table cell's HTML: ids and links render themselves, the rest is escaped text."""
     if isinstance(value, Id | Link):
         return value.html()
+    if isinstance(value, list):
+        return ", ".join(cell_html(v) for v in value)
     return html.escape(_text(value))
 
 
@@ -200,4 +208,6 @@ def _text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
     return str(value)

@@ -244,3 +244,18 @@ def grouped_bars(
         for metric, by_group in metrics.items()
     ]
     return f'<div class="mlops-charts" style="display:flex;flex-wrap:wrap;gap:8px">{"".join(charts)}</div>'
+
+
+class Figure:
+    """A drawn result: HTML (charts) in notebooks, the same numbers as text elsewhere."""
+
+    def __init__(self, title: str, body_html: str, text: str) -> None:
+        self.title = title
+        self.body_html = body_html
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return f'<div class="mlops-figure"><strong>{esc(self.title)}</strong>{self.body_html}</div>'
+
+    def __repr__(self) -> str:
+        return f"{self.title}\n{self.text}" if self.text else self.title

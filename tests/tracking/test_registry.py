@@ -291,3 +291,22 @@ def _model() -> Any:
     from sklearn.dummy import DummyClassifier
 
     return DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1])
+
+
+def test_runs_plot_draws_each_metric_by_step(shell: Any, lab: Lab) -> None:
+    with lab.tracking.start_run("curve") as curve:
+        for step, loss in enumerate([0.9, 0.6, 0.4]):
+            curve.log_metrics({"loss": loss}, step=step)
+        curve.log_metric("auc", 0.88)
+    figure = shell.run_line_magic("mlops", "runs --plot --limit 1")
+    shown = figure._repr_html_()
+    assert shown.count("<svg") == 2  # auc and loss
+    loss_chart = next(c for c in shown.split("<svg")[1:] if "<title>loss</title>" in c)
+    assert "<polyline" in loss_chart and ">0.9<" in loss_chart and ">0.4<" in loss_chart
+    auc_chart = next(c for c in shown.split("<svg")[1:] if "<title>auc</title>" in c)
+    assert 'class="mlops-bar"' in auc_chart  # logged once: a bar, not a lone dot
+    assert f"loss: curve {curve.id[:8]}=0.4" in repr(figure)
+
+    table = shell.run_line_magic("mlops", "runs --limit 1")
+    assert table.rows[0][0] == curve.id  # the full id as data, short on screen
+    assert f'title="{curve.id}"' in table._repr_html_()

@@ -4,7 +4,10 @@ long text instead of overprinting, folded siblings, charts with their values."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from xml.etree import ElementTree
+
+import pytest
 
 from mlops_lab import render
 from mlops_lab.display import Id, Link, Table
@@ -108,3 +111,31 @@ def test_steps_and_progress() -> None:
     assert shown.count("&#10003;") == 2 and 'class="mlops-step-current">running<' in shown
     assert 'aria-valuenow="50"' in render.progress_bar(0.5)
     assert "repeating-linear-gradient" in render.progress_bar(None)
+
+
+def test_notebook_job_result_says_which_run_is_which_and_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_lab import lineage
+    from mlops_lab.services.notebooks.service import NotebookRun
+
+    monkeypatch.chdir(tmp_path)
+    inner = "f" * 32
+    result = NotebookRun(
+        notebook=tmp_path / "train.ipynb",
+        output=tmp_path / "runs" / "train-20261130.ipynb",
+        parameters={"seed": 1},
+        run_id=RUN,
+        status="succeeded",
+        duration_s=3.24,
+        produced={lineage.RUN_ID: [inner], lineage.DATA_COMMIT: [COMMIT]},
+        tracking_ui="http://mlflow.example:5000",
+    )
+    shown = result._repr_html_()
+    assert "mlops." not in shown.replace("mlops-", "")  # labels, not raw lineage keys
+    assert ">job&#x27;s MLflow run<" in shown and ">runs the notebook logged<" in shown
+    assert f'href="http://mlflow.example:5000/#/runs/{RUN}"' in shown
+    assert f'href="http://mlflow.example:5000/#/runs/{inner}"' in shown
+    assert '<a href="runs/train-20261130.ipynb" title=' in shown  # opens in JupyterLab
+    assert f'title="{COMMIT}"' in shown and "width:100%" in shown
+    assert str(tmp_path / "runs" / "train-20261130.ipynb") in repr(result)

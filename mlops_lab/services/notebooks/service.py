@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder
-from mlops_lab.display import Table
+from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv
 from mlops_lab.services.notebooks import execution, schedules
@@ -42,6 +42,17 @@ JOB_KIND_TAG = "mlops.job.kind"
 JOB_STATUS_TAG = "mlops.job.status"
 JOB_FAILED_CELL_TAG = "mlops.job.failed_cell"
 JOB_ERROR_TAG = "mlops.job.error"
+
+
+# How the result labels what the notebook's code produced (lineage key -> label).
+PRODUCED_LABELS = {
+    lineage.RUN_ID: "runs the notebook logged",
+    lineage.DATA_COMMIT: "data commits",
+    lineage.MODEL_VERSION: "model versions",
+    lineage.MODEL_NAME: "models",
+    lineage.DEPLOY_REVISION: "deploy revisions",
+    lineage.RAY_JOB_ID: "Ray jobs",
+}
 
 
 class NotebookRunError(LabError):
@@ -67,25 +78,49 @@ class NotebookRun:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str = ""
     failed_cell: int | None = None
+    tracking_ui: str = ""
+    """The MLflow UI the result links runs to ("" when none is configured)."""
 
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
 
     def table(self, max_rows: int = 50) -> Table:
+        """Labelled rows: the two notebooks as links, which MLflow run is the job's own and
+        which the notebook's code logged, ids short with the full value on hover."""
+        ui = self.tracking_ui
+
+        def run(value: str) -> Id:
+            return Id(value, href=f"{ui}/#/runs/{value}" if ui else "")
+
         rows: list[list[Any]] = [
-            ["notebook", str(self.notebook)],
+            ["notebook", file_link(self.notebook)],
             ["status", self.status],
-            ["output", str(self.output)],
-            ["MLflow run", self.run_id or ""],
+            ["executed notebook", file_link(self.output)],
+            ["job's MLflow run", run(self.run_id) if self.run_id else ""],
             ["duration", f"{self.duration_s:.1f} s"],
         ]
         rows += [[f"parameter {k}", v] for k, v in self.parameters.items()]
-        rows += [[k, ", ".join(v)] for k, v in self.produced.items()]
+        for key, values in self.produced.items():
+            label = PRODUCED_LABELS.get(key, key.removeprefix("mlops.").replace(".", " "))
+            if key == lineage.RUN_ID:
+                rows.append([label, [run(v) for v in values]])
+            elif key == lineage.DATA_COMMIT:
+                rows.append([label, [Id(v) for v in values]])
+            else:
+                rows.append([label, ", ".join(values)])
         if self.error:
             rows.append(["error", self.error])
         return Table(
-            ["", "value"], rows, title=f"notebook job {self.notebook.name}", max_rows=max_rows
+            ["", "value"],
+            rows,
+            title=f"notebook job {self.notebook.name}",
+            max_rows=max_rows,
+            style=lambda column, value: (
+                colour(GOOD if value == "succeeded" else BAD)
+                if column == "value" and value in ("succeeded", "failed")
+                else ""
+            ),
         )
 
     def __repr__(self) -> str:
@@ -272,6 +307,7 @@ class NotebookService:
             tags=all_tags,
             error=str(error) if error else "",
             failed_cell=failed_cell,
+            tracking_ui=tracking_ui(self.lab.config),
         )
         if error is not None and raise_on_failure:
             raise error
