@@ -8,6 +8,7 @@ read, commits carry the notebook, git commit and user that made them.
 from __future__ import annotations
 
 import fnmatch
+import html
 import io
 import os
 import warnings
@@ -31,7 +32,7 @@ from mlops_lab.backends.data.base import (
     check_tag,
     current_user,
 )
-from mlops_lab.display import BAD, CHANGED, GOOD, Table, colour
+from mlops_lab.display import BAD, CHANGED, GOOD, MUTED, Table, colour
 from mlops_lab.errors import (
     AccessDeniedError,
     NotAvailableError,
@@ -39,12 +40,14 @@ from mlops_lab.errors import (
     UsageError,
     require,
 )
+from mlops_lab.render import bar_chart
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
 
 USER = "mlops.user"
-_COLOURS = {"added": colour(GOOD), "removed": colour(BAD), "changed": colour(CHANGED)}
+_TINTS = {"added": GOOD, "removed": BAD, "changed": CHANGED}
+_COLOURS = {kind: colour(tint) for kind, tint in _TINTS.items()}
 
 
 class DataService:
@@ -359,12 +362,13 @@ class DataService:
         else:
             rows = self.backend.diff(left, check_ref(right))
             title = f"{left} -> {right}"
-        return Listing(
+        return Diff(
             ["change", "path", "size"],
             [[c.kind, c.path, _size(c.size)] for c in rows],
             rows,
             title,
             style=lambda column, value: _COLOURS.get(value, "") if column == "change" else "",
+            empty="no changes",
         )
 
     def uri(self, ref: str | None, path: str, s3: bool = False) -> str:
@@ -383,22 +387,52 @@ class Listing(list[Any]):
         items: Sequence[Any],
         title: str,
         style: Any = None,
+        empty: str = "none",
     ) -> None:
         super().__init__(items)
         self.columns = list(columns)
         self.cells = [list(c) for c in cells]
         self.title = title
         self.style = style
+        self.empty = empty
+        """What an empty listing says, in one line."""
+        self.max_rows = 50
 
-    def table(self, max_rows: int = 50) -> Table:
-        notes = [] if self.cells else ["(none)"]
-        return Table(self.columns, self.cells, self.title, notes, max_rows, self.style)
+    @property
+    def rows(self) -> list[list[Any]]:
+        return self.cells
+
+    def table(self, max_rows: int | None = None) -> Table:
+        shown = self.max_rows if max_rows is None else max_rows
+        return Table(self.columns, self.cells, self.title, (), shown, self.style)
 
     def __repr__(self) -> str:
-        return repr(self.table())
+        return repr(self.table()) if self.cells else f"{self.title}: {self.empty}"
 
     def _repr_html_(self) -> str:
+        if not self.cells:
+            return (
+                f'<div class="mlops-empty"><strong>{html.escape(self.title)}</strong>: '
+                f'<span style="{colour(MUTED)}">{html.escape(self.empty)}</span></div>'
+            )
         return self.table()._repr_html_()
+
+
+class Diff(Listing):
+    """A diff's listing, drawn above its table as counts per change kind."""
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for kind, *_rest in self.cells:
+            found[kind] = found.get(kind, 0) + 1
+        return found
+
+    def _repr_html_(self) -> str:
+        if not self.cells:
+            return super()._repr_html_()
+        tints = {kind: _TINTS.get(kind, MUTED) for kind in self.counts()}
+        chart = bar_chart("paths per change", self.counts(), tints)
+        return f'<div class="mlops-diff">{chart}{super()._repr_html_()}</div>'
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:

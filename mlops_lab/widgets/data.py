@@ -46,6 +46,7 @@ class DataBrowser:
         self.create_button = w.Button(description="Create branch", icon="code-branch")
         self.message = w.Text(placeholder="commit message", layout=w.Layout(width="300px"))
         self.commit_button = w.Button(description="Commit", icon="check", button_style="success")
+        self.merge_from = w.HTML()
         self.merge_into = w.Dropdown(description="into", layout=w.Layout(width="220px"))
         self.merge_button = w.Button(description="Merge…", icon="compress")
         self.confirm_button = w.Button(description="Confirm merge", button_style="warning")
@@ -80,7 +81,7 @@ class DataBrowser:
             [
                 w.HBox([self.new_name, self.create_button]),
                 w.HBox([self.message, self.commit_button]),
-                w.HBox([self.merge_into, self.merge_button]),
+                w.HBox([self.merge_from, self.merge_into, self.merge_button]),
                 self.confirm_box,
             ]
         )
@@ -116,14 +117,26 @@ class DataBrowser:
         current = self.branch.value if self.branch.value in names else self.data.default_branch
         self.branch.options = names
         self.branch.value = current
-        for picker, default in ((self.left, self.data.default_branch), (self.right, current)):
+        left, right = self._diff_pair(names, current)
+        for picker, default in ((self.left, left), (self.right, right)):
             keep = picker.value if picker.value in refs else default
             picker.options = refs
             picker.value = keep
+        if self.left.value == self.right.value:  # never offer a ref against itself
+            self.left.value, self.right.value = left, right
         into = self.merge_into.value if self.merge_into.value in names else self.data.default_branch
         self.merge_into.options = names
         self.merge_into.value = into
         self._show_branch()
+
+    def _diff_pair(self, names: list[str], current: str) -> tuple[str, str]:
+        """The diff worth seeing first: the default branch against the branch shown, or
+        against another branch when the default branch is the one shown."""
+        main = self.data.default_branch
+        others = [n for n in names if n != main]
+        if current != main:
+            return main, current
+        return main, others[0] if others else main
 
     def _show_branch(self) -> None:
         branch = self.branch.value
@@ -131,7 +144,16 @@ class DataBrowser:
             return
         self.log.value = self.data.log(branch, limit=20)._repr_html_()
         self.objects.value = self.data.ls(branch)._repr_html_()
-        self.staged.value = self.data.diff(branch)._repr_html_()
+        uncommitted = self.data.diff(branch)
+        self.staged.value = uncommitted._repr_html_()
+        # Commit is the action to take only when there is something to commit.
+        self.commit_button.button_style = "success" if uncommitted else ""
+        self.commit_button.tooltip = (
+            f"commit {len(uncommitted)} change(s) on {branch}"
+            if uncommitted
+            else f"nothing to commit on {branch}"
+        )
+        self.merge_from.value = f"merge <b>{html.escape(branch)}</b>"
 
     # ---------------------------------------------------------------- actions
 

@@ -61,7 +61,9 @@ def test_the_whole_loop_through_magics(shell: Any) -> None:
     assert mlops(shell, "data protect").rows == [["main"]]
     assert mlops(shell, "data protect main --remove").rows == []
     mlops(shell, "data branch -d exp")
-    assert "(none)" in repr(mlops(shell, "data diff"))
+    empty = mlops(shell, "data diff")
+    assert repr(empty) == "uncommitted changes on main: no changes"
+    assert "<table" not in empty._repr_html_() and "no changes" in empty._repr_html_()
 
 
 def test_bad_input_is_one_line(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,6 +95,8 @@ def test_browser_buttons(data: Any) -> None:
     browser = DataBrowser(data)
     assert browser.branch.options == ("main",)
     assert "a.parquet" in browser.objects.value and "B</td>" in browser.objects.value
+    assert browser.commit_button.button_style == ""  # nothing to commit: not the action
+    assert "nothing to commit on main" in browser.commit_button.tooltip
 
     browser.new_name.value = "exp"
     browser.create_button.click()
@@ -101,9 +105,14 @@ def test_browser_buttons(data: Any) -> None:
     browser.create_button.click()  # exists: one line, nothing changes
     assert "ConflictError" in browser.status.value and browser.branch.options == ("exp", "main")
 
+    # the diff offers main against the new branch, never main against main
+    assert (browser.left.value, browser.right.value) == ("main", "exp")
+    assert "merge <b>exp</b>" in browser.merge_from.value  # what the merge takes
+
     data.write_table(pd.DataFrame({"a": [2]}), "a.parquet", "exp")
     browser.refresh_button.click()
     assert "a.parquet" in browser.staged.value
+    assert browser.commit_button.button_style == "success"
     browser.message.value = "change a"
     browser.commit_button.click()
     assert "committed exp" in browser.status.value
@@ -112,6 +121,8 @@ def test_browser_buttons(data: Any) -> None:
     browser.left.value, browser.right.value = "main", "exp"
     browser.diff_button.click()
     assert "changed" in browser.diff_view.value
+    # counts per change kind, drawn: one "changed" bar
+    assert 'class="mlops-bar" data-label="changed"' in browser.diff_view.value
 
     # merge asks first; cancel changes nothing
     head = data.resolve("main")

@@ -137,7 +137,9 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if action == "log":
         return data.log(args.ref, args.path, args.limit).table(rows)
     if action == "diff":
-        return data.diff(args.left, args.right).table(rows)
+        diff = data.diff(args.left, args.right)
+        diff.max_rows = rows
+        return diff
     if action == "merge":
         dest = args.dest or data.default_branch
         commit = data.merge(args.source, dest, args.strategy, args.message)
