@@ -205,7 +205,9 @@ def bar_chart(
     width: int = CHART_WIDTH,
 ) -> str:
     """Horizontal SVG bars, one per label, with the value written beside each bar."""
-    label_w, bar_h, gap, top = 90, 14, 6, 18
+    bar_h, gap, top = 14, 6, 18
+    # Room for the longest label (about 6 px a character), up to a third of the chart.
+    label_w = min(width // 3 + 40, 8 + 6 * max((len(n) for n in counts), default=4))
     height = top + len(counts) * (bar_h + gap) + 4
     most = max([v for v in counts.values() if v > 0], default=1)
     room = width - label_w - 50

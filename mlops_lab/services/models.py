@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN, translate
-from mlops_lab.display import Table
+from mlops_lab.display import Id, Table
 from mlops_lab.errors import ConflictError, LabError, NotFoundError, UsageError, require
+from mlops_lab.render import Figure, grouped_bars
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -71,8 +72,8 @@ class ModelVersions(list[VersionInfo]):
                     v.version,
                     " ".join(f"@{a}" for a in v.aliases),
                     metrics,
-                    ",".join(c[:12] for c in commits),
-                    v.run_id or "",
+                    [Id(c) for c in commits],
+                    Id(v.run_id) if v.run_id else "",
                     v.created.strftime("%Y-%m-%d %H:%M:%S") if v.created else "",
                 ]
             )
@@ -83,11 +84,32 @@ class ModelVersions(list[VersionInfo]):
             max_rows=max_rows,
         )
 
+    def comparison(self, most: int = 8) -> Figure:
+        """The newest ``most`` versions' metrics side by side, each labelled with its
+        aliases: one bar chart per metric."""
+        shown = [v for v in self[:most] if v.metrics]
+        groups = {
+            " ".join([f"v{v.version}", *(f"@{a}" for a in v.aliases)]): dict(v.metrics)
+            for v in shown
+        }
+        lines = [
+            f"{label}: " + ", ".join(f"{k}={m:.4g}" for k, m in sorted(values.items()))
+            for label, values in groups.items()
+        ]
+        return Figure(
+            f"metrics of '{self.name}' by version",
+            grouped_bars(self.name, groups),
+            "\n".join(lines),
+        )
+
     def __repr__(self) -> str:
         return repr(self.table())
 
     def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
+        table = self.table()._repr_html_()
+        if sum(1 for v in self if v.metrics) < 2:
+            return table
+        return table + self.comparison()._repr_html_()
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ class RegistryWidget:
         self.lineage_out = w.HTML()
         self.alias = w.Combobox(
             description="alias",
-            placeholder="champion",
+            placeholder="type or pick an alias",
             options=["champion", "challenger"],
             ensure_option=False,
         )
@@ -72,6 +72,7 @@ class RegistryWidget:
     # --- actions (also called by tests) --------------------------------------------------
 
     def refresh(self, select: str | None = None) -> None:
+        self.message.value = ""  # what went wrong before is not news after a refresh
         try:
             names = [m.name for m in self.lab.models.list()]
         except LabError as exc:
@@ -99,7 +100,12 @@ class RegistryWidget:
             self._error(exc)
             return
         self.table.value = _versions_html(self.versions)
-        self.version.options = [(f"v{v.version}", v.version) for v in self.versions]
+        self.version.options = [
+            (" ".join([f"v{v.version}", *(f"@{a}" for a in v.aliases)]), v.version)
+            for v in self.versions
+        ]
+        if self.versions:  # the newest, so Move alias has a version from the start
+            self.version.value = self.versions[0].version
         buttons = []
         for v in self.versions:
             button = w.Button(description=f"lineage v{v.version}", layout=w.Layout(width="auto"))
@@ -128,6 +134,7 @@ class RegistryWidget:
             self._info(f"{name}@{alias} already points at version {version}")
             return
         was = f" (now version {current})" if current is not None else " (new alias)"
+        self.message.value = ""
         self.pending = (name, alias, int(version))
         self.confirm_text.value = (
             f"Move <b>{html.escape(name)}@{html.escape(alias)}</b>{was} to version "

@@ -285,6 +285,32 @@ def test_registry_widget_moves_alias_after_confirmation(lab: Lab, trained: dict[
     ui.confirm_button.click()
     assert "is not a valid alias" in ui.message.value  # one line, in the widget
     assert lab.models.get("fraud-widget@champion").version == second.version
+    ui.refresh_button.click()
+    assert ui.message.value == ""  # a refresh clears the old error
+    ui.move_button.click()
+    ui.confirm_button.click()
+    ui.alias.value = "challenger"
+    ui.move_button.click()  # a valid request: the old error goes, the question shows
+    assert ui.message.value == "" and ui.confirm_box.layout.display == "flex"
+    ui.cancel_button.click()
+
+
+def test_registry_widget_starts_ready_and_compares_versions(
+    lab: Lab, trained: dict[str, Any]
+) -> None:
+    from mlops_lab.widgets.registry import RegistryWidget
+
+    first = lab.models.register(trained["run"].id, "fraud-compare", alias="champion")
+    second = lab.models.register(trained["run"].id, "fraud-compare")
+    ui = RegistryWidget(lab, model="fraud-compare")
+    assert ui.version.value == second.version  # preselected: the newest
+    assert (f"v{first.version} @champion", first.version) in ui.version.options
+    assert ui.alias.value == "" and ui.alias.placeholder != "champion"
+    # metrics side by side, labelled with the aliases
+    assert ui.table.value.count('class="mlops-bar"') == 2
+    assert f'data-label="v{first.version} @champion"' in ui.table.value
+    text = repr(lab.models.versions("fraud-compare").comparison())
+    assert f"v{second.version}: auc=0.91" in text
 
 
 def _model() -> Any:
