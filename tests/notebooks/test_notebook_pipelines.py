@@ -131,6 +131,11 @@ def test_shipped_pipeline_is_valid(project: Any) -> None:
     loaded = pipelines.load(project, path)
     assert [s.name for s in loaded.stages] == ["validate", "train", "evaluate", "promote"]
     assert loaded.stages[1].needs == ["validate"]
+    # Shown in a cell: one row a stage, not a list of tuples.
+    shown = loaded._repr_html_()
+    assert shown.count("<tr>") == 1 + 4 and "width:100%" in shown
+    assert '<a href="' in shown and ">train.ipynb</a>" in shown
+    assert "validate" in repr(loaded).splitlines()[3]
     result = CliRunner().invoke(main, ["pipeline", str(path), "--check"])
     assert result.exit_code == 0
     assert "validate -> train -> evaluate -> promote" in result.output

@@ -105,6 +105,22 @@ def test_dry_run_prints_yaml_and_creates_nothing(project: Any, job: Path, kube: 
     assert kube.objects() == []
 
 
+def test_dry_run_in_a_cell_is_a_summary_with_the_yaml_folded(
+    project: Any, job: Path, ipython: Any
+) -> None:
+    ipython.magics_manager.registry["MLOps"].project = str(project.root)
+    shown = ipython.run_line_magic(
+        "mlops", f"schedule {job} --cron '0 2 * * *' --image img:1 -p rows 7 --dry-run"
+    )
+    page = shown._repr_html_()
+    summary, folded = page.split("<details", 1)
+    assert ">0 2 * * * (UTC)<" in summary and ">rows=7<" in summary
+    assert ">ConfigMap, CronJob<" in summary and "apiVersion" not in summary
+    assert "<summary" in folded and "apiVersion: batch/v1" in folded
+    docs = list(yaml.safe_load_all(repr(shown)))  # as text: the YAML itself
+    assert [d["kind"] for d in docs] == ["ConfigMap", "CronJob"]
+
+
 def test_create_list_delete_on_the_api(project: Any, job: Path, kube: Any) -> None:
     runner = CliRunner()
     result = runner.invoke(

@@ -37,11 +37,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delete", metavar="NAME", help="delete the schedule NAME")
 
 
-class Yaml(str):
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def run(ctx: Context, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import UsageError
 
@@ -72,5 +67,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         secret_env=args.secret_env,
     )
     if args.dry_run:
-        return Yaml(notebooks.schedule_yaml(spec))
+        from mlops_lab.services.notebooks.schedules import preview
+
+        return preview(ctx.lab, spec)
     return notebooks.create_schedule(spec)

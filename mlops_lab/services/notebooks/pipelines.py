@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.tracking.mlflow import JobRecorder
-from mlops_lab.display import BAD, GOOD, WARNING, Table, colour
+from mlops_lab.display import BAD, GOOD, WARNING, Table, colour, file_link
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.services.notebooks.parameters import coerce_parameters
 from mlops_lab.services.notebooks.service import JOB_KIND_TAG, NotebookRun, NotebookRunError
@@ -154,6 +154,31 @@ class Pipeline:
     stages: list[Stage]
     """In the order they run."""
     experiment: str | None = None
+
+    def table(self, max_rows: int = 50) -> Table:
+        """One row a stage, in run order: its notebook, parameters, gates and needs."""
+        rows = [
+            [
+                stage.name,
+                file_link(stage.notebook),
+                ", ".join(f"{k}={v}" for k, v in stage.parameters.items()),
+                ", ".join(gate.text for gate in stage.gates),
+                ", ".join(stage.needs),
+            ]
+            for stage in self.stages
+        ]
+        return Table(
+            ["stage", "notebook", "parameters", "gates", "after"],
+            rows,
+            title=f"pipeline {self.name}: {len(self.stages)} stages ({self.file.name})",
+            max_rows=max_rows,
+        )
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
 
 @dataclass

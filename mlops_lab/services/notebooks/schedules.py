@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -34,8 +35,9 @@ from mlops_lab.backends.k8s.cronjob import (
 )
 from mlops_lab.backends.k8s.names import QUANTITY, check_name
 from mlops_lab.backends.k8s.validation import to_yaml as to_yaml  # the schedule's YAML
-from mlops_lab.display import Table
+from mlops_lab.display import Table, file_link
 from mlops_lab.errors import ConflictError, NotFoundError, UsageError, require
+from mlops_lab.render import details
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -46,6 +48,49 @@ def manifests(
 ) -> list[dict[str, Any]]:
     """The ConfigMap and CronJob of a schedule, validated against the Kubernetes schemas."""
     return build(lab.config, spec, notebook_uri)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A schedule's dry run: what it would run, when and with what, over its YAML folded
+    (``<details>``); as text, the YAML itself."""
+
+    spec: ScheduleSpec
+    yaml: str
+
+    def table(self) -> Table:
+        spec = self.spec
+        gpus = f", {spec.gpus} GPU" if spec.gpus else ""
+        kinds = re.findall(r"^kind: (\w+)$", self.yaml, re.MULTILINE)
+        rows: list[list[Any]] = [
+            ["notebook", file_link(spec.notebook)],
+            ["when", spec.cron + (f" ({spec.timezone})" if spec.timezone else " (UTC)")],
+            ["image", spec.image],
+            ["namespace", spec.namespace],
+            ["parameters", ", ".join(f"{k}={v}" for k, v in spec.parameters.items())],
+            ["resources", f"{spec.cpu} CPU, {spec.memory}{gpus}"],
+            [
+                "limits",
+                f"{spec.deadline_s} s a run, {spec.retries} retries, keeps {spec.history} runs",
+            ],
+            ["creates", ", ".join(kinds)],
+        ]
+        return Table(["", "value"], rows, title=f"schedule {spec.name} (dry run: nothing created)")
+
+    def __repr__(self) -> str:
+        return self.yaml
+
+    def _repr_html_(self) -> str:
+        lines = self.yaml.count("\n") + 1
+        folded = details(
+            f"YAML ({lines} lines)", f'<pre style="font-size:85%">{html.escape(self.yaml)}</pre>'
+        )
+        return self.table()._repr_html_() + folded
+
+
+def preview(lab: Lab, spec: ScheduleSpec) -> Preview:
+    """The dry run of a schedule: its summary and validated manifests; creates nothing."""
+    return Preview(spec, to_yaml(manifests(lab, spec, dry_run_uri(lab, spec))))
 
 
 @dataclass(frozen=True)
