@@ -54,7 +54,7 @@ def test_malformed_toml_names_file_line_column(tmp_path: Path) -> None:
         ),
         (
             "[tracking]\nzzz = 1\n",
-            "unknown key 'zzz' in [tracking]; known: artifacts, experiment, uri",
+            "unknown key 'zzz' in [tracking]; known: artifacts, experiment, ui, uri",
         ),
         (
             '[training]\ndashboard_port = "abc"\n',
