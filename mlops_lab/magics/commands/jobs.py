@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(ctx: Context, args: argparse.Namespace) -> Any:
     from IPython.display import display
 
-    from mlops_lab.display import Table
+    from mlops_lab.display import Table, tracking_ui
     from mlops_lab.widgets.job import JobMonitor
 
     training = ctx.lab.training
@@ -62,7 +62,9 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         running = [s for s in statuses if not s.done]
         if running:
             display(table)
+            ui = tracking_ui(ctx.lab.config)
             for s in running:
-                display(JobMonitor(training.job(s.job_id, on=args.on), wait=False).start())
+                job = training.job(s.job_id, on=args.on)
+                display(JobMonitor(job, wait=False, tracking_ui=ui).start())
             return None
     return table
