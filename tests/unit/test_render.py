@@ -139,3 +139,24 @@ def test_notebook_job_result_says_which_run_is_which_and_links(
     assert '<a href="runs/train-20261130.ipynb" title=' in shown  # opens in JupyterLab
     assert f'title="{COMMIT}"' in shown and "width:100%" in shown
     assert str(tmp_path / "runs" / "train-20261130.ipynb") in repr(result)
+
+
+def test_models_and_runs_link_to_the_mlflow_ui_only_when_one_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlops_lab
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    from mlops_lab.display import model_ref, run_id, tracking_ui
+
+    (tmp_path / "mlops.toml").write_text('[tracking]\nui = "http://mlflow.example:5000/"\n')
+    config = mlops_lab.connect(tmp_path).config
+    assert tracking_ui(config) == "http://mlflow.example:5000"
+    ref = model_ref(config, "fraud", 3)
+    assert ref == "fraud/3" and isinstance(ref, Link)
+    assert 'href="http://mlflow.example:5000/#/models/fraud/versions/3"' in ref.html()
+    assert run_id(config, RUN).href == f"http://mlflow.example:5000/#/runs/{RUN}"
+    (tmp_path / "mlops.toml").write_text("[tracking]\n")
+    plain = mlops_lab.connect(tmp_path).config  # a sqlite store has no UI to link to
+    assert model_ref(plain, "fraud") == "fraud" and not isinstance(model_ref(plain, "fraud"), Link)
+    assert run_id(plain, RUN).href == ""

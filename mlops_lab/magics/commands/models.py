@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Any:
-    from mlops_lab.display import Table
+    from mlops_lab.display import Table, model_ref
 
     registry = ctx.lab.models
     if args.widget:
@@ -31,7 +31,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if args.name is None:
         rows = [
             [
-                m.name,
+                model_ref(ctx.lab.config, m.name),
                 m.latest_version or "",
                 ", ".join(f"@{a}=v{v}" for a, v in sorted(m.aliases.items())),
                 m.description,
