@@ -32,6 +32,13 @@ def short(value: str, keep: int = 8) -> str:
     return value if len(value) <= keep + 1 else value[:keep] + "\u2026"
 
 
+# Two overlapping sheets, drawn (a font may lack the copy glyph).
+_COPY_ICON = (
+    '<svg width="10" height="10" viewBox="0 0 10 10" fill="none" stroke="currentColor">'
+    '<rect x="3" y="0.5" width="6" height="6.5"/><path d="M1 3v6.5h6"/></svg>'
+)
+
+
 def copy_button(value: str) -> str:
     """A small button that copies ``value`` (live outputs; the full value stays in the title)."""
     full = html.escape(value)
@@ -39,7 +46,7 @@ def copy_button(value: str) -> str:
         f'<button type="button" class="mlops-copy" title="copy {full}" data-copy="{full}" '
         'onclick="navigator.clipboard.writeText(this.dataset.copy)" '
         f'style="border:none;background:none;cursor:pointer;padding:0 2px;color:{MUTED}">'
-        "&#x29c9;</button>"
+        f"{_COPY_ICON}</button>"
     )
 
 

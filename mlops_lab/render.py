@@ -38,7 +38,7 @@ def card(heading: str, lines: Sequence[str], kind: str = "", width: int = CARD_W
     head = line(f"<b>{esc(heading)}</b>{kind_html if kind else ''}", f"{heading} {kind}".strip())
     return (
         f'<div class="mlops-card" style="box-sizing:border-box;width:{width}px;'
-        f"flex:0 0 {width}px;border:1px solid {BORDER};border-radius:6px;padding:4px 8px;"
+        f"flex:none;border:1px solid {BORDER};border-radius:6px;padding:4px 8px;"
         f'font-size:85%;line-height:1.4">{head}{"".join(lines)}</div>'
     )
 
@@ -102,7 +102,7 @@ def _ticks(low: float, high: float) -> tuple[float, float]:
 
 
 def _label(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.3g}"
 
 
 def line_chart(
@@ -114,7 +114,7 @@ def line_chart(
 ) -> str:
     """An SVG line chart of one or more (x, y) series sharing one y scale, with min/max
     labels on both axes and a legend; empty series draw an empty frame saying so."""
-    left, right, top, bottom = 44, 8, 18, 22
+    left, right, top, bottom = 48, 8, 18, 22
     inner_w, inner_h = width - left - right, height - top - bottom
     points = [p for values in series.values() for p in values]
     out = [
@@ -183,10 +183,13 @@ def metric_charts(
     """One small line chart per numeric metric of ``rows`` (each its own scale), against
     ``x_key`` when the rows carry it, else against the report number."""
     series: dict[str, list[tuple[float, float]]] = {}
+    last_x: float | None = None
     for number, row in enumerate(rows):
-        x = row.get(x_key, number)
+        x = row.get(x_key)
         if not isinstance(x, int | float):
-            x = number
+            # A report without x_key (e.g. a final test AUC) belongs where the last one was.
+            x = number if last_x is None else last_x
+        last_x = float(x)
         for key, value in row.items():
             if key == x_key or key in skip or isinstance(value, bool):
                 continue

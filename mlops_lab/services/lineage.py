@@ -131,7 +131,8 @@ def graph_html(lin: Lineage) -> str:
     are folded into ``<details>`` below."""
     inputs: list[str] = []
     if lin.code:
-        code_lines = [line(esc(lin.code.get("path") or "(unknown)"), lin.code.get("path", ""))]
+        path = lin.code.get("path") or ""
+        code_lines = [line(esc(path.rsplit("/", 1)[-1] or "(unknown)"), path)]
         if lin.code.get("git_sha"):
             dirty = " (dirty)" if lin.code.get("git_dirty") == "true" else ""
             code_lines.append(line(f"git {Id(lin.code['git_sha']).html()}{esc(dirty)}"))
@@ -145,7 +146,8 @@ def graph_html(lin: Lineage) -> str:
             data_lines.append(line(esc(item["message"]), item["message"], colour(SECONDARY)))
         written_by = item.get("metadata", {}).get(NOTEBOOK_PATH)
         if written_by:
-            data_lines.append(line(f"by {esc(written_by)}", written_by, colour(SECONDARY)))
+            name = written_by.rsplit("/", 1)[-1]
+            data_lines.append(line(f"by {esc(name)}", written_by, colour(SECONDARY)))
         inputs.append(card("data", data_lines, kind="commit"))
     if lin.features:
         views = ", ".join(lin.features.get("views", []))

@@ -70,6 +70,8 @@ def test_lineage_is_a_graph_of_fixed_width_cards_with_siblings_folded() -> None:
     graph = shown.split('<div class="mlops-graph"', 1)[1].split("<details", 1)[0]
     assert graph.count('class="mlops-arrow"') == 3
     assert "<summary" in shown and ">used by 8 runs on the same data</summary>" in shown
+    notebook = 'title="/home/me/project/notebooks/quickstart.ipynb">quickstart.ipynb</div>'
+    assert notebook in shown  # the name in the card, the path on hover
     assert shown.count('class="mlops-arrow"') == 3  # none among the folded siblings
 
 
@@ -93,7 +95,7 @@ def test_line_chart_draws_each_series_within_its_frame() -> None:
         points = [tuple(map(float, p.split(","))) for p in line.get("points", "").split()]
         assert len(points) == 6
         assert all(0 <= x <= width and 0 <= y <= height for x, y in points)
-    assert ">loss</text>" in charts[0] and ">1<" in charts[0] and ">0.03846<" in charts[0]
+    assert ">loss</text>" in charts[0] and ">1<" in charts[0] and ">0.0385<" in charts[0]
     assert "no values yet" in render.line_chart("loss", {"loss": []})
 
 
