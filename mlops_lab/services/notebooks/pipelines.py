@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
 from mlops_lab.backends.tracking.mlflow import JobRecorder
-from mlops_lab.display import BAD, GOOD, WARNING, Table, colour, file_link
+from mlops_lab.display import BAD, GOOD, WARNING, Id, Table, colour, file_link
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.services.notebooks.parameters import coerce_parameters
 from mlops_lab.services.notebooks.service import JOB_KIND_TAG, NotebookRun, NotebookRunError
@@ -215,8 +215,8 @@ class PipelineResult:
                 s.status,
                 ", ".join(s.gates),
                 f"{s.duration_s:.1f} s" if s.duration_s else "",
-                s.run_id,
-                s.output or "",
+                Id(s.run_id) if s.run_id else "",
+                file_link(s.output) if s.output else "",
                 s.error,
             ]
             for s in self.stages
