@@ -46,11 +46,10 @@ EPOCHS_RE = re.compile(r"\[mlops\] epochs (\d+)")
 # checkpoint and status chatter, and our own end-of-script timing (the monitor's duration
 # is the one the user reads).
 NOISE_RE = re.compile(
-    r"deprecat|warnings\.warn|Warning:|core_worker|\.cc:\d+\]|checkpoint|"
+    r"[Dd]eprecat|warnings\.warn\(|\w+Warning: |core_worker|\w+\.cc:\d+:|[Cc]heckpoint|"
     r"Training (started|finished|result)|View detailed results|Wrapping provided model|"
     r"Started distributed worker|Setting up process group|Moving model to device|"
-    r"\[mlops\] done in|\[mlops\] epochs \d+|^\s*\^+\s*$|^\s*$",
-    re.IGNORECASE,
+    r"\[mlops\] done in|\[mlops\] epochs \d+|^\s*\^+\s*$|^\s*$"
 )
 
 

@@ -121,5 +121,10 @@ def test_registering_is_a_step_of_its_own() -> None:
 
 def test_noise_and_colour_codes() -> None:
     assert strip_ansi("\x1b[1m\x1b[33mWARNING\x1b[0m x") == "WARNING x"
-    kept, hidden = split_noise(["a", "FutureWarning: x", "", "b"])
-    assert (kept, hidden) == (["a", "b"], 2)
+    kept, hidden = split_noise(["a", "FutureWarning: x", "", "b", "[E 1] gcs_client.cc:88: x"])
+    assert (kept, hidden) == (["a", "b"], 3)
+
+
+def test_the_scripts_own_warnings_stay_in_view() -> None:
+    kept, hidden = split_noise(["Warning: 3% of labels are missing", "UserWarning: x"])
+    assert (kept, hidden) == (["Warning: 3% of labels are missing"], 1)
