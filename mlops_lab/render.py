@@ -43,11 +43,10 @@ def card(heading: str, lines: Sequence[str], kind: str = "", width: int = CARD_W
     )
 
 
-def details(summary: str, body_html: str, opened: bool = False) -> str:
+def details(summary: str, body_html: str) -> str:
     """A folded section (``<details>``) whose summary says what is inside."""
-    state = " open" if opened else ""
     return (
-        f'<details class="mlops-details"{state}><summary style="cursor:pointer;color:{ACTIVE}">'
+        f'<details class="mlops-details"><summary style="cursor:pointer;color:{ACTIVE}">'
         f"{esc(summary)}</summary>{body_html}</details>"
     )
 
@@ -73,28 +72,27 @@ def steps(names: Sequence[str], current: int, failed: bool = False) -> str:
     return f'<div class="mlops-steps">{joint.join(parts)}</div>'
 
 
-def progress_bar(fraction: float | None, label: str = "", colour: str = ACTIVE) -> str:
+def progress_bar(fraction: float | None) -> str:
     """A full-width bar filled to ``fraction`` (0..1); ``None`` draws a striped bar (the
     amount of work is not known yet)."""
     if fraction is None:
         fill = (
-            f"width:100%;background:repeating-linear-gradient(45deg,{colour}55 0 8px,"
-            f"{colour}22 8px 16px)"
+            f"width:100%;background:repeating-linear-gradient(45deg,{ACTIVE}55 0 8px,"
+            f"{ACTIVE}22 8px 16px)"
         )
         value = ""
     else:
         share = min(1.0, max(0.0, fraction))
-        fill = f"width:{share * 100:.1f}%;background:{colour}"
+        fill = f"width:{share * 100:.1f}%;background:{ACTIVE}"
         value = f' aria-valuenow="{share * 100:.0f}"'
-    caption = f'<div style="font-size:85%;color:{SECONDARY}">{esc(label)}</div>' if label else ""
     return (
         f'<div class="mlops-progress" role="progressbar"{value} style="width:100%;height:6px;'
         f'background:#eaeef2;border-radius:3px;overflow:hidden"><div style="height:100%;{fill}">'
-        f"</div></div>{caption}"
+        "</div></div>"
     )
 
 
-def _ticks(low: float, high: float) -> tuple[float, float]:
+def _padded(low: float, high: float) -> tuple[float, float]:
     if math.isclose(low, high):
         pad = abs(low) * 0.05 or 1.0
         return low - pad, high + pad
@@ -131,8 +129,8 @@ def line_chart(
             f'fill="{MUTED}">no values yet</text></svg>'
         )
         return "".join(out)
-    x_low, x_high = _ticks(min(p[0] for p in points), max(p[0] for p in points))
-    y_low, y_high = _ticks(min(p[1] for p in points), max(p[1] for p in points))
+    x_low, x_high = _padded(min(p[0] for p in points), max(p[0] for p in points))
+    y_low, y_high = _padded(min(p[1] for p in points), max(p[1] for p in points))
 
     def place(x: float, y: float) -> str:
         px = left + (x - x_low) / (x_high - x_low) * inner_w
