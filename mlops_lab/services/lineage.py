@@ -28,6 +28,7 @@ from mlops_lab.lineage import (
     RUN_ID,
     decode,
 )
+from mlops_lab.services import validation
 from mlops_lab.services.models import parse_ref
 
 if TYPE_CHECKING:
@@ -236,7 +237,17 @@ def walk(lab: Lab, target: str) -> Lineage:
         result.used_by = [
             {"kind": "deployment", "id": tags[DEPLOY_REVISION], "detail": f"serves {itself}"}
         ]
+    if result.model is not None and tags.get(validation.VERDICT):
+        result.used_by.insert(0, _validation_step(tags))
     return result
+
+
+def _validation_step(tags: dict[str, str]) -> dict[str, Any]:
+    """The gate's evaluation run of a model version, with its verdict and holdout commit."""
+    detail = f"{tags[validation.VERDICT]}: {tags.get(validation.SUMMARY, '')}".rstrip(": ")
+    if tags.get(validation.DATA_COMMIT):
+        detail += f" (holdout {tags[validation.DATA_COMMIT][:12]})"
+    return {"kind": "validation", "id": tags.get(validation.RUN, ""), "detail": detail}
 
 
 def _commit_details(lab: Lab, commit: str) -> dict[str, Any]:
