@@ -73,6 +73,9 @@ class CliParser(argparse.ArgumentParser):
             self.error(message or "invalid arguments")
         raise click.exceptions.Exit(0)
 
+    def format_help(self) -> str:
+        return for_terminal(super().format_help())
+
 
 def build_parser(name: str, module: Any) -> CliParser:
     parser = CliParser(prog=f"mlops-lab {name}", description=module.DESCRIPTION)
