@@ -154,10 +154,13 @@ def _is_widget(value: Any) -> bool:
     return module.startswith(("ipywidgets", "mlops_lab.widgets"))
 
 
-def show(result: Any) -> None:
-    """Print what ``run`` returned: its text form (the repr a notebook falls back to), with
-    `%mlops` hints given as the `mlops-lab` commands."""
+def show(result: Any, max_rows: int) -> None:
+    """Print what ``run`` returned: its text form (the repr a notebook falls back to; a
+    DataFrame cut at ``max_rows``), with `%mlops` hints given as the `mlops-lab` commands."""
     if result is None:
+        return
+    if type(result).__module__.startswith("pandas"):
+        click.echo(result.to_string(max_rows=max_rows))
         return
     click.echo(for_terminal(result if type(result) is str else repr(result)))
 
@@ -184,7 +187,7 @@ def invoke(name: str, argv: list[str], max_rows: int = DEFAULT_MAX_ROWS) -> int:
         ) from exc
     if _is_widget(result):
         raise UsageError(f"mlops-lab {name}: this shows a widget, which needs a notebook")
-    show(result)
+    show(result, max_rows)
     exit_code = getattr(module, "exit_code", None)
     return int(exit_code(args, result)) if exit_code else 0
 

@@ -82,6 +82,12 @@ def test_data_branch_commit_log_diff(lab: Lab) -> None:
     assert any(
         line.split()[:2] == ["added", "fraud/extra.csv"] for line in diff.stdout.splitlines()
     ), diff.stdout
+    frame = cli(lab, "--max-rows", "4", "data", "read", "fraud/train.csv", "--ref", "main")
+    assert frame.returncode == 0, frame.stderr
+    lines = frame.stdout.splitlines()
+    assert lines[0].split() == ["card_id", "amount", "is_fraud"]
+    assert lines[1].split() == ["0", "0", "0", "0"] and lines[-1].split() == ["39", "39", "4", "1"]
+    assert len(lines) == 6 and lines[3].split()[0] == ".."  # 4 of 40 rows
     check = cli(lab, "data", "check")
     assert check.returncode == 0 and "no problems" in check.stdout, check.stderr
 
