@@ -1,7 +1,9 @@
 """`mlops-lab`: a click group whose commands live one module each in this package.
 
 Each module defines ``COMMANDS``, a list of click commands; modules import heavy SDKs
-inside the command bodies only.
+inside the command bodies only. ``magics`` generates one command per `%mlops` subcommand
+from its module in ``mlops_lab.magics.commands`` (one parser, one implementation); the other
+modules hold the commands a terminal needs beyond the magics (demo, pipeline, schedules).
 """
 
 from __future__ import annotations
@@ -9,12 +11,20 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from typing import Any
 
 import click
 
 from mlops_lab.errors import LabError, UsageError
+
+
+def for_terminal(text: str) -> str:
+    """A message written for notebooks, with its `%mlops` hints as the `mlops-lab` commands."""
+    text = re.sub(r"%mlops help (\w+)", r"mlops-lab \1 --help", text)
+    text = text.replace("%config MLOps.max_rows", "mlops-lab --max-rows N")
+    return re.sub(r"%%?mlops\b", "mlops-lab", text)
 
 
 class LabGroup(click.Group):
@@ -40,11 +50,18 @@ class LabGroup(click.Group):
         except LabError as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {for_terminal(str(exc))}", err=True)
             sys.exit(2 if isinstance(exc, UsageError) else 1)
 
 
 @click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlops-lab")
-def main() -> None:
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Most rows a table prints (the magics' MLOps.max_rows).",
+)
+def main(max_rows: int) -> None:
     """Run the model lifecycle from JupyterLab, and notebooks as production jobs."""

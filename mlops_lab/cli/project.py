@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from mlops_lab.lab import Lab, connect
+from mlops_lab.lab import Lab
 
 
 @click.command()
@@ -20,11 +20,4 @@ def init(directory: Path | None, force: bool) -> None:
     click.echo(str(lab.init(force=force)))
 
 
-@click.command()
-@click.option("--timeout", default=2.5, show_default=True, help="Seconds to wait per backend.")
-def status(timeout: float) -> None:
-    """Show each backend: kind, target, reachable, and why."""
-    click.echo(repr(connect().status(timeout=timeout)))
-
-
-COMMANDS = [init, status]
+COMMANDS = [init]

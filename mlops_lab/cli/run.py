@@ -1,4 +1,4 @@
-"""`mlops-lab run` and `mlops-lab params`: a notebook as a tracked papermill job."""
+"""`mlops-lab run`: a notebook as a tracked papermill job."""
 
 from __future__ import annotations
 
@@ -88,11 +88,4 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-@click.command()
-@click.argument("notebook", type=click.Path(path_type=Path))
-def params(notebook: Path) -> None:
-    """List NOTEBOOK's parameters (its 'parameters' cell) with their types and defaults."""
-    click.echo(repr(connect().notebooks.parameters(notebook)))
-
-
-COMMANDS = [run, params]
+COMMANDS = [run]

@@ -28,6 +28,7 @@ from mlops_lab.lineage import (
     decode,
 )
 from mlops_lab.render import arrow, card, details, esc, line
+from mlops_lab.services import validation
 from mlops_lab.services.models import parse_ref
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def graph_html(lin: Lineage) -> str:
         aliases = " ".join(f"@{a}" for a in lin.model.get("aliases", []))
         ref = f"{lin.model['name']}/{lin.model['version']}"
         models.append(card("model", [line(f"<code>{esc(ref)}</code>", ref), line(esc(aliases))]))
+    checks: list[str] = []
     deployments: list[str] = []
     folded: dict[str, list[dict[str, Any]]] = {}
     for use in lin.used_by:
@@ -189,6 +191,10 @@ def graph_html(lin: Lineage) -> str:
                     ],
                 )
             )
+        elif use["kind"] == "validation":
+            detail = use.get("detail", "")
+            run_line = line(f"run {Id(use['id']).html()}") if use.get("id") else ""
+            checks.append(card("validation", [line(esc(detail), detail), run_line], kind="gate"))
         elif use["kind"] == "deployment":
             detail = use.get("detail", "")
             deployments.append(
@@ -200,7 +206,7 @@ def graph_html(lin: Lineage) -> str:
         '<div class="mlops-column" style="display:flex;flex-direction:column;gap:4px">'
         + "".join(cards)
         + "</div>"
-        for cards in (inputs, middle, models, deployments)
+        for cards in (inputs, middle, models, checks, deployments)
         if cards
     ]
     graph = (
@@ -330,7 +336,17 @@ def walk(lab: Lab, target: str) -> Lineage:
         result.used_by = [
             {"kind": "deployment", "id": tags[DEPLOY_REVISION], "detail": f"serves {itself}"}
         ]
+    if result.model is not None and tags.get(validation.VERDICT):
+        result.used_by.insert(0, _validation_step(tags))
     return result
+
+
+def _validation_step(tags: dict[str, str]) -> dict[str, Any]:
+    """The gate's evaluation run of a model version, with its verdict and holdout commit."""
+    detail = f"{tags[validation.VERDICT]}: {tags.get(validation.SUMMARY, '')}".rstrip(": ")
+    if tags.get(validation.DATA_COMMIT):
+        detail += f" (holdout {tags[validation.DATA_COMMIT][:12]})"
+    return {"kind": "validation", "id": tags.get(validation.RUN, ""), "detail": detail}
 
 
 def _commit_details(lab: Lab, commit: str) -> dict[str, Any]:

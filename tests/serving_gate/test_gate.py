@@ -58,6 +58,10 @@ def test_better_challenger_passes_and_is_tagged(gate_lab: Lab) -> None:
     assert "\n" not in result.summary
     # the version's lineage carries the verdict
     assert gate_lab.models.get("fraud/2").lineage[validation.VERDICT] == "passed"
+    # and `%mlops lineage fraud@challenger` shows the evaluation run with its verdict
+    step = gate_lab.lineage("fraud@challenger").used_by[0]
+    assert step["kind"] == "validation" and step["id"] == result.run_id
+    assert step["detail"].startswith("passed: ") and f"holdout {commit[:12]}" in step["detail"]
 
     latency = next(c for c in result.checks if c.metric == "latency p99 ms")
     assert latency.passed and result.latency["measured_on"] == "the model loaded here"

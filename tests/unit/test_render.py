@@ -48,6 +48,7 @@ def _lineage(siblings: int) -> Lineage:
         code={"path": "/home/me/project/notebooks/quickstart.ipynb", "git_sha": "b" * 40},
         training={"ray_job_id": "fraud-mlp-1130154000-ab12"},
         used_by=[
+            {"kind": "validation", "id": "e" * 32, "detail": "passed: auc 0.91 >= 0.8"},
             {"kind": "deployment", "id": "4", "detail": "serves fraud/3"},
             *(
                 {"kind": "run on same data", "id": f"{n:032x}", "detail": f"reader {n}"}
@@ -60,19 +61,20 @@ def _lineage(siblings: int) -> Lineage:
 def test_lineage_is_a_graph_of_fixed_width_cards_with_siblings_folded() -> None:
     shown = _lineage(8)._repr_html_()
     cards = re.findall(r'<div class="mlops-card" style="([^"]*)"', shown)
-    # notebook, data, features | run | model | deployment; the 8 readers folded away
-    assert len(cards) == 6 + 8
+    # notebook, data, features | run | model | validation | deployment; 8 readers folded
+    assert len(cards) == 7 + 8
     assert all(f"width:{render.CARD_WIDTH}px" in css for css in cards)
     # Every line of a card is cut with an ellipsis; the 64-char commit is short, full on hover.
     assert "text-overflow:ellipsis" in shown
     assert f">{COMMIT}<" not in shown and f'title="{COMMIT}"' in shown
-    # Arrows only between the four real steps (inputs -> run -> model -> deployment).
+    # Arrows only between the real steps: inputs -> run -> model -> gate -> deployment.
     graph = shown.split('<div class="mlops-graph"', 1)[1].split("<details", 1)[0]
-    assert graph.count('class="mlops-arrow"') == 3
+    assert graph.count('class="mlops-arrow"') == 4
+    assert "passed: auc 0.91 &gt;= 0.8" in graph
     assert "<summary" in shown and ">used by 8 runs on the same data</summary>" in shown
     notebook = 'title="/home/me/project/notebooks/quickstart.ipynb">quickstart.ipynb</div>'
     assert notebook in shown  # the name in the card, the path on hover
-    assert shown.count('class="mlops-arrow"') == 3  # none among the folded siblings
+    assert shown.count('class="mlops-arrow"') == 4  # none among the folded siblings
 
 
 def test_lineage_of_a_lone_run_draws_no_dangling_arrow() -> None:

@@ -112,6 +112,11 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def exit_code(args: argparse.Namespace, result: Any) -> int:
+    """`mlops-lab data check` fails a script when the store has problems."""
+    return 1 if args.action == "check" and result.rows else 0
+
+
 def run(ctx: Context, args: argparse.Namespace) -> Any:
     data = ctx.lab.data
     rows = ctx.max_rows

@@ -58,7 +58,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         title=f"training jobs of {ctx.lab.root}",
         max_rows=ctx.max_rows,
     )
-    if not args.no_attach:
+    if not args.no_attach and ctx.shell is not None:  # monitors need a notebook
         running = [s for s in statuses if not s.done]
         if running:
             display(table)

@@ -12,7 +12,7 @@ DESCRIPTION = "Print the logs of a training job (the last --tail lines)."
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", help="job id, as %mlops jobs lists it")
+    parser.add_argument("job", help="job id, as %%mlops jobs lists it")
     parser.add_argument("--tail", type=int, default=200, help="lines to show (0: all)")
     parser.add_argument("--on", choices=["local", "remote", "kubernetes"], default=None)
 

@@ -66,6 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def notebook_path(ctx: Context) -> str:
+    if ctx.shell is None:  # `mlops-lab train --file BODY.py`: the script is the origin
+        return str(getattr(ctx, "cell_path", ""))
     namespace = ctx.shell.user_ns if ctx.shell is not None else {}
     return str(namespace.get("__session__") or os.environ.get("JPY_SESSION_NAME") or "")
 
@@ -81,7 +83,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if not script.strip():
         raise UsageError("%%mlops train needs the training script as the cell body")
     monitor = None
-    if not args.dry_run:
+    if not args.dry_run and ctx.shell is not None:
         from IPython.display import display
 
         from mlops_lab.display import tracking_ui
@@ -111,9 +113,11 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         if monitor is not None:
             monitor.fail(str(exc))
         raise
-    if monitor is None:
+    if args.dry_run:
         print(result)
         return None
+    if monitor is None:  # `mlops-lab train`: no notebook to draw in
+        return follow_in_terminal(result, wait=not args.no_wait)
     return follow(result, wait=not args.no_wait, monitor=monitor.attach(result))
 
 
@@ -140,3 +144,31 @@ def follow(job: Any, wait: bool, monitor: Any = None) -> Any:
             print("\n".join(tail))
         raise training_failed(status)
     return None
+
+
+def follow_in_terminal(job: Any, wait: bool) -> None:
+    """`mlops-lab train`: stream the job's logs to stdout, then the monitor's summary line."""
+    from mlops_lab.backends.training.base import SUCCEEDED, parse_metrics
+    from mlops_lab.services.training import training_failed
+    from mlops_lab.widgets.job import summary
+
+    print(f"{job.id}: submitted to {job.backend.kind} {job.backend.target}", flush=True)
+    if not wait:
+        print(f"follow it with: mlops-lab logs {job.id}; mlops-lab jobs")
+        return
+    metrics: list[dict[str, Any]] = []
+
+    def update(_status: Any, text: str) -> None:
+        if text:
+            metrics.extend(parse_metrics(text))
+            print(text, end="" if text.endswith("\n") else "\n", flush=True)
+
+    try:
+        status = job.follow(update, 1.0)
+    except KeyboardInterrupt:
+        job.stop()
+        print(f"{job.id}: interrupted; the job was asked to stop")
+        raise
+    print(summary(job, status, metrics))
+    if status.state != SUCCEEDED:
+        raise training_failed(status)

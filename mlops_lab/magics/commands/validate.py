@@ -90,6 +90,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def exit_code(args: argparse.Namespace, result: Any) -> int:
+    """`mlops-lab validate` fails a script (a CI step) when the gate does not pass."""
+    return 0 if result.passed else 1
+
+
 def run(ctx: Any, args: argparse.Namespace) -> Any:
     from mlops_lab.errors import UsageError
     from mlops_lab.services.validation_rules import thresholds_from_flags
