@@ -25,7 +25,7 @@ SECRET_WORDS = (
     "signature",
 )
 _SUFFIXES = ("secret", "token", "password", "passwd", "credentials", "apikey")
-URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s'\"<>]+")
 
 
 def secret_rule(name: str) -> str | None:
@@ -73,6 +73,8 @@ def has_secret(url: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with every URL inside it redacted (error messages, log lines)."""
+    if "://" not in text:
+        return text
     return URL.sub(lambda m: redact_url(m.group(0)), text)
 
 

@@ -149,11 +149,11 @@ class RayJobBackend:
     def manifest(self, spec: base.JobSpec, code_uri: str) -> dict[str, Any]:
         kube = self.config.kubernetes
         secret = getattr(kube, "credentials", "")
-        env = dict(spec.env)
-        by_ref = []
-        for variable, value in _endpoint_env(self.lab).items():
+        env: dict[str, str] = {}
+        by_ref: dict[str, dict[str, Any]] = {}  # URL -> its secretKeyRef entry (one key each)
+        for variable, value in {**_endpoint_env(self.lab), **spec.env}.items():
             if has_secret(value):  # a URL with a password or token: never in the manifest
-                by_ref.append(url_env(variable, value, secret))
+                by_ref.setdefault(value, url_env(variable, value, secret))
             else:
                 env[variable] = value
         manifest = build_rayjob(
@@ -167,7 +167,7 @@ class RayJobBackend:
             gpus=spec.gpus,
             deadline_s=spec.deadline_s,
             credentials=secret,
-            extra_env=by_ref,
+            extra_env=list(by_ref.values()),
             annotations={**spec.metadata, "mlops.ray.job_id": spec.submission_id},
         )
         validate(manifest, self.schema_path)

@@ -203,7 +203,7 @@ def check_not_secret(name: str, value: Any, secrets: Mapping[str, str] | None = 
                     "are never passed as parameters: read the variable in the notebook instead "
                     "(os.environ), and in a schedule map it with --secret-env"
                 )
-        for url in URL.findall(text):
+        for url in URL.findall(text) if "://" in text else ():
             if has_secret(url):
                 raise UsageError(
                     f"parameter '{name}' holds a URL with a password or token "

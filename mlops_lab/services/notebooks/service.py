@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab import lineage
+from mlops_lab import limits, lineage
 from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder
 from mlops_lab.display import Table
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
@@ -322,7 +322,7 @@ class NotebookService:
 
     def source(self, path: str | os.PathLike[str]) -> Path:
         """The notebook's absolute path (a ``lakefs://`` notebook is fetched first)."""
-        text = os.fspath(path)
+        text = limits.check_path(os.fspath(path), "notebook path")
         if text.startswith("lakefs://"):
             return self._fetch(text)
         source = Path(path).expanduser()
