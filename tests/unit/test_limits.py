@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from mlops_lab.errors import TooLargeError, UsageError
 
 LONG = "b" * 260
