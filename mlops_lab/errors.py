@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mlops_lab.redact import redact_text
+
 
 class LabError(Exception):
     """Root of every error the lab raises on purpose."""
@@ -18,6 +20,7 @@ class LabError(Exception):
     http_status = 500
 
     def __init__(self, message: str, **fields: Any) -> None:
+        message = redact_text(message)  # a URL's password or token never reaches the user
         super().__init__(message)
         self.message = message
         self.fields = fields

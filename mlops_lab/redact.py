@@ -75,7 +75,13 @@ def redact_text(text: str) -> str:
     """``text`` with every URL inside it redacted (error messages, log lines)."""
     if "://" not in text:
         return text
-    return URL.sub(lambda m: redact_url(m.group(0)), text)
+    return URL.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    url = match.group(0)
+    core = url.rstrip(".,;:!?)]}")  # punctuation after a URL in a sentence is not part of it
+    return redact_url(core) + url[len(core) :]
 
 
 def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -98,3 +98,11 @@ def test_status_hides_a_token_in_the_query(project: Any, monkeypatch: pytest.Mon
     assert not row.reachable
     assert "S3CRET" not in row.target + row.reason
     assert row.reason.startswith("cannot connect to http://127.0.0.1:9/health?access_token=***")
+
+
+def test_error_messages_are_redacted() -> None:
+    from mlops_lab.errors import UnreachableError
+
+    error = UnreachableError("cannot reach http://u:S3CRET@h:5000/api?token=S3CRET; retry")
+    assert str(error) == "cannot reach http://u:***@h:5000/api?token=***; retry"
+    assert "S3CRET" not in error.one_line()
