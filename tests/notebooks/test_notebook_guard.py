@@ -149,3 +149,31 @@ def test_credential_url_in_shipped_mlops_toml_is_refused(project: Any, job: Path
     with pytest.raises(ConfigError) as info:
         schedules.manifests(lab, spec)
     assert "S3CRET" not in str(info.value) and "token=***" in str(info.value)
+
+
+@pytest.mark.slow
+def test_fractional_timeout_runs(project: Any, notebook: Any) -> None:
+    source = notebook("quick.ipynb", "n = 1", "print('done', n)")
+    result = project.notebooks.execute(source, {}, timeout=2.5)
+    assert result.status == "succeeded"
+    run = project.tracking.client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_a_notebook_that_deletes_the_store_is_one_line(project: Any, notebook: Any) -> None:
+    import subprocess
+    import sys
+
+    source = notebook("wipe.ipynb", "n = 1", "import os\nos.remove('.mlops/mlflow.db')")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mlops-lab"), "run", str(source)],
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "could not be recorded in sqlite:///.mlops/mlflow.db" in errors[0]
