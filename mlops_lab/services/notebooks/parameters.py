@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_lab import limits
 from mlops_lab.backends.k8s.credentials import CREDENTIAL_VARIABLES
+from mlops_lab.config import is_secret_name
 from mlops_lab.display import Table
 from mlops_lab.errors import NotFoundError, UsageError, closest, require
 from mlops_lab.redact import URL, has_secret, redact_url, secret_rule
@@ -228,7 +229,9 @@ def _secret_values() -> dict[str, str]:
     found: dict[str, str] = {}
     for variable, value in os.environ.items():
         value = value.strip()
-        if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or secret_rule(variable)):
+        # The narrower rule of mlops.toml keys: the values are searched inside every string
+        # parameter, so a variable such as SSH_AUTH_SOCK must not count.
+        if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or is_secret_name(variable)):
             found.setdefault(value, variable)
     return found
 
