@@ -64,3 +64,23 @@ async def test_huge_parameter_is_a_413_and_not_listed(api: Any, train: Path) -> 
     assert response.code == 413
     assert "parameter 'label' is 2,000,002 bytes" in one_line(response)
     assert body(await api("notebooks/runs")) == {"runs": []}
+
+
+@pytest.mark.slow
+async def test_a_fractional_timeout_runs(api: Any, train: Path, jp_root_dir: Path) -> None:
+    import asyncio
+
+    # The test server's Jupyter paths are private: run on ipykernel's own kernel.
+    config = jp_root_dir / "mlops.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[notebooks]", '[notebooks]\nkernel = "python3"'), "utf-8")
+
+    started = await api("notebooks/runs", "POST", body={"path": "train.ipynb", "timeout": 1.5})
+    assert started.code == 202, started.body
+    run_id = body(started)["id"]
+    for _ in range(240):
+        state = body(await api(f"notebooks/runs/{run_id}"))
+        if state["state"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.5)
+    assert state["state"] == "succeeded", state["error"]
