@@ -7,8 +7,8 @@ read from the environment (or files the user names) by the backend that needs th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import difflib
 import os
 import re
 import tomllib
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_lab.errors import ConfigError, SecretInConfigError
+from mlops_lab.errors import ConfigError, SecretInConfigError, closest
 
 CONFIG_FILE = "mlops.toml"
 STATE_DIR = ".mlops"
@@ -178,12 +178,53 @@ class Config:
         )
 
 
-def find_config(start: Path) -> Path | None:
+SAFE_DIRECTORIES_ENV = "MLOPS_SAFE_DIRECTORIES"
+"""Directories (os.pathsep-separated, or *) whose mlops.toml is trusted whoever owns it."""
+SAFE_DIRECTORIES_FILE = Path("~/.config/mlops-lab/safe_directories")
+"""The same list, one directory a line, for the user."""
+
+
+def find_config(start: Path, env: Mapping[str, str] | None = None) -> Path | None:
+    """The nearest mlops.toml from ``start`` upwards; one found in a parent folder must be
+    owned by the user (or root) or trusted, as git's safe.directory."""
     for directory in (start, *start.parents):
         candidate = directory / CONFIG_FILE
-        if candidate.is_file():
+        if _is_file(candidate):
+            if directory != start:
+                _check_owner(candidate, os.environ if env is None else env)
             return candidate
     return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot look for {path} ({exc.strerror}); run from a folder you can read, or "
+            "pass the project folder explicitly"
+        ) from None
+
+
+def _check_owner(file: Path, env: Mapping[str, str]) -> None:
+    owner = file.stat().st_uid
+    if owner in (os.getuid(), 0) or _trusted(file.parent, env):
+        return
+    raise ConfigError(
+        f"{file} belongs to another user (uid {owner}) and was found above the working "
+        f"folder; refusing it. If you trust it, add {file.parent} to {SAFE_DIRECTORIES_ENV} "
+        f"or to {SAFE_DIRECTORIES_FILE}"
+    )
+
+
+def _trusted(directory: Path, env: Mapping[str, str]) -> bool:
+    listed = [p for p in env.get(SAFE_DIRECTORIES_ENV, "").split(os.pathsep) if p]
+    with contextlib.suppress(OSError):
+        listed += SAFE_DIRECTORIES_FILE.expanduser().read_text(encoding="utf-8").splitlines()
+    for entry in (line.strip() for line in listed):
+        if entry == "*" or (entry and Path(entry).expanduser().resolve() == directory):
+            return True
+    return False
 
 
 def load(
@@ -196,10 +237,10 @@ def load(
     """
     env = os.environ if env is None else env
     start = Path(path).resolve() if path is not None else Path.cwd().resolve()
-    if start.is_file():
+    if _is_file(start):
         file: Path | None = start
     else:
-        file = find_config(start)
+        file = find_config(start, env)
     root = file.parent if file is not None else start
     raw = _read(file) if file is not None else {}
     sections = _validate(raw, file)
@@ -210,9 +251,13 @@ def load(
 
 def _read(file: Path) -> dict[str, Any]:
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a BOM some editors write is fine
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and retry"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -263,8 +308,8 @@ def _secret_error(file: Path | None, section: str | None, key: str) -> SecretInC
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(choices))}"
+    close = closest(word, choices)
+    return f"; did you mean '{close}'?" if close else f"; known: {', '.join(sorted(choices))}"
 
 
 def _apply_env(sections: dict[str, dict[str, Any]], env: Mapping[str, str]) -> dict[str, str]:
@@ -306,11 +351,15 @@ def _coerce(value: Any, kind: type, where: str, file: Path | None) -> Any:
             return value
         if isinstance(value, str) and value.lower() in {"1", "true", "yes", "0", "false", "no"}:
             return value.lower() in {"1", "true", "yes"}
-    elif kind is int and not isinstance(value, bool):
+    elif kind is int and not isinstance(value, bool | float):
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             pass
+        else:
+            if not where.endswith("_port") or 0 < number < 65536:
+                return number
+            raise ConfigError(f"{origin}: {where} must be a port (1-65535), got {value!r}")
     elif kind is float and not isinstance(value, bool):
         try:
             return float(value)

@@ -8,7 +8,10 @@ fields intact because they cross Ray process boundaries.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from mlops_lab.redact import redact_text
 
 
 class LabError(Exception):
@@ -17,6 +20,7 @@ class LabError(Exception):
     http_status = 500
 
     def __init__(self, message: str, **fields: Any) -> None:
+        message = redact_text(message)  # a URL's password or token never reaches the user
         super().__init__(message)
         self.message = message
         self.fields = fields
@@ -42,6 +46,12 @@ class UsageError(LabError):
     """The user asked for something malformed: wrong flag, bad value, bad name."""
 
     http_status = 400
+
+
+class TooLargeError(UsageError):
+    """A name, value or request over the lab's size limits."""
+
+    http_status = 413
 
 
 class ConfigError(LabError):
@@ -86,6 +96,15 @@ class NotAvailableError(LabError):
     """The capability is not part of this version or needs an optional install."""
 
     http_status = 501
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` most likely means (case-insensitive), or None when none is close."""
+    import difflib
+
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
 
 
 def require(module: str, install: str | None = None) -> Any:

@@ -4,13 +4,12 @@ names a :class:`Backend`)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from mlops_lab.errors import ConfigError
+from mlops_lab.errors import ConfigError, closest
 
 if TYPE_CHECKING:
     from mlops_lab.backends.probes import Probe
@@ -51,8 +50,8 @@ class Registry(Generic[T]):
         if name in self._builtin or name in self._entry_points():
             return name
         known = [*self.names(), *self._aliases]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(self.names())}"
+        close = closest(name, known)
+        hint = f"did you mean '{close}'?" if close else f"known: {', '.join(self.names())}"
         raise ConfigError(f"[{self.concern}] backend = '{name}' is not known; {hint}")
 
     def get(self, name: str) -> Backend[T]:

@@ -10,7 +10,6 @@ arguments, ``run(ctx, args)`` returning what the cell shows, and optionally
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import pkgutil
 import shlex
@@ -20,7 +19,7 @@ from typing import Any, NoReturn
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, Float, Int, Unicode
 
-from mlops_lab.errors import LabError, UsageError
+from mlops_lab.errors import LabError, UsageError, closest
 from mlops_lab.lab import Lab, connect
 from mlops_lab.magics import commands as commands_package
 
@@ -85,8 +84,8 @@ def command_names() -> list[str]:
 def command_module(name: str) -> Any:
     names = command_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        close = closest(name, names)
+        hint = f"did you mean '{close}'? " if close else ""
         raise UsageError(f"unknown subcommand '{name}'; {hint}run %mlops help for the list")
     return importlib.import_module(f"{commands_package.__name__}.{name}")
 

@@ -22,7 +22,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from mlops_lab import lineage
+from mlops_lab import limits, lineage
 from mlops_lab.errors import LabError, NotFoundError, UsageError
 from mlops_lab.server import models
 
@@ -53,6 +53,7 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
         return await loop.run_in_executor(self.app.executor, functools.partial(fn, *args, **kwargs))
 
     def parse(self, model: type[M]) -> M:
+        limits.check_request(self.request.body or b"")
         try:
             return model.model_validate_json(self.request.body or b"{}")
         except ValidationError as exc:
@@ -69,6 +70,7 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
     def notebook_path(self, path: str) -> Path:
         """A notebook path from the browser (relative to root_dir), kept inside root_dir."""
         root = self.app.root_dir
+        limits.check_path(path, "notebook path")
         candidate = (root / path.lstrip("/")).resolve()
         if candidate != root and root not in candidate.parents:
             raise UsageError(f"{path} is outside the server's root directory {root}")

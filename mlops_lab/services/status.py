@@ -18,6 +18,7 @@ from mlops_lab.backends.k8s.client import probe as k8s_probe
 from mlops_lab.backends.probes import Probe
 from mlops_lab.config import Config
 from mlops_lab.display import BAD, GOOD, Table, colour
+from mlops_lab.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def probe_all(config: Config, timeout: float = 2.5) -> StatusReport:
     backends = []
     for index, (concern, kind, target, _) in enumerate(plans):
         reachable, reason = results.get(index, (False, f"no answer within {timeout:g} s"))
-        backends.append(BackendStatus(concern, kind, target, reachable, reason))
+        shown = BackendStatus(concern, kind, redact_text(target), reachable, redact_text(reason))
+        backends.append(shown)
     return StatusReport(config.root, config.file, config.notice(), tuple(backends))
 
 
@@ -88,7 +90,7 @@ def _run(probe: Probe, timeout: float, results: dict[int, tuple[bool, str]], ind
     try:
         results[index] = probe(timeout)
     except Exception as exc:  # a probe must never break status
-        results[index] = (False, f"probe failed: {exc}")
+        results[index] = (False, f"probe failed: {redact_text(str(exc))}")
 
 
 def _plans(config: Config) -> list[tuple[str, str, str, Probe]]:

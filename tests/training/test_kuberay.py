@@ -297,3 +297,46 @@ def test_local_stores_unreachable_from_pods_warn(kube_lab: Lab) -> None:
     assert any("cannot reach the local MLflow store" in m for m in messages)
     assert any('[data] backend = "lakefs"' in m for m in messages)
     kube_lab.training.backend().delete(job.id)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "shown_key"),
+    [
+        (
+            "MLFLOW_TRACKING_URI",
+            "http://user:S3CRET-pw@mlflow.example.com:5000",
+            "MLFLOW_TRACKING_URI",
+        ),
+        (
+            "MLFLOW_TRACKING_URI",
+            "https://mlflow.example.com/?access_token=S3CRET-pw",
+            "MLFLOW_TRACKING_URI",
+        ),
+        (
+            "LAKECTL_SERVER_ENDPOINT_URL",
+            "http://ak:S3CRET-pw@lakefs.example.com",
+            "MLOPS_DATA_ENDPOINT",
+        ),
+    ],
+)
+def test_urls_with_credentials_travel_as_secret_refs(
+    kube_lab: Lab,
+    monkeypatch: pytest.MonkeyPatch,
+    specs_dir: Path,
+    variable: str,
+    url: str,
+    shown_key: str,
+) -> None:
+    monkeypatch.setenv(variable, url)
+    lab = mlops_lab.connect(kube_lab.root)
+    text = lab.training.submit(SCRIPT, name="fraud", dry_run=True)
+    assert "S3CRET" not in text
+    manifest = yaml.safe_load(text)
+    validate(manifest, specs_dir / "kuberay" / "ray.io_rayjobs.yaml")
+    assert shown_key not in yaml.safe_load(manifest["spec"]["runtimeEnvYAML"])["env_vars"]
+    head = manifest["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    env = {e["name"]: e for e in head["containers"][0]["env"]}
+    assert env[shown_key]["valueFrom"]["secretKeyRef"] == {
+        "name": "mlops-credentials",
+        "key": shown_key,
+    }

@@ -156,3 +156,90 @@ def test_errors_pickle_with_their_fields() -> None:
     assert type(clone) is NotFoundError and str(clone) == str(error)
     assert clone.fields == {"ref": "x"}
     assert isinstance(clone, LabError) and clone.http_status == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[training]\ndashboard_port = 80.5\n", "[training] dashboard_port must be a int"),
+        ("[training]\ndashboard_port = 70000\n", "[training] dashboard_port must be a port"),
+        ('[serving]\nbackend = "slurm"\n', "unknown serving backend 'slurm'; use one of"),
+        ('[data]\nbackend = "s3"\n', "[data] backend = 's3' is not known; known: local, lakefs"),
+        ('[data]\ndefault_branch = "../x"\n', "[data] default_branch: invalid branch name"),
+    ],
+)
+def test_values_checked_when_the_project_opens(tmp_path: Path, text: str, expected: str) -> None:
+    import mlops_lab
+
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        mlops_lab.connect(tmp_path)
+    assert str(info.value).startswith(str(path)) and expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "mlops.toml").write_bytes(b'\xef\xbb\xbf[tracking]\nexperiment = "bom"\n')
+    assert config.load(tmp_path, env={}).tracking.experiment == "bom"
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "mlops.toml"
+    path.write_bytes(b'[tracking]\nexperiment = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path, env={})
+    assert str(info.value) == f"{path} is not UTF-8 text (byte 28); save it as UTF-8 and retry"
+
+
+NOBODY = 65534
+
+
+def test_unsearchable_parent_during_walk_up_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    locked = tmp_path / "locked"
+    deep = locked / "a"
+    deep.mkdir(parents=True)
+    locked.chmod(0o700)  # root's; the walk below runs as nobody from inside it
+    code = (
+        "import os\n"
+        "from mlops_lab import config\n"
+        "from mlops_lab.errors import LabError\n"
+        f"os.chdir({str(deep)!r}); os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+        "try:\n    config.load(env={})\n"
+        "except LabError as exc:\n    print(exc.one_line())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f"ConfigError: cannot look for {deep} (Permission denied); run from a "
+        "folder you can read, or pass the project folder explicitly\n"
+    )
+
+
+def test_file_of_another_user_above_is_refused_until_trusted(tmp_path: Path) -> None:
+    import os
+
+    path = write(tmp_path, '[tracking]\nuri = "http://attacker.example:5000"\n')
+    os.chown(path, NOBODY, NOBODY)
+    deep = tmp_path / "mine"
+    deep.mkdir()
+    with pytest.raises(ConfigError) as info:
+        config.load(deep, env={})
+    assert str(info.value) == (
+        f"{path} belongs to another user (uid {NOBODY}) and was found above the working folder; "
+        f"refusing it. If you trust it, add {tmp_path} to MLOPS_SAFE_DIRECTORIES or to "
+        "~/.config/mlops-lab/safe_directories"
+    )
+    trusted = config.load(deep, env={"MLOPS_SAFE_DIRECTORIES": str(tmp_path)})
+    assert trusted.tracking.uri == "http://attacker.example:5000"
+    # Opened on purpose (the folder itself, not found by walking up), it is read.
+    assert config.load(tmp_path, env={}).file == path

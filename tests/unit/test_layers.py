@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         (
             "mlops_lab.config",
+            "mlops_lab.limits",
+            "mlops_lab.redact",
             "mlops_lab.errors",
             "mlops_lab.display",
             "mlops_lab.render",

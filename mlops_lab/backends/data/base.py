@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, Protocol
 
+from mlops_lab import limits
 from mlops_lab.errors import ConflictError, UsageError
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -111,6 +112,8 @@ class DataBackend(Protocol):
 
 
 def check_name(name: str, what: str = "branch") -> str:
+    if isinstance(name, str):
+        limits.check_name(name, f"{what} name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(
             f"invalid {what} name {name!r}: use letters, digits, '_' and '-', "
@@ -120,6 +123,8 @@ def check_name(name: str, what: str = "branch") -> str:
 
 
 def check_tag(name: str) -> str:
+    if isinstance(name, str):
+        limits.check_name(name, "tag name")
     if (
         not isinstance(name, str)
         or not _TAG.match(name)
@@ -135,6 +140,7 @@ def check_tag(name: str) -> str:
 
 def parse_ref(ref: str) -> tuple[str, list[tuple[str, int]]]:
     """``main~2^1`` -> ("main", [("~", 2), ("^", 1)]), as lakeFS parses refs."""
+    limits.check_name(ref, "ref")
     parts = [m.group(0) for m in _MODIFIERS.finditer(ref)]
     if not parts or not parts[0]:
         raise UsageError(f"invalid ref {ref!r}: give a branch, a tag or a commit id")
@@ -167,6 +173,8 @@ def merge_conflict(source: str, dest: str, paths: list[str]) -> ConflictError:
 
 
 def check_ref(ref: str) -> str:
+    if isinstance(ref, str):
+        limits.check_name(ref, "ref")
     if not isinstance(ref, str) or not ref or any(c in ref for c in "/\\ \t\n") or ".." in ref:
         raise UsageError(f"invalid ref {ref!r}: give a branch, a tag or a commit id")
     return ref
@@ -176,6 +184,7 @@ def check_path(path: str) -> str:
     """A repository path: relative, '/'-separated, no '..' or '.' parts. Returned normalised."""
     if not isinstance(path, str) or not path.strip():
         raise UsageError("empty path: give a path inside the repository such as data/x.parquet")
+    limits.check_path(path)
     if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or "\x00" in path:
         raise UsageError(f"path {path!r} is absolute; give a path relative to the repository root")
     parts = path.replace("\\", "/").split("/")

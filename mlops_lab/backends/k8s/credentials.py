@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.k8s.names import check_name
 from mlops_lab.config import ECOSYSTEM_ENV, is_secret_name
 from mlops_lab.errors import ConfigError, UsageError
+from mlops_lab.redact import has_secret, redact_url
 
 if TYPE_CHECKING:
     from mlops_lab.config import Config
@@ -70,37 +70,46 @@ def secret_refs(secret: str, skip: set[str] | frozenset[str] = frozenset()) -> l
     ]
 
 
-def plain_env(config: Config) -> list[dict[str, Any]]:
+def url_env(variable: str, value: str, secret: str) -> dict[str, Any]:
+    """A container env entry: the plain value, or, when it is a URL carrying a password or
+    token, a ``secretKeyRef`` to key ``variable`` of the credentials Secret."""
+    if not has_secret(value):
+        return {"name": variable, "value": value}
+    if not secret:
+        raise ConfigError(
+            f"{variable} carries a password or token ({redact_url(value)}); put the URL under "
+            f"key {variable} of a Kubernetes Secret and name it in [kubernetes] credentials"
+        )
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": variable}}}
+
+
+def plain_env(config: Config, secret: str) -> list[dict[str, Any]]:
     """Endpoint overrides the user set in the environment (not secrets), so a job talks to
-    the same services; KUBECONFIG stays behind (the pod uses its service account)."""
+    the same services; KUBECONFIG stays behind (the pod uses its service account). A URL
+    with credentials travels as a secretKeyRef (see :func:`url_env`)."""
     env: list[dict[str, Any]] = []
     for key, variable in sorted(config.overrides.items(), key=lambda kv: kv[1]):
         if variable == "KUBECONFIG" or is_secret_name(variable):
             continue
-        section, _, name = key.partition(".")
-        value = str(getattr(getattr(config, section), name))
         if variable not in ECOSYSTEM_ENV and not variable.startswith("MLOPS_"):
             continue
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.password or parsed.username:
-            raise ConfigError(
-                f"{variable} holds credentials in its URL; remove them and put "
-                "them in the credentials Secret (secretKeyRef) instead"
-            )
-        env.append({"name": variable, "value": value})
+        section, _, name = key.partition(".")
+        env.append(url_env(variable, str(getattr(getattr(config, section), name)), secret))
     return env
 
 
 def check_no_url_credentials(config: Config) -> None:
-    """mlops.toml refuses secret-looking keys, but a URL can still carry a password."""
+    """mlops.toml (shipped with a schedule) refuses secret-looking keys, but a URL in it can
+    still carry a password or token; values set from the environment travel as secretKeyRef."""
     for section in ("data", "tracking", "training", "kubernetes", "features", "notebooks"):
         values = getattr(config, section)
         for f in dataclasses.fields(values):
+            if f"{section}.{f.name}" in config.overrides:
+                continue
             value = getattr(values, f.name)
-            if isinstance(value, str) and "://" in value:
-                parsed = urllib.parse.urlsplit(value)
-                if parsed.password:
-                    raise ConfigError(
-                        f"[{section}] {f.name} carries a password in its URL; remove it and "
-                        "put the credential in the credentials Secret (secretKeyRef) instead"
-                    )
+            if isinstance(value, str) and has_secret(value):
+                raise ConfigError(
+                    f"[{section}] {f.name} carries a password or token in its URL "
+                    f"({redact_url(value)}); remove it from mlops.toml and set the URL in the "
+                    "environment, or put the credential in the credentials Secret"
+                )

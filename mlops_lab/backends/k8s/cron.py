@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mlops_lab import limits
 from mlops_lab.errors import UsageError
 
 MACROS = {
@@ -94,6 +95,7 @@ class Cron:
 
 def parse(expression: str) -> Cron:
     """Parse a five-field cron expression or a macro such as ``@daily``."""
+    limits.check_name(expression, "cron expression")
     text = " ".join(expression.split())
     hint = 'e.g. "0 2 * * *" (02:00 every day) or @daily'
     if not text:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab import lineage
+from mlops_lab import limits, lineage
 from mlops_lab.backends.k8s.credentials import (
     DEFAULT_CREDENTIALS_SECRET,
     SecretEnv,
@@ -104,6 +104,7 @@ def build(
     annotations.update(lineage.git_state(spec.notebook, only_path=True))
     if notebook_uri:
         annotations[ANNOTATION_NOTEBOOK_URI] = notebook_uri
+    limits.check_annotations(annotations, f"schedule {spec.name}")
 
     command = ["mlops-lab", "run", target, "--output", f"{OUTPUT_DIR}/{spec.name}.ipynb"]
     for key, value in spec.parameters.items():
@@ -113,7 +114,7 @@ def build(
 
     env: list[dict[str, Any]] = [
         {"name": "MLOPS_SCHEDULE", "value": spec.name},
-        *plain_env(config),
+        *plain_env(config, spec.credentials_secret),
     ]
     env += secret_refs(spec.credentials_secret, skip={e.variable for e in spec.secret_env})
     for extra in spec.secret_env:

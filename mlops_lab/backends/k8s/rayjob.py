@@ -38,12 +38,13 @@ def build_rayjob(
     ttl_s: int = DEFAULT_TTL_S,
     credentials: str = "",
     annotations: dict[str, str] | None = None,
+    extra_env: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The RayJob custom resource as a plain dict (see the module docstring)."""
     import yaml
 
     check_values(name, namespace, image, workers, cpus, gpus, deadline_s, ttl_s, credentials)
-    env = secret_refs(credentials) if credentials else []
+    env = [*(secret_refs(credentials) if credentials else []), *(extra_env or [])]
 
     def container(role: str, cpu: float, gpu: int) -> dict[str, Any]:
         limits: dict[str, Any] = {"cpu": quantity(cpu), "memory": memory}

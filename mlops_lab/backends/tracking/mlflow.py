@@ -123,7 +123,7 @@ def probe(config: Config) -> tuple[str, Probe]:
                 return True, "database found"
             return local_dir(db.parent)(timeout)
         if uri.startswith(("http://", "https://")):
-            return http_get(uri.rstrip("/") + "/health", timeout)
+            return http_get(uri, timeout, "/health")
         if uri.startswith("file:") or "://" not in uri:
             return local_dir(config.resolve(uri.removeprefix("file://")))(timeout)
         return True, "not probed (scheme handled by MLflow)"

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.k8s.client import api_client, call
+from mlops_lab.backends.k8s.credentials import url_env
 from mlops_lab.backends.k8s.rayjob import GROUP, MANAGED_BY, PLURAL, VERSION, build_rayjob
 from mlops_lab.backends.k8s.validation import validate
 from mlops_lab.backends.training import base
 from mlops_lab.errors import LabError, require
 from mlops_lab.jobenv import JobEnv
+from mlops_lab.redact import has_secret
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -146,8 +148,14 @@ class RayJobBackend:
 
     def manifest(self, spec: base.JobSpec, code_uri: str) -> dict[str, Any]:
         kube = self.config.kubernetes
-        env = dict(spec.env)
-        env.update(_endpoint_env(self.lab))
+        secret = getattr(kube, "credentials", "")
+        env: dict[str, str] = {}
+        by_ref: dict[str, dict[str, Any]] = {}  # URL -> its secretKeyRef entry (one key each)
+        for variable, value in {**_endpoint_env(self.lab), **spec.env}.items():
+            if has_secret(value):  # a URL with a password or token: never in the manifest
+                by_ref.setdefault(value, url_env(variable, value, secret))
+            else:
+                env[variable] = value
         manifest = build_rayjob(
             name=spec.submission_id,
             namespace=self.namespace,
@@ -158,7 +166,8 @@ class RayJobBackend:
             cpus=spec.cpus,
             gpus=spec.gpus,
             deadline_s=spec.deadline_s,
-            credentials=getattr(kube, "credentials", ""),
+            credentials=secret,
+            extra_env=list(by_ref.values()),
             annotations={**spec.metadata, "mlops.ray.job_id": spec.submission_id},
         )
         validate(manifest, self.schema_path)

@@ -5,6 +5,7 @@ environment."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ def execute(
             kernel_name=kernel,
             language="python",
             cwd=str(cwd),
-            execution_timeout=timeout,
+            # nbclient's timeout trait takes whole seconds: 2.5 s waits 3 s.
+            execution_timeout=math.ceil(timeout) if timeout is not None else None,
             progress_bar=False,
             kernel_env=env,
             kernel_ready=kernel_ready,

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops_lab import limits
 from mlops_lab.backends.k8s.credentials import CREDENTIAL_VARIABLES
 from mlops_lab.config import is_secret_name
 from mlops_lab.display import Table
-from mlops_lab.errors import NotFoundError, UsageError, require
+from mlops_lab.errors import NotFoundError, UsageError, closest, require
+from mlops_lab.redact import URL, has_secret, redact_url, secret_rule
 
 # Literal types a parameter can be checked against; anything else is taken as given.
 _CHECKED_TYPES = ("int", "float", "bool", "str", "list", "dict")
@@ -142,29 +144,15 @@ def coerce_parameters(
     declared: NotebookParameters, values: Mapping[str, Any], text: bool = False
 ) -> dict[str, Any]:
     """Check names (unknown, secret-looking) and types; return values in the declared types."""
-    import difflib
-
     names = declared.names()
     secrets = _secret_values()
     out: dict[str, Any] = {}
     for name, value in values.items():
-        if isinstance(value, str) and value in secrets:
-            raise UsageError(
-                f"parameter '{name}' holds the value of {secrets[value]}, a credential; "
-                "secrets are never passed as parameters: read the variable in the notebook "
-                "instead (os.environ), and in a schedule map it with --secret-env"
-            )
-        if is_secret_name(name):
-            raise UsageError(
-                f"parameter '{name}' looks like a secret and secrets are never passed as "
-                "parameters (they would be written into the executed notebook and MLflow); "
-                "read it from an environment variable in the notebook, and in a schedule from a "
-                "Kubernetes Secret (mlops-lab schedule --secret-env NAME=SECRET:KEY, a secretKeyRef)"
-            )
+        check_not_secret(name, value, secrets)
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            close = closest(name, names)
             hint = (
-                f"did you mean '{close[0]}'?"
+                f"did you mean '{close}'?"
                 if close
                 else (f"known: {', '.join(names)}" if names else "the parameters cell sets none")
             )
@@ -195,10 +183,54 @@ def load_parameters_file(file: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def check_not_secret(name: str, value: Any, secrets: Mapping[str, str] | None = None) -> None:
+    """Refuse a secret-looking name, a credential's value (anywhere inside the value, spaces
+    around it or not), a URL carrying a password or token, and a value over the size limit."""
+    rule = secret_rule(name)
+    if rule is not None:
+        raise UsageError(
+            f"parameter '{name}' looks like a secret (its name has the {rule}) and secrets are "
+            "never passed as parameters (they would be written into the executed notebook and "
+            "MLflow); read it from an environment variable in the notebook, and in a schedule "
+            "from a Kubernetes Secret (mlops-lab schedule --secret-env NAME=SECRET:KEY)"
+        )
+    limits.check_parameter(name, value)
+    secrets = _secret_values() if secrets is None else secrets
+    for text in _strings(value):
+        for secret, variable in secrets.items():
+            if secret in text:
+                raise UsageError(
+                    f"parameter '{name}' holds the value of {variable}, a credential; secrets "
+                    "are never passed as parameters: read the variable in the notebook instead "
+                    "(os.environ), and in a schedule map it with --secret-env"
+                )
+        for url in URL.findall(text) if "://" in text else ():
+            if has_secret(url):
+                raise UsageError(
+                    f"parameter '{name}' holds a URL with a password or token "
+                    f"({redact_url(url)}); pass the URL without it and let the notebook read "
+                    "the credential from an environment variable"
+                )
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside ``value`` (itself, list items, dict keys and values), stripped."""
+    if isinstance(value, str):
+        return [value.strip()]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple | set):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
 def _secret_values() -> dict[str, str]:
-    """Values of the credential variables set in this process -> the variable's name."""
+    """Values of the credential variables set in this process (stripped) -> the variable."""
     found: dict[str, str] = {}
     for variable, value in os.environ.items():
+        value = value.strip()
+        # The narrower rule of mlops.toml keys: the values are searched inside every string
+        # parameter, so a variable such as SSH_AUTH_SOCK must not count.
         if len(value) >= 8 and (variable in CREDENTIAL_VARIABLES or is_secret_name(variable)):
             found.setdefault(value, variable)
     return found
@@ -208,10 +240,9 @@ def _coerce(parameter: Parameter, value: Any, text: bool, notebook: str) -> Any:
     kind = parameter.type
 
     def refuse() -> UsageError:
-        shown = value if isinstance(value, str) else repr(value)
         return UsageError(
             f"parameter '{parameter.name}' of {notebook} is {kind} (default {parameter.default}) "
-            f"but got {shown!r}; pass a value of type {kind}"
+            f"but got {limits.shown(value)}; pass a value of type {kind}"
         )
 
     if text and isinstance(value, str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import logging
 import os
 import time
 import uuid
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab import lineage
+from mlops_lab import limits, lineage
 from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder
 from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
@@ -288,9 +289,25 @@ class NotebookService:
         if error is not None:
             finish_tags[JOB_FAILED_CELL_TAG] = str(failed_cell)
             finish_tags[JOB_ERROR_TAG] = str(error)[:250]
-        produced, metrics, params, all_tags = tracker.collect(run_id, str(source), started, job_id)
-        finish_tags.update({k: lineage.encode(v) for k, v in produced.items() if v})
-        tracker.finish(run_id, out, "FAILED" if error else "FINISHED", finish_tags)
+        # MLflow logs a failing store write with its traceback before raising; the one
+        # line below says it instead.
+        store_log = logging.getLogger("mlflow.store.db.utils")
+        store_level = store_log.level
+        store_log.setLevel(logging.CRITICAL)
+        try:
+            produced, metrics, params, all_tags = tracker.collect(
+                run_id, str(source), started, job_id
+            )
+            finish_tags.update({k: lineage.encode(v) for k, v in produced.items() if v})
+            tracker.finish(run_id, out, "FAILED" if error else "FINISHED", finish_tags)
+        except Exception as exc:  # the store went away under the job (a cell deleted it)
+            raise BackendError(
+                f"{source.name} ran (executed notebook kept at {out}) but its MLflow run "
+                f"{run_id} could not be recorded in {config.tracking.uri}: "
+                f"{type(exc).__name__}: {first_line(str(exc))}; check the tracking store"
+            ) from None
+        finally:
+            store_log.setLevel(store_level)
         for key, values_ in produced.items():
             for value in values_:
                 lineage.note(key, value)
@@ -358,7 +375,7 @@ class NotebookService:
 
     def source(self, path: str | os.PathLike[str]) -> Path:
         """The notebook's absolute path (a ``lakefs://`` notebook is fetched first)."""
-        text = os.fspath(path)
+        text = limits.check_path(os.fspath(path), "notebook path")
         if text.startswith("lakefs://"):
             return self._fetch(text)
         source = Path(path).expanduser()
