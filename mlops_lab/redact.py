@@ -66,6 +66,17 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def public_url(url: str) -> str:
+    """``url`` without its userinfo and secret-looking query parameters (for configuration
+    others can read, where the reader takes the credentials from its own environment)."""
+    parts = urllib.parse.urlsplit(without_credentials(url)[0])
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not secret_rule(k)]
+    if len(kept) == len(pairs):
+        return urllib.parse.urlunsplit(parts)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+
+
 def has_secret(url: str) -> bool:
     """True when ``url`` carries a password or a secret-looking query parameter."""
     return redact_url(url) != url

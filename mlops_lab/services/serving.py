@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab import lineage
+from mlops_lab import lineage, redact
 from mlops_lab.errors import (
     BackendError,
     ConflictError,
@@ -429,7 +428,7 @@ class ServingService:
                 "sticky_key": state.get("sticky_key"),
                 "max_batch_size": config.max_batch_size,
                 "batch_wait_timeout_s": config.batch_wait_timeout_s,
-                "tracking_uri": _public_uri(self.lab.tracking.uri),
+                "tracking_uri": redact.public_url(self.lab.tracking.uri),
                 "prediction_log": log,
             },
             num_replicas=config.replicas,
@@ -532,11 +531,6 @@ def _written_at(path: Path) -> datetime:
         return datetime.strptime(path.name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-
-
-def _public_uri(uri: str) -> str:
-    """The tracking URI without credentials (the replica reads secrets from its env)."""
-    return re.sub(r"//[^/@]*@", "//", uri)
 
 
 def _payload(data: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import mlops_lab
 from mlops_lab.cli import main
-from mlops_lab.redact import redact_text, redact_url, secret_rule
+from mlops_lab.redact import public_url, redact_text, redact_url, secret_rule
 
 
 @pytest.mark.parametrize(
@@ -106,3 +106,9 @@ def test_error_messages_are_redacted() -> None:
     error = UnreachableError("cannot reach http://u:S3CRET@h:5000/api?token=S3CRET; retry")
     assert str(error) == "cannot reach http://u:***@h:5000/api?token=***; retry"
     assert "S3CRET" not in error.one_line()
+
+
+def test_public_url_drops_credentials_and_keeps_the_rest() -> None:
+    assert public_url("http://u:S3CRET@host:5000/p?x=1") == "http://host:5000/p?x=1"
+    assert public_url("https://h/p?access_token=S3CRET&x=1") == "https://h/p?x=1"
+    assert public_url("sqlite:///tmp/mlflow.db") == "sqlite:///tmp/mlflow.db"
