@@ -69,11 +69,12 @@ def redact_url(url: str) -> str:
 def public_url(url: str) -> str:
     """``url`` without its userinfo and secret-looking query parameters (for configuration
     others can read, where the reader takes the credentials from its own environment)."""
-    parts = urllib.parse.urlsplit(without_credentials(url)[0])
+    bare = without_credentials(url)[0]
+    parts = urllib.parse.urlsplit(bare)
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     kept = [(k, v) for k, v in pairs if not secret_rule(k)]
     if len(kept) == len(pairs):
-        return urllib.parse.urlunsplit(parts)
+        return bare
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
 
 
