@@ -21,6 +21,7 @@ import copy
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,7 +163,12 @@ class FeatureService:
             return self._store
 
     def _registry_stamp(self) -> float:
-        path = self.store.config.registry.path
+        registry_config = self.store.config.registry
+        if getattr(registry_config, "registry_type", "file") == "sql":
+            # A shared SQL registry has no file to watch: reread it once per cache period.
+            period = max(1, registry_config.cache_ttl_seconds or 1)
+            return float(int(time.time() // period))
+        path = registry_config.path
         registry = Path(path) if Path(path).is_absolute() else self.repo / path
         try:
             stat = registry.stat()
