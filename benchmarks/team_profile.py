@@ -26,13 +26,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "team"))
 
-from shared_servers import MlflowServer, Postgres, Redis, TeamServers, free_port  # noqa: E402
+from shared_servers import MlflowServer, Postgres, Redis, TeamServers, free_port
 
-import mlops_lab  # noqa: E402
-from mlops_lab import resources  # noqa: E402
-from mlops_lab.backends.training.local_head import LocalHead  # noqa: E402
-from mlops_lab.examples import fraud  # noqa: E402
-from mlops_lab.lab import Lab  # noqa: E402
+import mlops_lab
+from mlops_lab import resources
+from mlops_lab.backends.training.local_head import LocalHead
+from mlops_lab.examples import fraud
+from mlops_lab.lab import Lab
 
 ONLINE_REPEAT = 41
 RUNS = 15
@@ -114,8 +114,11 @@ def quickstart(root: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(
         [str(Path(sys.executable).parent / "mlops-lab"), "run", str(notebook)],
-        cwd=root, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 

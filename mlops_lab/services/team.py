@@ -70,7 +70,7 @@ def team_settings(
 
 
 def _check(key: str, url: str) -> None:
-    what, option, env, schemes, password_home = _URLS[key]
+    what, option, _env, schemes, password_home = _URLS[key]
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise UsageError(

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -87,8 +86,14 @@ class Postgres:
         for name in databases:
             subprocess.run(
                 self._as_owner(
-                    _postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                    "-U", "mlops", name,
+                    _postgres_bin("createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "mlops",
+                    name,
                 ),
                 check=True,
                 capture_output=True,
@@ -98,8 +103,15 @@ class Postgres:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
             self._as_owner(
-                _postgres_bin("pg_ctl"), "-D", str(self.data), "-o", options,
-                "-l", str(self.root / "postgres.log"), "-w", "start",
+                _postgres_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "postgres.log"),
+                "-w",
+                "start",
             ),
             check=True,
             capture_output=True,
@@ -128,8 +140,19 @@ class Redis:
         if not server:
             pytest.fail("redis-server not found; run scripts/install-servers.sh")
         self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.root)],
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
             stdout=open(self.root / "redis.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
@@ -160,18 +183,27 @@ class MlflowServer:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         command = [
-            str(Path(sys.executable).parent / "mlflow"), "server",
-            "--backend-store-uri", self.backend,
-            "--serve-artifacts", "--artifacts-destination", str(self.root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2",
-        ]  # fmt: skip
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            self.backend,
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
         self.process = subprocess.Popen(
             command,
             stdout=open(self.root / "mlflow.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_until(self._healthy, "mlflow server", timeout=180, process=self.process)
+        wait_until(self._healthy, "mlflow server", timeout=300, process=self.process)
 
     def _healthy(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
@@ -209,13 +241,16 @@ class TeamServers:
         result = CliRunner().invoke(
             main,
             [
-                "init", str(directory), "--team",
-                "--tracking-uri", self.mlflow.url,
-                "--registry", self.postgres.url(registry_db),
-                "--online-store", self.redis.url,
+                "init",
+                str(directory),
+                "--team",
+                "--tracking-uri",
+                self.mlflow.url,
+                "--registry",
+                self.postgres.url(registry_db),
+                "--online-store",
+                self.redis.url,
             ],
-        )  # fmt: skip
+        )
         assert result.exit_code == 0, result.output
         return connect(directory)
-
-

@@ -60,22 +60,28 @@ def test_status_shows_each_server_with_version_and_credentials_redacted(
         (["--tracking-uri", "http://127.0.0.1:1"], "needs the Feast registry"),
         (
             [
-                "--tracking-uri", "http://127.0.0.1:1",
-                "--registry", "postgresql://mlops:hunter2@127.0.0.1/feast",
-                "--online-store", "redis://127.0.0.1:6379/0",
+                "--tracking-uri",
+                "http://127.0.0.1:1",
+                "--registry",
+                "postgresql://mlops:hunter2@127.0.0.1/feast",
+                "--online-store",
+                "redis://127.0.0.1:6379/0",
             ],
             "carries a password",
         ),
         (
             [
-                "--tracking-uri", "127.0.0.1:5000",
-                "--registry", "postgresql://mlops@127.0.0.1/feast",
-                "--online-store", "redis://127.0.0.1:6379/0",
+                "--tracking-uri",
+                "127.0.0.1:5000",
+                "--registry",
+                "postgresql://mlops@127.0.0.1/feast",
+                "--online-store",
+                "redis://127.0.0.1:6379/0",
             ],
             "is not a URL of the MLflow tracking server",
         ),
     ],
-)  # fmt: skip
+)
 def test_init_team_refuses_bad_urls_in_one_line(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:

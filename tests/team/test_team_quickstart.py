@@ -5,6 +5,7 @@ with MLflow's own client over HTTP and Feast's own FeatureStore, not through the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -50,10 +51,19 @@ def quickstart(
     notebook.write_bytes(resources.notebook("quickstart.ipynb").read_bytes())
     started = time.monotonic()
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "mlops-lab"), "run", str(notebook),
-         "--output", str(root / "quickstart.out.ipynb")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "mlops-lab"),
+            "run",
+            str(notebook),
+            "--output",
+            str(root / "quickstart.out.ipynb"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     yield {
         "root": root,
         "result": result,
@@ -63,10 +73,8 @@ def quickstart(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        try:
+        with contextlib.suppress(LabError):
             connect(root).serving.undeploy("fraud")
-        except LabError:
-            pass
 
 
 @pytest.fixture
@@ -117,7 +125,7 @@ def test_champion_read_back_with_mlflow_over_http(
     mlflow.set_tracking_uri(team_servers.mlflow.url)
     try:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/fraud@champion", dst_path=str(tmp_path)
+            artifact_uri="models:/fraud@champion", dst_path=str(tmp_path)
         )
     finally:
         mlflow.set_tracking_uri(None)
@@ -177,8 +185,11 @@ def test_eight_processes_register_distinct_versions(
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", REGISTER, str(team_lab.root), run_id],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for _ in range(8)
     ]
     outputs = [p.communicate(timeout=600) for p in procs]

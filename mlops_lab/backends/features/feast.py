@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.errors import BackendError, ConfigError, NotFoundError, UsageError, require
-
 from mlops_lab.backends.probes import postgres, redact_url, redis
+from mlops_lab.errors import BackendError, ConfigError, NotFoundError, UsageError, require
 
 if TYPE_CHECKING:
     from mlops_lab.backends.probes import Probe
@@ -71,7 +70,9 @@ def open_store(repo: Path, shared: FeaturesConfig | None = None) -> Any:
         try:
             return feast.FeatureStore(repo_path=str(repo))
         except Exception as exc:
-            raise ConfigError(f"{repo}/feature_store.yaml: {first_line(exc)}; fix the file") from None
+            raise ConfigError(
+                f"{repo}/feature_store.yaml: {first_line(exc)}; fix the file"
+            ) from None
     try:
         config = feast.RepoConfig(**repo_settings(repo, shared))
     except Exception as exc:
@@ -140,9 +141,11 @@ def probe(config: Config) -> tuple[str, Probe]:
     and Redis online store, for ``lab.status()``."""
     repo = config.resolve(config.features.repo)
     shared = config.features
-    checks = [(f"registry {redact_url(shared.registry)}", postgres(shared.registry))] if (
-        shared.registry
-    ) else []
+    checks = (
+        [(f"registry {redact_url(shared.registry)}", postgres(shared.registry))]
+        if (shared.registry)
+        else []
+    )
     if shared.online_store:
         checks.append((f"online {redact_url(shared.online_store)}", redis(shared.online_store)))
 
