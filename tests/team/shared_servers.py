@@ -226,11 +226,11 @@ class TeamServers:
     postgres: Postgres
     redis: Redis
     mlflow: MlflowServer
-    ray_address: str
+    ray_address: str = ""
 
     def environment(self) -> dict[str, str]:
         """What a team member exports (the Ray head through RAY_ADDRESS)."""
-        return {"RAY_ADDRESS": self.ray_address}
+        return {"RAY_ADDRESS": self.ray_address} if self.ray_address else {}
 
     def project(self, directory: Path, registry_db: str = "feast") -> Lab:
         """A project initialised with `mlops-lab init --team` against these servers."""

@@ -25,15 +25,16 @@ def test_init_team_writes_a_documented_profile(team_servers: TeamServers, tmp_pa
     assert settings["features"]["registry"] == team_servers.postgres.url("feast")
     assert settings["features"]["online_store"] == team_servers.redis.url
     assert settings["training"] == {"backend": "ray-remote"}
-    loaded = config.load(tmp_path / "p", env={"RAY_ADDRESS": team_servers.ray_address})
-    assert loaded.training.address == team_servers.ray_address
+    loaded = config.load(tmp_path / "p", env={"RAY_ADDRESS": "http://10.0.0.9:8265"})
+    assert loaded.training.address == "http://10.0.0.9:8265"
     assert lab.config.features.registry == team_servers.postgres.url("feast")
     assert (tmp_path / "p" / "feature_repo" / "feature_store.yaml").is_file()
 
 
 def test_status_shows_each_server_with_version_and_credentials_redacted(
-    team_servers: TeamServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    team_ray: TeamServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    team_servers = team_ray
     team_servers.project(tmp_path / "p")
     monkeypatch.chdir(tmp_path / "p")
     monkeypatch.setenv("RAY_ADDRESS", team_servers.ray_address)

@@ -42,8 +42,9 @@ def lab_environment(servers: TeamServers, serve_port: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def quickstart(
-    team_servers: TeamServers, tmp_path_factory: pytest.TempPathFactory
+    team_ray: TeamServers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
+    team_servers = team_ray
     root = tmp_path_factory.mktemp("team") / "quickstart"
     team_servers.project(root)
     env = lab_environment(team_servers, free_port())
