@@ -56,9 +56,9 @@ def test_status_shows_each_server_with_version_and_credentials_redacted(
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "expected", "code"),
     [
-        (["--tracking-uri", "http://127.0.0.1:1"], "needs the Feast registry"),
+        (["--tracking-uri", "http://127.0.0.1:1"], "needs the Feast registry", 2),
         (
             [
                 "--tracking-uri",
@@ -69,6 +69,7 @@ def test_status_shows_each_server_with_version_and_credentials_redacted(
                 "redis://127.0.0.1:6379/0",
             ],
             "carries a password",
+            1,
         ),
         (
             [
@@ -80,14 +81,15 @@ def test_status_shows_each_server_with_version_and_credentials_redacted(
                 "redis://127.0.0.1:6379/0",
             ],
             "is not a URL of the MLflow tracking server",
+            2,
         ),
     ],
 )
 def test_init_team_refuses_bad_urls_in_one_line(
-    tmp_path: Path, args: list[str], expected: str
+    tmp_path: Path, args: list[str], expected: str, code: int
 ) -> None:
     result = CliRunner().invoke(main, ["init", str(tmp_path / "p"), "--team", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == code  # 2: usage, 1: a lab error
     assert expected in result.output
     assert result.output.count("\n") == 1
     assert "hunter2" not in result.output

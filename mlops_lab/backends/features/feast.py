@@ -78,8 +78,10 @@ def open_store(repo: Path, shared: FeaturesConfig | None = None) -> Any:
     except Exception as exc:
         raise ConfigError(f"{repo}/feature_store.yaml: {first_line(exc)}; fix the file") from None
     try:
-        return feast.FeatureStore(repo_path=str(repo), config=config)
-    except Exception as exc:  # the SQL registry connects when the store opens
+        store = feast.FeatureStore(repo_path=str(repo), config=config)
+        store.registry  # noqa: B018 -- Feast connects the SQL registry on first use: do it now
+        return store
+    except Exception as exc:
         raise BackendError(
             f"Feast registry {redact_url(shared.registry)} is unreachable: {first_line(exc)}; "
             "start the PostgreSQL server or fix [features] registry"
