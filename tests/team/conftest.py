@@ -39,10 +39,17 @@ def team_servers() -> Iterator[TeamServers]:
 def team_ray(team_servers: TeamServers) -> Iterator[TeamServers]:
     """The team's remote Ray cluster: a second head, reached through RAY_ADDRESS."""
     from mlops_lab.backends.training.local_head import LocalHead
+    from mlops_lab.errors import BackendError
 
     head = LocalHead(team_servers.root / "ray" / ".mlops" / "ray", dashboard_port=0)
     try:
-        team_servers.ray_address = head.up(num_cpus=4).dashboard_url
+        for attempt in range(3):  # Ray gives its raylet 30 s to register: a busy CI box may miss it
+            try:
+                team_servers.ray_address = head.up(num_cpus=4).dashboard_url
+                break
+            except BackendError:
+                if attempt == 2:
+                    raise
         yield team_servers
     finally:
         head.down()
