@@ -140,8 +140,10 @@ def main() -> None:
         mlflow.backend = postgres.url("mlflow").replace("postgresql:", "postgresql+psycopg:")
         mlflow.start()
         redis.start()
-        servers = TeamServers(root, postgres, redis, mlflow, head.up(num_cpus=4).dashboard_url)
-        os.environ["RAY_ADDRESS"] = servers.ray_address
+        servers = TeamServers(root, postgres, redis, mlflow)
+        if run_quickstart:
+            servers.ray_address = head.up(num_cpus=4).dashboard_url
+            os.environ["RAY_ADDRESS"] = servers.ray_address
         team = servers.project(root / "team")
         embedded = mlops_lab.connect(root / "embedded")
         embedded.init()
@@ -150,7 +152,7 @@ def main() -> None:
         if run_quickstart:
             env = {**os.environ, "MLOPS_SERVING_HTTP_PORT": str(free_port())}
             team_s = quickstart(root / "team", env)
-            env.pop("RAY_ADDRESS")
+            env.pop("RAY_ADDRESS", None)
             embedded_head.up(num_cpus=4)  # started beforehand, as the team's head is
             embedded_s = quickstart(root / "embedded", env)
             print(
