@@ -411,7 +411,7 @@ class FeatureService:
     def _service_object(self, store: Any, name: str | None) -> Any:
         if name is None:
             return None
-        return store.get_feature_service(name)
+        return store.get_feature_service(name, allow_cache=True)
 
     def _views(self, store: Any) -> dict[str, Any]:
         """The registry's feature views by name, reread only when the registry file changes
@@ -430,7 +430,10 @@ class FeatureService:
         views = self._views(store)
         if isinstance(features, str):
             if ":" not in features:
-                services = {s.name: s for s in store.list_feature_services()}
+                listed_services = store.registry.list_feature_services(
+                    store.project, allow_cache=True
+                )
+                services = {s.name: s for s in listed_services}
                 if features in services:
                     service = services[features]
                     listed = [
