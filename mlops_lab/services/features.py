@@ -21,7 +21,6 @@ import copy
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +39,7 @@ from mlops_lab.backends.features.feast import (
     load_definitions,
     logical_path,
     names_text,
+    registry_stamp,
     safe_name,
     source_path,
     sqlite_timestamps,
@@ -164,18 +164,7 @@ class FeatureService:
             return self._store
 
     def _registry_stamp(self) -> float:
-        registry_config = self.store.config.registry
-        if getattr(registry_config, "registry_type", "file") == "sql":
-            # A shared SQL registry has no file to watch: reread it once per cache period.
-            period = max(1, registry_config.cache_ttl_seconds or 1)
-            return float(int(time.time() // period))
-        path = registry_config.path
-        registry = Path(path) if Path(path).is_absolute() else self.repo / path
-        try:
-            stat = registry.stat()
-        except OSError:
-            return 0.0
-        return stat.st_mtime_ns + stat.st_size / 1e6
+        return registry_stamp(self.store, self.repo)
 
     # --- apply / list -------------------------------------------------------------------
 

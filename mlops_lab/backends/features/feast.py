@@ -8,6 +8,7 @@ import importlib.util
 import os
 import re
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterable
 from datetime import datetime
@@ -161,6 +162,21 @@ def probe(config: Config) -> tuple[str, Probe]:
 
     target = " ".join([str(repo), *(name for name, _ in checks)])
     return target, check
+
+
+def registry_stamp(store: Any, repo: Path) -> float:
+    """Changes when the store's registry may have changed: the registry file's mtime and size,
+    or for a shared SQL registry (no file to watch) the current registry cache period."""
+    registry = store.config.registry
+    if getattr(registry, "registry_type", "file") == "sql":
+        period = max(1, registry.cache_ttl_seconds or 1)
+        return float(int(time.time() // period))
+    path = Path(registry.path) if Path(registry.path).is_absolute() else repo / registry.path
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0.0
+    return stat.st_mtime_ns + stat.st_size / 1e6
 
 
 def _timestamp(value: bytes) -> datetime:
