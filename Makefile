@@ -8,7 +8,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,torch]"
+	$(PY) -m pip install -q -e ".[test,torch,team]"
 	touch $@
 
 demo: setup
@@ -18,6 +18,7 @@ demo: setup
 
 test: setup
 	scripts/install-browser.sh
+	scripts/install-servers.sh
 	@# the JupyterLab extension (rebuilt when its sources are newer than the build) and galata
 	@if [ ! -f mlops_lab/labextension/package.json ] || [ -n "$$(find extension/src extension/style extension/package.json -newer mlops_lab/labextension/package.json)" ]; then \
 		cd extension && npm ci --no-audit --no-fund --loglevel=error && PATH="$(abspath $(VENV))/bin:$$PATH" npm run build; fi

@@ -42,6 +42,12 @@ class DataConfig:
 class FeaturesConfig:
     repo: str = "feature_repo"
     """Feast repository directory (feature_store.yaml inside)."""
+    registry: str = ""
+    """Shared Feast SQL registry, e.g. postgresql://mlops@db:5432/feast (password: PGPASSWORD or ~/.pgpass); empty: the registry in feature_store.yaml."""
+    online_store: str = ""
+    """Shared Redis online store, e.g. redis://cache:6379/0 (password: set the URL in MLOPS_FEATURES_ONLINE_STORE); empty: the one in feature_store.yaml."""
+    online_timeout_s: float = 5.0
+    """Seconds an online read or write may wait on the Redis online store before failing."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class TrackingConfig:
     uri: str = "sqlite:///.mlops/mlflow.db"
     """MLflow tracking URI (env: MLFLOW_TRACKING_URI)."""
     artifacts: str = ".mlops/mlartifacts"
-    """Artifact root for experiments the lab creates."""
+    """Artifact root for experiments the lab creates (a tracking server uses its own, e.g. --serve-artifacts)."""
     experiment: str = "default"
     ui: str = ""
     """MLflow UI address results link runs and models to (default: the URI when it is http)."""
@@ -370,20 +376,45 @@ def _coerce(value: Any, kind: type, where: str, file: Path | None) -> Any:
     raise ConfigError(f"{origin}: {where} must be a {kind.__name__}, got {value!r}")
 
 
-def render_default() -> str:
-    """The mlops.toml that `mlops-lab init` writes: every key, commented, at its default."""
+TEAM_HEADER = [
+    "",
+    "# Team profile (`mlops-lab init --team`): the project shares an MLflow tracking server",
+    "# (PostgreSQL backend store, artifacts served through the server: --serve-artifacts),",
+    "# a Feast SQL registry in PostgreSQL with a Redis online store, and a remote Ray head.",
+    "# Notebooks do not change. Credentials stay out of this file: MLFLOW_TRACKING_USERNAME /",
+    "# MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), PGPASSWORD or ~/.pgpass for the",
+    "# registry, MLOPS_FEATURES_ONLINE_STORE=redis://:password@host:6379/0 for Redis, and",
+    "# RAY_ADDRESS for another head. `mlops-lab status` shows what each answers.",
+]
+
+
+def render_default(settings: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The mlops.toml that `mlops-lab init` writes: every key, commented, at its default;
+    ``settings`` ({section: {key: value}}, the team profile) are written set, not commented."""
+    settings = settings or {}
+    for section, values in settings.items():
+        known = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]")
     lines = [
         "# mlops-lab project configuration. Every key below is commented out at its default;",
         "# uncomment and change what you need. Secrets never go here: use environment",
         "# variables (e.g. LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY, MLFLOW_TRACKING_TOKEN).",
     ]
+    if settings:
+        lines += TEAM_HEADER
     for name, cls in SECTIONS.items():
         lines += ["", f"[{name}]"]
         docs = _field_docs(cls)
+        chosen = settings.get(name, {})
         for f in dataclasses.fields(cls):
             if f.name in docs:
                 lines.append(f"# {docs[f.name]}")
-            lines.append(f"# {f.name} = {_toml_value(f.default)}")
+            if f.name in chosen:
+                lines.append(f"{f.name} = {_toml_value(chosen[f.name])}")
+            else:
+                lines.append(f"# {f.name} = {_toml_value(f.default)}")
     return "\n".join(lines) + "\n"
 
 

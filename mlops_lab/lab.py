@@ -16,6 +16,8 @@ from mlops_lab import config as config_module
 from mlops_lab.errors import ConflictError, NotAvailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mlops_lab.services.data import DataService
     from mlops_lab.services.drift import DriftService
     from mlops_lab.services.features import FeatureService
@@ -116,16 +118,19 @@ class Lab:
         source = self.config.file or "embedded defaults"
         return f"<Lab root={str(self.root)!r} config={str(source)!r}>"
 
-    def init(self, force: bool = False) -> InitResult:
+    def init(
+        self, force: bool = False, settings: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> InitResult:
         """Create mlops.toml (every key commented at its default), .mlops/ and a .gitignore entry.
 
+        ``settings`` ({section: {key: value}}, e.g. the team profile) are written set.
         Idempotent; refuses to replace a different mlops.toml unless ``force``.
         """
         root = self.root
         created: list[str] = []
         unchanged: list[str] = []
         config_file = root / config_module.CONFIG_FILE
-        wanted = config_module.render_default()
+        wanted = config_module.render_default(settings)
         if config_file.exists():
             if config_file.read_text(encoding="utf-8") == wanted:
                 unchanged.append(config_module.CONFIG_FILE)

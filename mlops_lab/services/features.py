@@ -39,6 +39,7 @@ from mlops_lab.backends.features.feast import (
     load_definitions,
     logical_path,
     names_text,
+    registry_stamp,
     safe_name,
     source_path,
     sqlite_timestamps,
@@ -145,6 +146,7 @@ class FeatureService:
         self._store: Any = None
         self._pinned: dict[str, tuple[float, Any]] = {}
         self._views_cache: tuple[float, Any, dict[str, Any]] | None = None
+        self._services_cache: tuple[float, Any, dict[str, Any]] | None = None
         self._lock = threading.RLock()
 
     # --- the store ----------------------------------------------------------------------
@@ -162,13 +164,7 @@ class FeatureService:
             return self._store
 
     def _registry_stamp(self) -> float:
-        path = self.store.config.registry.path
-        registry = Path(path) if Path(path).is_absolute() else self.repo / path
-        try:
-            stat = registry.stat()
-        except OSError:
-            return 0.0
-        return stat.st_mtime_ns + stat.st_size / 1e6
+        return registry_stamp(self.store, self.repo)
 
     # --- apply / list -------------------------------------------------------------------
 
@@ -208,6 +204,7 @@ class FeatureService:
         with self._lock:
             self._pinned.clear()
             self._views_cache = None
+            self._services_cache = None
         return ApplyResult(
             entities=tuple(o.name for o in objects if isinstance(o, feast.Entity)),
             views=tuple(v.name for v in views),
@@ -405,7 +402,18 @@ class FeatureService:
     def _service_object(self, store: Any, name: str | None) -> Any:
         if name is None:
             return None
-        return store.get_feature_service(name)
+        return self._services(store).get(name) or store.get_feature_service(name)
+
+    def _services(self, store: Any) -> dict[str, Any]:
+        """The registry's feature services by name, reread when the views are."""
+        stamp = self._registry_stamp()
+        cached = self._services_cache
+        if cached is not None and cached[0] == stamp and cached[1] is store:
+            return cached[2]
+        listed = store.registry.list_feature_services(store.project, allow_cache=True)
+        services = {s.name: s for s in listed}
+        self._services_cache = (stamp, store, services)
+        return services
 
     def _views(self, store: Any) -> dict[str, Any]:
         """The registry's feature views by name, reread only when the registry file changes
@@ -424,7 +432,7 @@ class FeatureService:
         views = self._views(store)
         if isinstance(features, str):
             if ":" not in features:
-                services = {s.name: s for s in store.list_feature_services()}
+                services = self._services(store)
                 if features in services:
                     service = services[features]
                     listed = [

@@ -314,11 +314,11 @@ class TrackingService:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-                location = (self.artifact_root / safe).resolve()
+                location: str | None = (self.artifact_root / safe).resolve().as_uri()
+                if self.lab.config.tracking.uri.startswith(("http://", "https://")):
+                    location = None  # a tracking server keeps (and serves) its own artifacts
                 try:
-                    experiment_id = client.create_experiment(
-                        name, artifact_location=location.as_uri()
-                    )
+                    experiment_id = client.create_experiment(name, artifact_location=location)
                 except Exception as exc:
                     if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                         raise

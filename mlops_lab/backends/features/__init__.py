@@ -16,7 +16,7 @@ DEFAULT = "feast"
 def _make_feast(config: Config) -> Any:
     from mlops_lab.backends.features.feast import open_store
 
-    return open_store(config.resolve(config.features.repo))
+    return open_store(config.resolve(config.features.repo), config.features)
 
 
 def _probe_feast(config: Config) -> tuple[str, Probe]:

@@ -8,17 +8,21 @@ import importlib.util
 import os
 import re
 import sys
+import time
+import urllib.parse
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.errors import ConfigError, NotFoundError, UsageError, require
+from mlops_lab.backends.probes import postgres, redis
+from mlops_lab.errors import BackendError, ConfigError, NotFoundError, UsageError, require
+from mlops_lab.redact import redact_url
 
 if TYPE_CHECKING:
     from mlops_lab.backends.probes import Probe
-    from mlops_lab.config import Config
+    from mlops_lab.config import Config, FeaturesConfig
 
 TEMPLATE = Path(__file__).resolve().parent.parent.parent / "templates" / "feature_repo"
 TIMESTAMP = "event_timestamp"
@@ -54,30 +58,126 @@ def scaffold(config: Config, created: list[str], unchanged: list[str]) -> None:
     (created if wrote else unchanged).append(label)
 
 
-def open_store(repo: Path) -> Any:
-    """Feast's ``FeatureStore`` for the repository at ``repo``."""
+def open_store(repo: Path, shared: FeaturesConfig | None = None) -> Any:
+    """Feast's ``FeatureStore`` for the repository at ``repo``; ``shared`` puts its registry
+    in PostgreSQL and its online store in Redis when ``[features] registry`` and
+    ``online_store`` name them (feature_store.yaml keeps the rest)."""
     if not (repo / "feature_store.yaml").is_file():
         raise NotFoundError(
             f"no feature_store.yaml in {repo}; run `mlops-lab init` (or set [features] repo)"
         )
     os.environ.setdefault("FEAST_USAGE", "False")
     feast = require("feast")
+    if shared is None or not (shared.registry or shared.online_store):
+        try:
+            return feast.FeatureStore(repo_path=str(repo))
+        except Exception as exc:
+            raise ConfigError(
+                f"{repo}/feature_store.yaml: {first_line(exc)}; fix the file"
+            ) from None
     try:
-        return feast.FeatureStore(repo_path=str(repo))
+        config = feast.RepoConfig(**repo_settings(repo, shared))
     except Exception as exc:
         raise ConfigError(f"{repo}/feature_store.yaml: {first_line(exc)}; fix the file") from None
+    try:
+        store = feast.FeatureStore(repo_path=str(repo), config=config)
+        store.registry  # noqa: B018 -- Feast connects the SQL registry on first use: do it now
+        return store
+    except Exception as exc:
+        raise BackendError(
+            f"Feast registry {redact_url(shared.registry)} is unreachable: {first_line(exc)}; "
+            "start the PostgreSQL server or fix [features] registry"
+        ) from None
+
+
+def repo_settings(repo: Path, shared: FeaturesConfig) -> dict[str, Any]:
+    """feature_store.yaml as Feast reads it, with the shared registry and online store."""
+    yaml = require("yaml", "pyyaml")
+    text = os.path.expandvars((repo / "feature_store.yaml").read_text(encoding="utf-8"))
+    settings: dict[str, Any] = yaml.safe_load(text) or {}
+    settings["repo_path"] = repo
+    if shared.registry:
+        settings["registry"] = {
+            "registry_type": "sql",
+            "path": sqlalchemy_url(shared.registry),
+            "cache_ttl_seconds": 10,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
+    if shared.online_store:
+        settings["online_store"] = {
+            "type": "redis",
+            "connection_string": redis_connection(shared.online_store, shared.online_timeout_s),
+        }
+    return settings
+
+
+def sqlalchemy_url(url: str) -> str:
+    """postgresql://... as SQLAlchemy's URL for psycopg 3 (the `team` extra installs it)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def redis_connection(url: str, timeout_s: float) -> str:
+    """redis://[user:password@]host:port/db as Feast's "host:port,db=..,password=.." string,
+    with socket timeouts so a Redis that stops answering fails a read instead of hanging it."""
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"[features] online_store '{url}' is not a redis:// URL")
+    parts = urllib.parse.urlsplit(url)
+    options = [
+        f"{parts.hostname or 'localhost'}:{parts.port or 6379}",
+        f"db={int(parts.path.lstrip('/') or 0)}",
+        f"socket_timeout={timeout_s}",
+        f"socket_connect_timeout={timeout_s}",
+    ]
+    if parts.username:
+        options.append(f"username={urllib.parse.unquote(parts.username)}")
+    if parts.password:
+        options.append(f"password={urllib.parse.unquote(parts.password)}")
+    if parts.scheme == "rediss":
+        options.append("ssl=true")
+    return ",".join(options)
 
 
 def probe(config: Config) -> tuple[str, Probe]:
-    """(target, probe) of the feature repository, for ``lab.status()``."""
+    """(target, probe) of the feature repository and, when shared, of its PostgreSQL registry
+    and Redis online store, for ``lab.status()``."""
     repo = config.resolve(config.features.repo)
+    shared = config.features
+    checks = (
+        [(f"registry {redact_url(shared.registry)}", postgres(shared.registry))]
+        if (shared.registry)
+        else []
+    )
+    if shared.online_store:
+        checks.append((f"online {redact_url(shared.online_store)}", redis(shared.online_store)))
 
     def check(timeout: float) -> tuple[bool, str]:
-        if (repo / "feature_store.yaml").is_file():
+        if not (repo / "feature_store.yaml").is_file():
+            return False, f"no feature_store.yaml in {repo}; run `mlops-lab init`"
+        if not checks:
             return True, "feature_store.yaml found"
-        return False, f"no feature_store.yaml in {repo}; run `mlops-lab init`"
+        answers = [one(timeout) for _, one in checks]
+        return all(ok for ok, _ in answers), "; ".join(detail for _, detail in answers)
 
-    return str(repo), check
+    target = " ".join([str(repo), *(name for name, _ in checks)])
+    return target, check
+
+
+def registry_stamp(store: Any, repo: Path) -> float:
+    """Changes when the store's registry may have changed: the registry file's mtime and size,
+    or for a shared SQL registry (no file to watch) the current registry cache period."""
+    registry = store.config.registry
+    if getattr(registry, "registry_type", "file") == "sql":
+        period = max(1, registry.cache_ttl_seconds or 1)
+        return float(int(time.time() // period))
+    path = Path(registry.path) if Path(registry.path).is_absolute() else repo / registry.path
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0.0
+    return stat.st_mtime_ns + stat.st_size / 1e6
 
 
 def _timestamp(value: bytes) -> datetime:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_lab import lineage
-from mlops_lab.backends.probes import Probe, http_get, local_dir
+from mlops_lab.backends.probes import Probe, http_get, http_json, local_dir
 from mlops_lab.errors import (
     BackendError,
     ConflictError,
@@ -22,6 +22,7 @@ from mlops_lab.errors import (
     UsageError,
     require,
 )
+from mlops_lab.redact import redact_url
 
 if TYPE_CHECKING:
     from mlops_lab.config import Config
@@ -123,12 +124,14 @@ def probe(config: Config) -> tuple[str, Probe]:
                 return True, "database found"
             return local_dir(db.parent)(timeout)
         if uri.startswith(("http://", "https://")):
-            return http_get(uri, timeout, "/health")
+            ok, detail = http_get(uri, timeout, "/health")
+            version = http_json(uri, timeout, "/version") if ok else None
+            return ok, f"MLflow {version} server" if isinstance(version, str) else detail
         if uri.startswith("file:") or "://" not in uri:
             return local_dir(config.resolve(uri.removeprefix("file://")))(timeout)
         return True, "not probed (scheme handled by MLflow)"
 
-    return uri, check
+    return redact_url(uri), check
 
 
 class TrackingStore(Protocol):

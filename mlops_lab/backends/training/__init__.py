@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from mlops_lab.backends.probes import Probe, http, http_get
+from mlops_lab.backends.probes import Probe, http, http_get, http_json
 from mlops_lab.backends.registry import Backend, Registry
 
 if TYPE_CHECKING:
@@ -75,7 +75,16 @@ def _make_remote(lab: Lab, cluster: LocalHead, start: bool) -> TrainingBackend:
 def _probe_remote(config: Config) -> tuple[str, Probe]:
     address = config.training.address
     url = f"{http_address(address)}/api/version" if address else ""
-    return address or "(unset)", http(url, "set RAY_ADDRESS")
+    answers = http(url, "set RAY_ADDRESS")
+
+    def probe(timeout: float) -> tuple[bool, str]:
+        ok, detail = answers(timeout)
+        version = http_json(url, timeout) if ok else None
+        if isinstance(version, dict) and version.get("ray_version"):
+            return True, f"Ray {version['ray_version']} head"
+        return ok, detail
+
+    return address or "(unset)", probe
 
 
 def _make_kuberay(lab: Lab, cluster: LocalHead, start: bool) -> TrainingBackend:

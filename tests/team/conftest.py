@@ -1,0 +1,56 @@
+"""Shared servers for the team profile, started for real and stopped at the end of the
+session: PostgreSQL, Redis, an `mlflow server` with a PostgreSQL backend store serving
+artifacts, and a second Ray head (the team's remote cluster, reached through RAY_ADDRESS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from shared_servers import MlflowServer, Postgres, Redis, TeamServers
+
+
+@pytest.fixture(scope="session")
+def team_servers() -> Iterator[TeamServers]:
+    """PostgreSQL (databases mlflow, feast, feast_faults), Redis and the tracking server."""
+    root = Path(tempfile.mkdtemp(prefix="mlops-team-"))
+    os.chmod(root, 0o755)  # the postgres user reaches its directory through this one
+    postgres = Postgres(root / "pg")
+    redis = Redis(root / "redis")
+    mlflow = MlflowServer(root / "mlflow", "")
+    try:
+        postgres.init(["mlflow", "feast", "feast_faults"])
+        mlflow.backend = postgres.url("mlflow").replace("postgresql:", "postgresql+psycopg:")
+        mlflow.start()
+        redis.start()
+        yield TeamServers(root, postgres, redis, mlflow)
+    finally:
+        mlflow.stop()
+        redis.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def team_ray(team_servers: TeamServers) -> Iterator[TeamServers]:
+    """The team's remote Ray cluster: a second head, reached through RAY_ADDRESS."""
+    from mlops_lab.backends.training.local_head import LocalHead
+    from mlops_lab.errors import BackendError
+
+    head = LocalHead(team_servers.root / "ray" / ".mlops" / "ray", dashboard_port=0)
+    try:
+        for attempt in range(3):  # Ray gives its raylet 30 s to register: a busy CI box may miss it
+            try:
+                team_servers.ray_address = head.up(num_cpus=4).dashboard_url
+                break
+            except BackendError:
+                if attempt == 2:
+                    raise
+        yield team_servers
+    finally:
+        head.down()
+        team_servers.ray_address = ""
