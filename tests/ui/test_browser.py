@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# the first test waits for the whole Playwright run (the session fixture), Ray Serve included
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def test_panel_shows_live_status(browser_run: Any) -> None:
