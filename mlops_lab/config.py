@@ -85,6 +85,8 @@ class ServingConfig:
     """How long a replica waits to fill a batch; 0 batches only requests already queued."""
     prediction_log: bool = True
     """Log every prediction to .mlops/serving/predictions/<endpoint>/ (Parquet)."""
+    rollback_on_drift: float = 0.0
+    """Share of drifted input columns (e.g. 0.2) at which a canary is rolled back when its drift is checked; 0: off."""
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,89 @@ export interface ISchedule {
   yaml: string;
 }
 
+export interface IEndpointVersion {
+  variant: 'stable' | 'canary';
+  model: string;
+  version: string;
+  /** Percent of requests it answers. */
+  weight: number;
+  /** Validation verdict: passed, failed or none. */
+  gate: string;
+  rate_per_s: number;
+  error_rate: number;
+  p50_ms?: number | null;
+  p99_ms?: number | null;
+}
+
+export interface IEndpoint {
+  endpoint: string;
+  /** serving, stopped or down */
+  state: string;
+  url: string;
+  revision?: number | null;
+  /** What made the current revision (deploy, canary, promote, rollback...). */
+  action?: string;
+  note?: string;
+  detail?: string;
+  /** A canary to drop or a previous stable to return to. */
+  can_rollback?: boolean;
+  versions: IEndpointVersion[];
+}
+
+export interface IEndpoints {
+  endpoints: IEndpoint[];
+}
+
+export interface IDeployRequest {
+  /** A registered version: NAME/VERSION or NAME@ALIAS. */
+  model: string;
+  /** Percent of requests for the new version beside the stable one. */
+  canary?: number;
+}
+
+export interface IWeightRequest {
+  /** Percent of requests for the canary. */
+  weight: number;
+}
+
+export interface IEndpointChange {
+  endpoint: string;
+  revision: number;
+  action: string;
+  /** The split after the change. */
+  traffic: string;
+  /** One line saying what changed. */
+  message: string;
+}
+
+export interface IDriftSummary {
+  title: string;
+  /** Share of tested columns that drifted. */
+  share: number;
+  drifted: string[];
+  /** How many columns were tested. */
+  columns: number;
+}
+
+export interface ICanaryDrift {
+  endpoint: string;
+  window: string;
+  stable: string;
+  canary: string;
+  canary_rows: number;
+  stable_rows: number;
+  /** The larger share of drifted input columns (vs training, vs stable). */
+  share: number;
+  /** One line: inputs drifted vs training and vs stable, predictions vs stable. */
+  summary: string;
+  inputs_vs_training?: IDriftSummary | null;
+  inputs_vs_stable?: IDriftSummary | null;
+  predictions_vs_stable?: IDriftSummary | null;
+  notes?: string[];
+  /** The rollback the [serving] rollback_on_drift policy made. */
+  rolled_back?: IEndpointChange | null;
+}
+
 export interface IErrorBody {
   kind: string;
   message: string;
@@ -339,5 +422,28 @@ export class MLOpsClient {
 
   notebookRun(id: string): Promise<INotebookRun> {
     return this.get(`notebooks/runs/${encodeURIComponent(id)}`);
+  }
+  endpoints(): Promise<IEndpoints> {
+    return this.get('serving/endpoints');
+  }
+
+  deploy(endpoint: string, request: IDeployRequest): Promise<IEndpointChange> {
+    return requestAPI(`serving/endpoints/${encodeURIComponent(endpoint)}/deploy`, post(request), this.settings);
+  }
+
+  setWeight(endpoint: string, request: IWeightRequest): Promise<IEndpointChange> {
+    return requestAPI(`serving/endpoints/${encodeURIComponent(endpoint)}/weight`, post(request), this.settings);
+  }
+
+  promote(endpoint: string): Promise<IEndpointChange> {
+    return requestAPI(`serving/endpoints/${encodeURIComponent(endpoint)}/promote`, post({}), this.settings);
+  }
+
+  canaryDrift(endpoint: string, window?: string): Promise<ICanaryDrift> {
+    return this.get(`serving/endpoints/${encodeURIComponent(endpoint)}/drift${query({ window })}`);
+  }
+
+  rollback(endpoint: string): Promise<IEndpointChange> {
+    return requestAPI(`serving/endpoints/${encodeURIComponent(endpoint)}/rollback`, post({}), this.settings);
   }
 }

@@ -329,6 +329,54 @@ class DriftMetricsHandler(LabHandler):
         self.finish(text, set_content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+class EndpointsHandler(LabHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        found = await self.call(self.lab.serving.endpoints)
+        self.reply(models.EndpointsResponse(endpoints=[models.Endpoint.of(s) for s in found]))
+
+
+class EndpointDeployHandler(LabHandler):
+    @web.authenticated
+    async def post(self, endpoint: str) -> None:
+        request = self.parse(models.DeployRequest)
+        serving = self.lab.serving
+        revision = await self.call(
+            serving.deploy, request.model, endpoint=endpoint, canary=request.canary
+        )
+        self.reply(models.ChangeResponse.of(revision))
+
+
+class EndpointWeightHandler(LabHandler):
+    @web.authenticated
+    async def post(self, endpoint: str) -> None:
+        request = self.parse(models.WeightRequest)
+        revision = await self.call(self.lab.serving.set_weight, endpoint, request.weight)
+        self.reply(models.ChangeResponse.of(revision))
+
+
+class EndpointPromoteHandler(LabHandler):
+    @web.authenticated
+    async def post(self, endpoint: str) -> None:
+        revision = await self.call(self.lab.serving.promote, endpoint)
+        self.reply(models.ChangeResponse.of(revision))
+
+
+class EndpointRollbackHandler(LabHandler):
+    @web.authenticated
+    async def post(self, endpoint: str) -> None:
+        revision = await self.call(self.lab.serving.rollback, endpoint)
+        self.reply(models.ChangeResponse.of(revision))
+
+
+class EndpointDriftHandler(LabHandler):
+    @web.authenticated
+    async def get(self, endpoint: str) -> None:
+        window = self.get_query_argument("window", "1h")
+        drift = await self.call(self.lab.serving.canary_drift, endpoint, window)
+        self.reply(models.CanaryDriftResponse.of(drift))
+
+
 def _local_head_down(lab: Lab) -> bool:
     return lab.config.training.backend == "ray-local" and lab.training.cluster.address() is None
 
@@ -494,6 +542,9 @@ class Route:
         )
 
 
+_ENDPOINT = r"serving/endpoints/(?P<endpoint>[a-z0-9][-a-z0-9]*)"
+_FRAUD = "serving/endpoints/fraud"
+
 ROUTES: tuple[Route, ...] = (
     Route("status", StatusHandler, "status"),
     Route("data/branches", DataBranchesHandler, "data/branches"),
@@ -511,6 +562,12 @@ ROUTES: tuple[Route, ...] = (
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
     Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
     Route("drift/metrics", DriftMetricsHandler, "drift/metrics"),
+    Route("serving/endpoints", EndpointsHandler, "serving/endpoints"),
+    Route(f"{_ENDPOINT}/deploy", EndpointDeployHandler, f"{_FRAUD}/deploy"),
+    Route(f"{_ENDPOINT}/weight", EndpointWeightHandler, f"{_FRAUD}/weight"),
+    Route(f"{_ENDPOINT}/promote", EndpointPromoteHandler, f"{_FRAUD}/promote"),
+    Route(f"{_ENDPOINT}/rollback", EndpointRollbackHandler, f"{_FRAUD}/rollback"),
+    Route(f"{_ENDPOINT}/drift", EndpointDriftHandler, f"{_FRAUD}/drift?window=1h"),
 )
 
 __all__ = ["ROUTES", "URL_PREFIX", "LabHandler", "Route"]

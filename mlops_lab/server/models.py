@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from mlops_lab.backends.drift import Comparison
+    from mlops_lab.services.drift import CanaryDrift
+    from mlops_lab.services.endpoint_state import EndpointStatus, Revision
 
 
 class Model(BaseModel):
@@ -231,3 +236,140 @@ class ScheduleResponse(Model):
     created: bool
     yaml: str = ""
     """The manifests (dry runs only)."""
+
+
+class EndpointVersion(Model):
+    variant: Literal["stable", "canary"]
+    model: str
+    version: str
+    weight: int
+    """Percent of requests it answers."""
+    gate: str
+    """Validation verdict: passed, failed or none."""
+    rate_per_s: float
+    error_rate: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+class Endpoint(Model):
+    endpoint: str
+    state: str
+    """serving, stopped or down."""
+    url: str
+    revision: int | None = None
+    action: str = ""
+    """What made the current revision (deploy, canary, promote, rollback...)."""
+    note: str = ""
+    detail: str = ""
+    can_rollback: bool = False
+    """A canary to drop or a previous stable to return to."""
+    versions: list[EndpointVersion]
+
+    @classmethod
+    def of(cls, status: EndpointStatus) -> Endpoint:
+        revision = status.revision
+        return cls(
+            endpoint=status.endpoint,
+            state=status.state,
+            url=status.url,
+            revision=revision.number if revision else None,
+            action=revision.action if revision else "",
+            note=revision.note if revision else "",
+            detail=status.detail,
+            can_rollback=bool(revision and (revision.canary or revision.previous)),
+            versions=[EndpointVersion(**row) for row in status.traffic()],
+        )
+
+
+class EndpointsResponse(Model):
+    endpoints: list[Endpoint]
+
+
+class DeployRequest(Model):
+    model: str = Field(min_length=1)
+    """A registered version: NAME/VERSION or NAME@ALIAS."""
+    canary: int = Field(default=10, ge=0, le=100)
+    """Percent of requests for the new version beside the stable one."""
+
+
+class WeightRequest(Model):
+    weight: int = Field(ge=0, le=100)
+    """Percent of requests for the canary."""
+
+
+class ChangeResponse(Model):
+    endpoint: str
+    revision: int
+    action: str
+    traffic: str
+    """The split after the change, e.g. "fraud/1 90% / fraud/2 10% canary"."""
+    message: str
+    """One line saying what changed."""
+
+    @classmethod
+    def of(cls, revision: Revision) -> ChangeResponse:
+        return cls(
+            endpoint=revision.endpoint,
+            revision=revision.number,
+            action=revision.action,
+            traffic=revision.split(),
+            message=str(revision),
+        )
+
+
+class DriftSummary(Model):
+    title: str
+    share: float
+    """Share of tested columns that drifted."""
+    drifted: list[str]
+    columns: int
+    """How many columns were tested."""
+
+    @classmethod
+    def of(cls, comparison: Comparison | None) -> DriftSummary | None:
+        if comparison is None:
+            return None
+        return cls(
+            title=comparison.title,
+            share=comparison.share,
+            drifted=comparison.drifted_columns,
+            columns=len(comparison.columns),
+        )
+
+
+class CanaryDriftResponse(Model):
+    endpoint: str
+    window: str
+    stable: str
+    canary: str
+    canary_rows: int
+    stable_rows: int
+    share: float
+    """The larger share of drifted input columns (vs training, vs stable)."""
+    summary: str
+    """One line: inputs drifted vs training and vs stable, predictions vs stable."""
+    inputs_vs_training: DriftSummary | None = None
+    inputs_vs_stable: DriftSummary | None = None
+    predictions_vs_stable: DriftSummary | None = None
+    notes: list[str] = Field(default_factory=list)
+    rolled_back: ChangeResponse | None = None
+    """The rollback the [serving] rollback_on_drift policy made."""
+
+    @classmethod
+    def of(cls, drift: CanaryDrift) -> CanaryDriftResponse:
+        return cls(
+            endpoint=drift.endpoint,
+            window=drift.window,
+            stable=drift.stable,
+            canary=drift.canary,
+            canary_rows=drift.canary_rows,
+            stable_rows=drift.stable_rows,
+            share=drift.share,
+            summary=drift.summary(),
+            inputs_vs_training=DriftSummary.of(drift.inputs_vs_training),
+            inputs_vs_stable=DriftSummary.of(drift.inputs_vs_stable),
+            predictions_vs_stable=DriftSummary.of(drift.predictions_vs_stable),
+            notes=drift.notes,
+            rolled_back=ChangeResponse.of(drift.rolled_back) if drift.rolled_back else None,
+        )

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from mlops_lab.errors import NotFoundError, UsageError
 if TYPE_CHECKING:
     from mlops_lab.backends.drift import Comparison, Options, ReferenceStats
     from mlops_lab.lab import Lab
+    from mlops_lab.services.endpoint_state import Revision
     from mlops_lab.services.models import VersionInfo
 
 INPUT_PREFIX = "input."
@@ -336,6 +338,67 @@ class DriftService:
         frame = log[list(inputs)].rename(columns=inputs)
         return frame, {"window": str(window), "endpoint": endpoint, "current": who}
 
+    def for_canary(self, endpoint: str, window: str = "1h") -> CanaryDrift:
+        """The drift of the canary of ``endpoint`` over the last ``window`` of its prediction
+        log: inputs against the canary version's training data and against the stable
+        version's inputs in the same window, and predictions against the stable version's.
+        Computed when asked (a refresh of the panel or widget), never per request; the
+        training data's statistics are cached per version."""
+        if not WINDOW_PATTERN.match(str(window)):
+            raise UsageError(f"window '{window}' is not a duration; use e.g. '15m', '1h', '2d'")
+        revision = self.lab.serving.revisions(endpoint)[-1]
+        if revision.stable is None or revision.canary is None:
+            raise UsageError(
+                f"endpoint '{endpoint}' has no canary; deploy one first "
+                f"(%mlops deploy MODEL@ALIAS --endpoint {endpoint})"
+            )
+        stable, canary = revision.stable, revision.canary
+        log = self.lab.serving.predictions(endpoint, since=window)
+        inputs = {c: c[len(INPUT_PREFIX) :] for c in log.columns if c.startswith(INPUT_PREFIX)}
+        ok = log["status"] == "ok"
+        canary_log = log[ok & (log["variant"] == "canary") & (log["version"] == canary["version"])]
+        stable_log = log[ok & (log["variant"] == "stable") & (log["version"] == stable["version"])]
+        result = CanaryDrift(
+            endpoint,
+            str(window),
+            f"{stable['model']}/{stable['version']}",
+            f"{canary['model']}/{canary['version']}",
+            len(canary_log),
+            len(stable_log),
+        )
+        if not len(canary_log) or not inputs:
+            result.notes.append(f"no answered requests from the canary in the last {window}")
+            return result
+        current = canary_log[list(inputs)].rename(columns=inputs)
+        columns = None
+        try:
+            result.inputs_vs_training = self.for_model(result.canary, current, record=False)
+            result.inputs_vs_training.title = (
+                f"canary {result.canary}: training data vs its last {window} of requests"
+            )
+            columns = result.inputs_vs_training.names
+        except NotFoundError as exc:
+            result.notes.append(str(exc))
+        if len(stable_log):
+            before = stable_log[list(inputs)].rename(columns=inputs)
+            versus = f"canary {result.canary} vs stable {result.stable}"
+            try:
+                result.inputs_vs_stable = self.compare(
+                    before, current, columns, title=f"{versus} inputs, last {window}"
+                )
+                result.predictions_vs_stable = self.compare(
+                    stable_log[["prediction"]],
+                    canary_log[["prediction"]],
+                    title=f"{versus} predictions, last {window}",
+                )
+            except UsageError as exc:  # e.g. a column all missing in one window
+                result.notes.append(str(exc))
+        else:
+            result.notes.append(
+                f"no answered requests from the stable version in the last {window}"
+            )
+        return result
+
     def latest(self) -> list[dict[str, Any]]:
         """The latest check of every model version (what the metrics endpoint serves)."""
         folder = self.reports_dir / "latest"
@@ -353,6 +416,55 @@ class DriftService:
         from mlops_lab.services import _drift_record
 
         return _drift_record.exposition(self.latest())
+
+
+@dataclass
+class CanaryDrift:
+    """A canary's drift over the last ``window`` of its endpoint's prediction log: its inputs
+    against its training data and against the stable version's inputs, and its predictions
+    against the stable version's."""
+
+    endpoint: str
+    window: str
+    stable: str
+    """The stable version, NAME/VERSION."""
+    canary: str
+    canary_rows: int
+    stable_rows: int
+    inputs_vs_training: Comparison | None = None
+    inputs_vs_stable: Comparison | None = None
+    predictions_vs_stable: Comparison | None = None
+    notes: list[str] = field(default_factory=list)
+    """Why a comparison is missing (no training data recorded, no stable traffic)."""
+    rolled_back: Revision | None = None
+    """The rollback that the [serving] rollback_on_drift policy made, if it did."""
+
+    @property
+    def share(self) -> float:
+        """The larger share of drifted input columns of the two input comparisons."""
+        found = [c.share for c in (self.inputs_vs_training, self.inputs_vs_stable) if c]
+        return max(found, default=0.0)
+
+    def summary(self) -> str:
+        """One line, e.g. "inputs 2/3 drifted vs training, 0/3 vs stable; predictions stable"."""
+        parts = []
+        for what, comparison in (
+            ("vs training", self.inputs_vs_training),
+            ("vs stable", self.inputs_vs_stable),
+        ):
+            if comparison is not None:
+                drifted = comparison.drifted_columns
+                which = f" ({', '.join(drifted)})" if drifted else ""
+                parts.append(
+                    f"inputs {len(drifted)}/{len(comparison.columns)} drifted {what}{which}"
+                )
+        if self.predictions_vs_stable is not None and self.predictions_vs_stable.columns:
+            moved = self.predictions_vs_stable.columns[0]
+            parts.append(
+                f"predictions {'drifted' if moved.drifted else 'steady'} vs stable "
+                f"({moved.method} {moved.score:.3g})"
+            )
+        return "; ".join(parts) or "; ".join(self.notes) or "nothing to compare"
 
 
 def _pandas() -> Any:

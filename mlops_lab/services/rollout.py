@@ -1,5 +1,5 @@
 """Staged rollouts: canary weights and step plans as users type them, durations and moments,
-and the check that stops a rollout."""
+and the checks that stop a rollout or roll a drifting canary back."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_lab.errors import LabError, UsageError
 
 if TYPE_CHECKING:
+    from mlops_lab.services.drift import CanaryDrift
     from mlops_lab.services.endpoint_state import EndpointStatus
 
 
@@ -100,3 +101,19 @@ def failed_check(
     if max_p99_ms is not None and canary.p99_ms > max_p99_ms:
         return f"canary p99 {canary.p99_ms:.1f} ms > {max_p99_ms} ms"
     return ""
+
+
+def drift_reason(drift: CanaryDrift, limit: float) -> str:
+    """Why ``[serving] rollback_on_drift = limit`` rolls this canary back, or "" (also when
+    the policy is off: 0)."""
+    if not 0 <= limit <= 1:
+        raise UsageError(
+            f"[serving] rollback_on_drift = {limit} must be a share of columns between 0 and 1 "
+            "(e.g. 0.2), or 0 to switch it off"
+        )
+    if not limit or drift.share < limit:
+        return ""
+    return (
+        f"canary drift {drift.share:.0%} of input columns >= rollback_on_drift {limit:g} "
+        f"over the last {drift.window}: {drift.summary()}"
+    )

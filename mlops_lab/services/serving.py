@@ -52,6 +52,7 @@ from mlops_lab.services.endpoint_state import (
 )
 from mlops_lab.services.rollout import (
     RolloutStopped,
+    drift_reason,
     failed_check,
     parse_duration,
     parse_moment,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from mlops_lab.backends.serving import ServingBackend
     from mlops_lab.backends.serving.app_spec import ServeApp
     from mlops_lab.lab import Lab
+    from mlops_lab.services.drift import CanaryDrift
 
 VERDICT_TAG = "mlops.validation.verdict"
 SUMMARY_TAG = "mlops.validation.summary"
@@ -281,6 +283,16 @@ class ServingService:
             self.store.record(state, revision)
             return revision
 
+    def canary_drift(self, endpoint: str, window: str = "1h") -> CanaryDrift:
+        """The canary's input and prediction drift over the last ``window`` (see
+        ``lab.drift.for_canary``); under ``[serving] rollback_on_drift`` a canary whose share
+        of drifted input columns reaches it is rolled back, the revision saying why."""
+        drift = self.lab.drift.for_canary(endpoint, window)
+        reason = drift_reason(drift, self.lab.config.serving.rollback_on_drift)
+        if reason and version_ref(self.revisions(endpoint)[-1].canary) == drift.canary:
+            drift.rolled_back = self.rollback(endpoint, note=reason)
+        return drift
+
     # --- reading -------------------------------------------------------------------------------
 
     def revisions(self, endpoint: str) -> list[Revision]:
@@ -496,6 +508,10 @@ class ServingService:
                     "changed by someone else meanwhile; see %mlops endpoints"
                 )
             reason = failed_check(status, spec, max_error_rate, max_p99_ms)
+            if not reason and self.lab.config.serving.rollback_on_drift:
+                with contextlib.suppress(LabError):  # no traffic in this step: nothing to judge
+                    drift = self.lab.drift.for_canary(endpoint, f"{max(int(wait_s), 1)}s")
+                    reason = drift_reason(drift, self.lab.config.serving.rollback_on_drift)
             if reason:
                 back = self.rollback(endpoint, note=f"rollout stopped: {reason}")
                 raise RolloutStopped(

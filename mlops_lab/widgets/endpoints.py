@@ -1,5 +1,7 @@
 """Endpoints widget: per endpoint the versions with weights, live request rate, error rate,
 p50/p99 and the gate verdict, and buttons to Deploy, Set weight, Promote and Rollback.
+Beside a canary, its input and prediction drift over the last hour of requests (against its
+training data and against the stable version), computed at each refresh.
 
 Each button asks for confirmation; the change runs in a background thread with every
 button disabled until it ends, and its result (or error) shows as one line. Everything
@@ -17,22 +19,25 @@ from mlops_lab.errors import LabError
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
+    from mlops_lab.services.drift import CanaryDrift
     from mlops_lab.services.endpoint_state import EndpointStatus
 
 
 class EndpointsWidget:
     """``EndpointsWidget(lab).widget`` is the ipywidgets box to display."""
 
-    def __init__(self, lab: Lab, endpoint: str | None = None) -> None:
+    def __init__(self, lab: Lab, endpoint: str | None = None, window: str = "1h") -> None:
         import ipywidgets as w
 
         self.lab = lab
+        self.window = window
         self.statuses: list[EndpointStatus] = []
         self.pending: tuple[str, Callable[[], Any]] | None = None
         self.worker: threading.Thread | None = None
         self.endpoint = w.Dropdown(description="endpoint", options=[])
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.table = w.HTML()
+        self.drift = w.HTML()
         self.version = w.Dropdown(description="version", options=[])
         self.canary = w.BoundedIntText(value=10, min=0, max=100, description="canary %")
         self.deploy_button = w.Button(description="Deploy", button_style="primary")
@@ -58,6 +63,7 @@ class EndpointsWidget:
             [
                 w.HBox([self.endpoint, self.refresh_button]),
                 self.table,
+                self.drift,
                 w.HBox([self.version, self.canary, self.deploy_button]),
                 w.HBox(
                     [self.weight, self.weight_button, self.promote_button, self.rollback_button]
@@ -119,6 +125,16 @@ class EndpointsWidget:
             ]
         if rev and rev.canary is not None:
             self.weight.value = rev.canary_weight
+        self.drift.value = self._drift_html(status) if rev and rev.canary is not None else ""
+
+    def _drift_html(self, status: EndpointStatus) -> str:
+        try:
+            drift = self.lab.serving.canary_drift(status.endpoint, self.window)
+        except LabError as exc:
+            return f"<div style='color:#57606a'>canary drift: {html.escape(str(exc))}</div>"
+        if drift.rolled_back is not None:
+            self._error(f"rolled back: {drift.rolled_back.note}")
+        return _canary_drift_html(drift)
 
     # --- actions (also called by tests) ---------------------------------------------------
 
@@ -244,6 +260,24 @@ def _status_html(status: EndpointStatus) -> str:
         + "".join(rows)
         + "</tbody></table>"
     )
+
+
+def _canary_drift_html(drift: CanaryDrift) -> str:
+    """One line beside the canary (share of drifted columns, coloured), the details on
+    hover, and the reports folded below."""
+    colour = "#cf222e" if drift.share >= 0.5 else "#9a6700" if drift.share > 0 else "#1a7f37"
+    line = (
+        f"<div class='mlops-canary-drift' title='{html.escape(' '.join(drift.notes))}'>"
+        f"<b>canary {html.escape(drift.canary)} drift</b> (last {html.escape(drift.window)}, "
+        f"{drift.canary_rows} requests): <span style='color:{colour}'>"
+        f"{html.escape(drift.summary())}</span></div>"
+    )
+    reports = "".join(
+        f"<details><summary>{html.escape(c.title)}</summary>{c._repr_html_()}</details>"
+        for c in (drift.inputs_vs_training, drift.inputs_vs_stable, drift.predictions_vs_stable)
+        if c is not None
+    )
+    return line + reports
 
 
 def _bar(weight: int) -> str:

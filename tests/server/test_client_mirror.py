@@ -41,6 +41,14 @@ MIRRORS = {
     "INotebookRuns": models.NotebookRunsResponse,
     "IScheduleRequest": models.ScheduleRequest,
     "ISchedule": models.ScheduleResponse,
+    "IEndpointVersion": models.EndpointVersion,
+    "IEndpoint": models.Endpoint,
+    "IEndpoints": models.EndpointsResponse,
+    "IDeployRequest": models.DeployRequest,
+    "IWeightRequest": models.WeightRequest,
+    "IEndpointChange": models.ChangeResponse,
+    "IDriftSummary": models.DriftSummary,
+    "ICanaryDrift": models.CanaryDriftResponse,
     "IErrorBody": models.ErrorBody,
 }
 

@@ -62,6 +62,8 @@ def test_widget_buttons_confirm_and_disable_while_in_flight(served: Lab) -> None
     assert not widget.deploy_button.disabled
     assert "revision 2: canary" in widget.message.value
     assert "canary" in widget.table.value and "20%" in widget.table.value
+    # its drift beside it (no traffic yet: the line says so)
+    assert "canary fraud/2 drift (last 1h, 0 requests)" in widget.drift.value
     widget.ask_promote()
     widget.confirm()
     widget.wait(120)

@@ -1,13 +1,14 @@
 """ONE JupyterLab server for all browser tests, on a fixture project, and one Playwright run.
 
-The session fixture prepares a project (``mlops-lab init``, a data commit, a registered
-model with an alias), starts ``jupyter lab`` on it with a token, runs every spec in
+The session fixture prepares a project (``mlops-lab init``, a data commit, two registered
+model versions, the first with an alias and served on the session's Ray head), starts ``jupyter lab`` on it with a token, runs every spec in
 ``tests/ui/specs`` once in headless Chromium, and keeps Playwright's JSON report; each
 pytest test then checks the result of its spec. Screenshots go to ``test-artifacts/ui/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -34,6 +35,7 @@ CHROMIUM = os.environ.get("MLOPS_UI_CHROMIUM", "/usr/bin/chromium")
 FEATURE_REPO = "ui-feature-repo"
 MODEL = "fraud-detector"
 ALIAS = "champion"
+ENDPOINT = "ui-fraud"
 
 
 @dataclass
@@ -57,22 +59,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _prepare_project(root: Path) -> None:
-    """A project with a data commit and a model registered with an alias, through the lab."""
+def _prepare_project(root: Path, ray_head: dict[str, Any]) -> None:
+    """A project with a data commit, model versions 1 (@champion) and 2 trained on a table read
+    through lab.data, and version 1 served on the session's Ray head as endpoint ENDPOINT."""
     import numpy as np
     import pandas as pd
+    from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
     lab = mlops_lab.connect(root)
     lab.init()
+    toml = root / "mlops.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace("# http_port = 8000", f"http_port = {_free_port()}"), "utf-8")
+    (root / ".mlops" / "ray").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ray_head["state_file"], root / ".mlops" / "ray" / "head.json")
+    lab = mlops_lab.connect(root)
     lab.data.write_table(pd.DataFrame({"amount": [12.5, 80.0, 3.2]}), "transactions.parquet")
-    lab.data.commit(message="fixture transactions")
-    x = np.random.default_rng(0).random((40, 2))
-    y = (x[:, 0] > 0.5).astype(int)
-    with lab.tracking.start_run("fixture-training") as run:
-        run.log_metrics({"auc": 0.93})
-        run.log_model(LogisticRegression().fit(x, y))
-    lab.models.register(run, MODEL, alias=ALIAS)
+    rng = np.random.default_rng(0)
+    training = pd.DataFrame({"amount": rng.gamma(2.0, 40.0, 400), "spend_7d": rng.random(400)})
+    training["is_fraud"] = (training["amount"] > 90).astype(int)
+    lab.data.write_table(training, "training.parquet")
+    commit = lab.data.commit(message="fixture transactions")
+    for name, c, alias in (("fixture-training", 1.0, ALIAS), ("fixture-challenger", 0.01, None)):
+        with lab.tracking.start_run(name) as run:
+            frame = lab.data.read_table("training.parquet", ref=commit)
+            inputs = frame[["amount", "spend_7d"]]
+            run.log_metrics({"auc": 0.93})
+            model = LogisticRegression(C=c).fit(inputs, frame["is_fraud"])
+            run.log_model(model, signature=infer_signature(inputs))
+        lab.models.register(run, MODEL, alias=alias)
+    lab.serving.deploy(f"{MODEL}@{ALIAS}", endpoint=ENDPOINT)
 
 
 def _wait_for(url: str, token: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -104,7 +121,9 @@ def _collect(suites: list[dict[str, Any]], out: dict[str, tuple[str, str]]) -> N
 
 
 @pytest.fixture(scope="session")
-def browser_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
+def browser_run(
+    tmp_path_factory: pytest.TempPathFactory, ray_head: dict[str, Any]
+) -> Iterator[Report]:
     node_modules = HERE / "node_modules" / "@jupyterlab" / "galata"
     problems = []
     if not Path(CHROMIUM).exists():
@@ -121,7 +140,7 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
     base = tmp_path_factory.mktemp("ui")
     root = base / "project"
     root.mkdir()
-    _prepare_project(root)
+    _prepare_project(root, ray_head)
     # the freshly built extension wins over an older installed copy of the same name
     extensions = base / "labextensions"
     extensions.mkdir()
@@ -176,12 +195,13 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
                 "MLOPS_UI_FEATURE_REPO": FEATURE_REPO,
                 "MLOPS_UI_MODEL": MODEL,
                 "MLOPS_UI_ALIAS": ALIAS,
+                "MLOPS_UI_ENDPOINT": ENDPOINT,
                 "MLOPS_UI_ARTIFACTS": str(ARTIFACTS),
                 "CI": "",
             },
             capture_output=True,
             text=True,
-            timeout=480,
+            timeout=1200,
         )
         output = run.stdout + run.stderr
         (ARTIFACTS / "playwright.log").write_text(output)
@@ -192,6 +212,8 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
         _collect(json.loads(report_file.read_text()).get("suites", []), results)
         yield Report(results, output)
     finally:
+        with contextlib.suppress(Exception):
+            mlops_lab.connect(root).serving.undeploy(ENDPOINT)
         server.terminate()
         try:
             server.wait(timeout=20)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# the first test waits for the whole Playwright run (the session fixture), Ray Serve included
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def test_panel_shows_live_status(browser_run: Any) -> None:
@@ -23,3 +24,7 @@ def test_a_registered_model_appears_with_its_alias(browser_run: Any) -> None:
 
 def test_a_widget_button_from_the_magics_works(browser_run: Any) -> None:
     browser_run.check("a registry widget button from %mlops models --widget works")
+
+
+def test_endpoint_deploy_promote_rollback_from_the_panel(browser_run: Any) -> None:
+    browser_run.check("deploys a canary, promotes it and rolls back on Ray Serve")

@@ -1,0 +1,113 @@
+import { expect, test } from '@jupyterlab/galata';
+import { Locator, Page } from '@playwright/test';
+
+import { artifact, notebook, openPanel, section } from './helpers';
+
+const MODEL = process.env.MLOPS_UI_MODEL!;
+const ENDPOINT = process.env.MLOPS_UI_ENDPOINT!;
+const CHANGE = 180000; // a change waits until Ray Serve answers with the new revision
+
+/** Clicks an action button of the endpoint card, checks the question and confirms it. */
+async function confirmed(card: Locator, action: string, question: string): Promise<void> {
+  await card.getByRole('button', { name: action, exact: true }).click();
+  const confirm = card.locator('.mlops-confirm-row');
+  await expect(confirm).toBeVisible();
+  await expect(confirm).toContainText(question);
+  await confirm.getByRole('button', { name: 'Confirm' }).click();
+  await expect(confirm).toBeHidden();
+}
+
+function row(page: Page, card: Locator, variant: string): Locator {
+  return card.locator('.mlops-endpoint-table tr', { has: page.locator(`[data-variant="${variant}"]`) });
+}
+
+test.describe('Endpoints in the MLOps panel', () => {
+  test('deploys a canary, promotes it and rolls back on Ray Serve', async ({ page, tmpPath }) => {
+    test.setTimeout(600000);
+    const panel = await openPanel(page);
+    const card = section(panel, 'endpoints').locator(`[data-endpoint="${ENDPOINT}"]`);
+    await expect(card.locator('.mlops-state')).toHaveText('serving', { timeout: 60000 });
+    await expect(row(page, card, 'stable').locator('[data-variant]')).toHaveAttribute('data-version', `${MODEL}/1`);
+    await expect(row(page, card, 'stable').locator('[data-weight]')).toHaveAttribute('data-weight', '100');
+    await expect(row(page, card, 'canary')).toHaveCount(0);
+    await expect(card.getByRole('button', { name: 'Promote' })).toBeDisabled(); // no canary yet
+    await card.screenshot({ path: artifact('panel-endpoints-before.png') });
+
+    // Deploy version 2 as a 50% canary: confirm, buttons off while it applies, one line after
+    await card.locator('select.mlops-deploy-version').selectOption(`${MODEL}/2`);
+    await card.locator('input.mlops-canary').fill('50');
+    await confirmed(card, 'Deploy', `Deploy ${MODEL}/2 to ${ENDPOINT} as a 50% canary?`);
+    await expect(card).toHaveAttribute('data-busy', 'true');
+    await expect(card.getByRole('button', { name: 'Rollback' })).toBeDisabled();
+    const result = card.locator('[data-result]');
+    await expect(result).toHaveText(`${ENDPOINT} revision 2: canary -> ${MODEL}/1 50% / ${MODEL}/2 50% canary`, {
+      timeout: CHANGE
+    });
+    await expect(result).toHaveClass(/mlops-ok/);
+    await expect(card).toHaveAttribute('data-busy', 'false');
+    await expect(row(page, card, 'canary').locator('[data-variant]')).toHaveAttribute('data-version', `${MODEL}/2`);
+    await expect(row(page, card, 'canary').locator('[data-weight]')).toHaveAttribute('data-weight', '50');
+    await expect(row(page, card, 'stable').locator('[data-weight]')).toHaveAttribute('data-weight', '50');
+
+    // New-pattern traffic from a notebook; the deploy widget and a drift report show it
+    const name = 'ui-endpoints.ipynb';
+    await page.contents.uploadContent(
+      notebook([
+        {
+          source: [
+            'import numpy as np, pandas as pd, mlops_lab',
+            'lab = mlops_lab.connect()',
+            'rng = np.random.default_rng(1)',
+            'for _ in range(10):',
+            `    lab.serving.predict("${ENDPOINT}", pd.DataFrame({"amount": rng.gamma(2.0, 160.0, 40), "spend_7d": rng.random(40)}))`,
+            'print("sent")'
+          ].join('\n')
+        },
+        { source: '%mlops endpoints --widget' },
+        { source: `lab.drift.for_model("${MODEL}/2", window="1h", endpoint="${ENDPOINT}", variant="canary", record=False)` }
+      ]),
+      'text',
+      `${tmpPath}/${name}`
+    );
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    await page.notebook.activate(name);
+    await page.notebook.run();
+    const outputs = page.locator('.jp-Cell .jp-OutputArea');
+    await expect(outputs.nth(0)).toContainText('sent', { timeout: 120000 });
+    const widget = outputs.nth(1);
+    await expect(widget.locator('.mlops-canary-drift')).toContainText(`canary ${MODEL}/2 drift`, { timeout: 120000 });
+    await expect(widget.locator('.mlops-canary-drift')).toContainText('drifted vs training (amount');
+    await widget.screenshot({ path: artifact('widget-endpoints-drift.png') });
+    const report = outputs.nth(2);
+    await expect(report).toContainText(`${MODEL} v2: training data vs last 1h of predictions`, { timeout: 120000 });
+    await expect(report.locator('svg').first()).toBeVisible();
+    await report.screenshot({ path: artifact('drift-report.png') });
+
+    // the panel's drift line beside the canary, checked again on its button
+    await page.sidebar.openTab('mlops-lab-panel');
+    await card.locator('.mlops-drift-refresh').click();
+    const drift = card.locator('.mlops-canary-drift');
+    await expect(drift.locator('[data-drift="inputs vs training"]')).toContainText('drifted (amount', { timeout: 120000 });
+    await expect(drift.locator('[data-drift="inputs vs stable"]')).toBeVisible();
+    await expect(drift.locator('[data-drift="predictions vs stable"]')).toBeVisible();
+    await card.screenshot({ path: artifact('panel-endpoints-canary-drift.png') });
+
+    // Promote: version 2 serves everything
+    await confirmed(card, 'Promote', `Promote the canary of ${ENDPOINT} to stable and @champion?`);
+    await expect(result).toHaveText(`${ENDPOINT} revision 3: promote -> ${MODEL}/2 100%`, { timeout: CHANGE });
+    await expect(row(page, card, 'stable').locator('[data-variant]')).toHaveAttribute('data-version', `${MODEL}/2`);
+    await expect(row(page, card, 'stable').locator('[data-weight]')).toHaveAttribute('data-weight', '100');
+    await expect(row(page, card, 'canary')).toHaveCount(0);
+    await expect(drift).toBeHidden();
+
+    // Rollback: back to version 1 in one step
+    await confirmed(card, 'Rollback', `Roll ${ENDPOINT} back to its previous stable version?`);
+    await expect(result).toHaveText(`${ENDPOINT} revision 4: rollback -> ${MODEL}/1 100% (back from ${MODEL}/2)`, {
+      timeout: CHANGE
+    });
+    await expect(row(page, card, 'stable').locator('[data-variant]')).toHaveAttribute('data-version', `${MODEL}/1`);
+    await expect(row(page, card, 'stable').locator('[data-weight]')).toHaveAttribute('data-weight', '100');
+    await expect(card.locator('.mlops-revision')).toContainText('r4 rollback');
+    await card.screenshot({ path: artifact('panel-endpoints-after.png') });
+  });
+});
