@@ -338,11 +338,16 @@ def log_model(model: Any, input_example: Any = None) -> str:
     if hasattr(input_example, "detach"):
         input_example = input_example.detach().cpu().numpy()
     if isinstance(model, Classifier) or _is_sklearn(model):
-        requirements = list(mlflow.sklearn.get_default_pip_requirements())
+        # Pickled, as the job made it: skops (MLflow's default) refuses trees and our class.
+        requirements = list(mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True))
         if isinstance(model, Classifier):
             requirements.append(f"torch=={require('torch').__version__}")
         info = mlflow.sklearn.log_model(
-            model, name="model", input_example=input_example, pip_requirements=requirements
+            model,
+            name="model",
+            input_example=input_example,
+            serialization_format="cloudpickle",
+            pip_requirements=requirements,
         )
     else:
         info = mlflow.pytorch.log_model(

@@ -78,7 +78,7 @@ def test_plain_papermill_names_the_notebook(project: Lab) -> None:
     source = _notebook(project.root / "cron.ipynb")
     papermill = Path(sys.executable).with_name("papermill")
     subprocess.run(
-        [str(papermill), "cron.ipynb", "out/cron.ipynb", "-k", "mlops", "--cwd", "."],
+        [str(papermill), "cron.ipynb", "cron.out.ipynb", "-k", "mlops", "--cwd", "."],
         cwd=project.root,
         env=_fresh_env(project.root),
         check=True,
