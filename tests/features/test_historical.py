@@ -93,6 +93,7 @@ def test_dropped_rows_are_counted_and_explained(
 ) -> None:
     lab = fraud_lab["lab"]
     labels = lab.data.read_table("fraud/labels.parquet", fraud_lab["commit"])
+    labels = labels.iloc[:-1]  # rows no other test asks for: a notice no test has seen
     got = lab.features.historical(labels, "fraud_v1")
     lab.features.historical(labels, "fraud_v1")  # the same notice is not shown twice
     dropped = got.attrs["mlops.dropped"]
