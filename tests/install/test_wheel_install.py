@@ -3,8 +3,9 @@ environment, then `mlops-lab demo`.
 
 torch comes only with the `[torch]` extra, so here the quickstart's `%%mlops train` cell
 takes its scikit-learn body, and a script that imports torch is refused before anything
-is submitted, with one line naming the extra. Builds and installs everything (minutes):
-marked `install` as well as `slow`, so CI can give it a job of its own.
+is submitted, with one line naming the extra. Builds and installs everything (tens of
+minutes on a small machine): marked `install`, which the default run leaves out; CI runs it
+in a job of its own with `pytest -m install`.
 """
 
 from __future__ import annotations
