@@ -5,6 +5,7 @@ here is refused before anything is submitted."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,9 @@ def test_logged_model_is_validated_by_mlflows_evaluator(project: Lab, make: Any)
     assert result.verdict == "passed", result.summary
     assert result.metrics["roc_auc"] > 0.6
     assert project.models.get(version.ref).lineage["mlops.validation.verdict"] == "passed"
+    # the evaluator's plots went to MLflow, not into the notebook's output
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    assert pyplot is None or pyplot.get_fignums() == []
 
 
 def test_a_script_importing_a_missing_package_is_refused_before_submitting(
