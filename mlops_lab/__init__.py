@@ -17,8 +17,10 @@ __all__ = ["Lab", "LabError", "__version__", "connect"]
 
 def load_ipython_extension(ipython: Any) -> None:
     from mlops_lab.magics import load
+    from mlops_lab.notices import quiet_kernel
 
     load(ipython)
+    quiet_kernel()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

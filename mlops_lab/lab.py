@@ -204,4 +204,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def connect(path: str | os.PathLike[str] | None = None) -> Lab:
     """Open the project at ``path`` (or the one found from the working directory)."""
+    from mlops_lab.notices import quiet_kernel
+
+    quiet_kernel()
     return Lab(config_module.load(path))

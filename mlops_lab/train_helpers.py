@@ -101,6 +101,7 @@ def fit_torch(
     A failed run raises (so the job fails); with ``--max-failures K`` Ray Train restarts
     the workers up to K times and ``resume`` hands the loop its last checkpoint.
     """
+    require("torch", "mlops-lab[torch]")
     trainer_class = require("ray.train.torch", "ray[train]").TorchTrainer
     return _fit(trainer_class, loop, config, name)
 
@@ -290,10 +291,48 @@ def load_model(result: Any, model: Any) -> Any:
     return model
 
 
-def log_model(model: Any, input_example: Any = None) -> str:
-    """Log a torch model to the job's MLflow run as ``model`` (what ``--register`` registers).
+def torch_installed() -> bool:
+    """Whether PyTorch is installed here (the ``[torch]`` extra); a body can choose a
+    scikit-learn model on the default install."""
+    import importlib.util
 
-    With an ``input_example`` (numpy array or tensor) MLflow also records the signature.
+    return importlib.util.find_spec("torch") is not None
+
+
+class Classifier:
+    """A binary classifier around a torch module that outputs one logit per row, with the
+    scikit-learn methods MLflow's evaluator and serving call: ``predict_proba`` (two columns,
+    the sigmoid of the logit) and ``predict`` (0 or 1). ``columns`` are the input columns in
+    the module's order (a DataFrame's other columns are ignored)."""
+
+    classes_ = (0, 1)
+
+    def __init__(self, module: Any, columns: list[str] | None = None) -> None:
+        self.module = _unwrap(module).cpu().eval()
+        self.columns = list(columns) if columns is not None else None
+
+    def predict_proba(self, rows: Any) -> Any:
+        import numpy as np
+
+        torch = require("torch")
+        if self.columns is not None and hasattr(rows, "columns"):
+            rows = rows[self.columns]
+        x = torch.as_tensor(np.asarray(rows, dtype="float32"))
+        with torch.no_grad():
+            positive = torch.sigmoid(self.module(x)).reshape(-1).numpy().astype("float64")
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, rows: Any) -> Any:
+        return (self.predict_proba(rows)[:, 1] >= 0.5).astype("int64")
+
+
+def log_model(model: Any, input_example: Any = None) -> str:
+    """Log the job's model to its MLflow run as ``model`` (what ``--register`` registers).
+
+    A scikit-learn model (or a :class:`Classifier` around a torch module) is logged with
+    MLflow's sklearn flavour, so ``predict`` gives labels and MLflow's evaluator finds
+    ``predict_proba``; a bare torch module with the pytorch flavour. With an
+    ``input_example`` (a DataFrame names the columns) MLflow also records the signature.
     """
     import mlflow
 
@@ -302,11 +341,28 @@ def log_model(model: Any, input_example: Any = None) -> str:
         mlflow.set_tracking_uri(uri)
     if hasattr(input_example, "detach"):
         input_example = input_example.detach().cpu().numpy()
-    info = mlflow.pytorch.log_model(
-        _unwrap(model).cpu(),
-        name="model",
-        input_example=input_example,
-        serialization_format="pickle",
-    )
+    if isinstance(model, Classifier) or _is_sklearn(model):
+        # Pickled, as the job made it: skops (MLflow's default) refuses trees and our class.
+        requirements = list(mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True))
+        if isinstance(model, Classifier):
+            requirements.append(f"torch=={require('torch').__version__}")
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=input_example,
+            serialization_format="cloudpickle",
+            pip_requirements=requirements,
+        )
+    else:
+        info = mlflow.pytorch.log_model(
+            _unwrap(model).cpu(),
+            name="model",
+            input_example=input_example,
+            serialization_format="pickle",
+        )
     os.environ[variable("model_uri")] = str(info.model_uri)
     return str(info.model_uri)
+
+
+def _is_sklearn(model: Any) -> bool:
+    return any(cls.__module__.split(".")[0] == "sklearn" for cls in type(model).__mro__)

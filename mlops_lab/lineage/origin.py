@@ -29,7 +29,8 @@ def notebook_path() -> str | None:
     """The notebook (or script) that is running, as an absolute path when it can be found.
 
     Order: ``MLOPS_NOTEBOOK_PATH`` (set for papermill runs), ``JPY_SESSION_NAME`` (set by
-    jupyter-server for each kernel), VS Code's ``__vsc_ipynb_file__``, the ``__main__`` script.
+    jupyter-server for each kernel), VS Code's ``__vsc_ipynb_file__``, the input notebook of
+    a plain ``papermill IN OUT`` command that started this kernel, the ``__main__`` script.
     """
     explicit = JobEnv.current().notebook_path
     if explicit:
@@ -48,11 +49,39 @@ def notebook_path() -> str | None:
         vscode = shell.user_ns.get("__vsc_ipynb_file__")
         if vscode:
             return str(vscode)
+        launched = _papermill_input()
+        if launched:
+            return launched
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
     if script and shell is None:
         return str(Path(script).resolve())
     return None
+
+
+def _papermill_input() -> str | None:
+    """The local input notebook of the ``papermill`` command line that started this kernel
+    (the kernel's parent process), read as papermill's own command parses it."""
+    parent = Path("/proc") / str(os.getppid())
+    try:
+        words = [w.decode() for w in (parent / "cmdline").read_bytes().split(b"\0") if w]
+        cwd = Path(os.readlink(parent / "cwd"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    starts = [i for i, w in enumerate(words[:3]) if Path(w).name == "papermill"]
+    if not starts:
+        return None
+    try:
+        from papermill.cli import papermill as command
+
+        context = command.make_context("papermill", words[starts[0] + 1 :], resilient_parsing=True)
+    except Exception:  # not papermill's command line after all
+        return None
+    source = str(context.params.get("notebook_path") or "")
+    if not source.endswith(".ipynb") or "://" in source:
+        return None
+    path = Path(source).expanduser()
+    return str((path if path.is_absolute() else cwd / path).resolve())
 
 
 def git_state(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import builtins
 import copy
 import json
-import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,11 +53,10 @@ from mlops_lab.errors import (
     UsageError,
     require,
 )
+from mlops_lab.notices import notice
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -319,7 +317,7 @@ class FeatureService:
         if dropped > 0:
             summary = self._explain_dropped(entity_df, resolved.views, store, dropped)
             frame.attrs["mlops.dropped"] = summary
-            log.warning(summary["message"])
+            notice(summary["message"])
         else:
             frame.attrs["mlops.dropped"] = {"count": 0, "of": len(entity_df), "reasons": {}}
         return frame

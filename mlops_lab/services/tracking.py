@@ -26,9 +26,12 @@ from mlops_lab import lineage
 from mlops_lab.backends import tracking as tracking_backends
 from mlops_lab.backends.tracking.mlflow import (
     RUN_ID_PATTERN,
+    SOURCE_NAME_TAG,
     acquire_uri,
+    names_kernel_launcher,
     release_uri,
     resolve_uri,
+    source_tags,
     translate,
 )
 from mlops_lab.errors import (
@@ -360,6 +363,7 @@ class TrackingService:
         started = time.perf_counter()
         run_tags = dict(origin) if origin is not None else lineage.origin_tags(self.lab.root)
         stamp = time.perf_counter() - started
+        run_tags = {**source_tags(run_tags.get(lineage.NOTEBOOK_PATH)), **run_tags}
         run_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
         active = mlflow.active_run()
         if active is not None and not nested:
@@ -387,6 +391,8 @@ class TrackingService:
         except Exception as exc:
             release_uri()
             raise translate(exc, f"starting run {name or ''}".strip()) from None
+        if SOURCE_NAME_TAG not in run_tags and names_kernel_launcher(run):
+            self.client.delete_tag(run.info.run_id, SOURCE_NAME_TAG)
         collector = lineage.activate()
         tracked = TrackedRun(self, run, collector, fluent=True, detect_code=origin is None)
         tracked.stamp_seconds = stamp

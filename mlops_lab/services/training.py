@@ -221,6 +221,8 @@ class TrainingService:
         _check_args(name, workers, cpus, gpus, max_failures, deadline, register)
         _check_syntax(source, name)
         kind = self._kind(on)
+        if kind == "ray-local":  # the job runs on this Python: what it imports must be here
+            _check_imports(source, folder)
         job_id = f"{name}-{time.strftime('%m%d%H%M%S')}-{secrets.token_hex(2)}"
         with tempfile.TemporaryDirectory(prefix="mlops-job-") as tmp:
             working = Path(tmp)
@@ -401,6 +403,35 @@ def _check_syntax(source: str, name: str) -> None:
             f"syntax error in the training script at line {exc.lineno}: {exc.msg}; "
             "fix it and rerun (nothing was submitted)"
         ) from None
+
+
+# Packages a script may import that come with an extra of mlops-lab rather than by default.
+EXTRAS = {"torch": "mlops-lab[torch]"}
+
+
+def _check_imports(source: str, folder: Path) -> None:
+    """Refuse a script whose unconditional imports are missing here, before submitting it
+    (a job would fail only after the head started, inside Ray). Imports under ``if`` or
+    ``try`` are the script's own choice and are not checked."""
+    import importlib.util
+
+    local = {path.stem if path.is_file() else path.name for path in local_modules(source, folder)}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module.split(".")[0]]
+        else:
+            continue
+        for top in names:
+            if top in local or top in sys.builtin_module_names:
+                continue
+            if importlib.util.find_spec(top) is None:
+                install = EXTRAS.get(top, top)
+                raise UsageError(
+                    f"the training script imports {top}, which is not installed; run: pip "
+                    f"install '{install}' (nothing was submitted)"
+                )
 
 
 def local_modules(source: str, folder: Path) -> list[Path]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -393,6 +394,7 @@ def _quiet() -> Iterator[None]:
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
+    before = _figures()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -400,6 +402,16 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            for number in _figures() - before:  # the evaluator's plots, logged as artifacts
+                pyplot.close(number)
+
+
+def _figures() -> set[int]:
+    """Open matplotlib figures (a notebook shows each as an output when the cell ends)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return set(pyplot.get_fignums()) if pyplot is not None else set()
 
 
 # --- latency and slices --------------------------------------------------------------------

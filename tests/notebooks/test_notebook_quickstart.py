@@ -46,8 +46,8 @@ EXTRAS = [
     "%mlops params {train_nb}",
     "%mlops schedule {train_nb} --cron '0 2 * * *' --image img:1 -p model_name f --dry-run",
     "import pandas as pd\n"
-    "one = pd.DataFrame([dict(amount=120.0, spend_7d=300.0, txn_count_7d=4.0, "
-    "avg_amount_7d=60.0, max_amount_7d=90.0)])\n"
+    "one = pd.DataFrame([dict(amount=120.0, merchant_category='online', spend_7d=300.0, "
+    "txn_count_7d=4.0, avg_amount_7d=60.0, max_amount_7d=90.0)])\n"
     "%mlops predict fraud one",
     "%mlops undeploy fraud",
     "from mlops_lab.examples import fraud\n"
@@ -162,6 +162,45 @@ def test_quickstart_runs_end_to_end(demo: dict[str, Any]) -> None:
     assert all(c.execution_count for c in ran)
 
 
+# What third-party libraries print when they warn or log (the lab's own notices are
+# display outputs, never stderr).
+THIRD_PARTY_NOISE = re.compile(
+    r"Warning\b|warnings\.warn|Creating initial database tables|site-packages/|"
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING)",
+    re.MULTILINE,
+)
+
+
+def test_quickstart_outputs_carry_no_third_party_warnings(demo: dict[str, Any]) -> None:
+    nb = nbformat.read(demo["root"] / "quickstart.out.ipynb", as_version=4)
+    noise = [
+        f"cell {i}: {o.text[:300]}"
+        for i, cell in enumerate(nb.cells)
+        for o in cell.get("outputs", [])
+        if o.output_type == "stream" and o.name == "stderr" and THIRD_PARTY_NOISE.search(o.text)
+    ]
+    assert noise == []
+    # The lab's own expected notice: once, as a notice, never as stderr.
+    notices = [
+        o for cell in nb.cells for o in cell.get("outputs", []) if "Feast dropped" in json.dumps(o)
+    ]
+    assert len(notices) == 1, notices
+    assert notices[0].output_type == "display_data"
+
+
+def test_quickstart_validates_the_challenger_before_the_canary(demo: dict[str, Any]) -> None:
+    lab = mlops_lab.connect(demo["root"])
+    challenger = lab.models.get("fraud@challenger")
+    assert challenger.lineage["mlops.validation.verdict"] == "passed"
+    run = lab.tracking.client.get_run(challenger.lineage["mlops.validation.run"])
+    assert run.data.metrics["roc_auc"] >= 0.75
+    nb = nbformat.read(demo["root"] / "quickstart.out.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    validate = next(i for i, c in enumerate(code) if "%mlops validate fraud@challenger" in c)
+    canary = next(i for i, c in enumerate(code) if "%mlops deploy fraud@challenger" in c)
+    assert validate < canary
+
+
 def test_shipped_pipeline_passes_every_gate(demo: dict[str, Any]) -> None:
     root = demo["root"]
     assert demo["pipeline"].exit_code == 0, demo["pipeline"].output
@@ -172,7 +211,13 @@ def test_shipped_pipeline_passes_every_gate(demo: dict[str, Any]) -> None:
         ("evaluate", "passed"),
         ("promote", "passed"),
     ]
-    assert "fraud@champion -> version" in (root / "pipeline" / "promote.ipynb").read_text()
+    promote = (root / "pipeline" / "promote.ipynb").read_text()
+    assert "fraud@champion -> version" in promote
+    # the promote stage deployed through the gate: its version passed and now serves
+    lab = mlops_lab.connect(root)
+    champion = lab.models.get("fraud@champion")
+    assert champion.lineage["mlops.validation.verdict"] == "passed"
+    assert f"fraud@champion -> version {champion.version}, serving on endpoint fraud" in promote
 
 
 def test_canary_secret_appears_nowhere(demo: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mlops_lab.errors",
             "mlops_lab.display",
             "mlops_lab.render",
+            "mlops_lab.notices",
             "mlops_lab.jobenv",
             "mlops_lab.resources",
             "mlops_lab.examples",

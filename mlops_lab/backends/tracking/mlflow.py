@@ -4,11 +4,14 @@ recorder of notebook-job runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 PARENT_TAG = "mlflow.parentRunId"
 JOB_ID_TAG = "mlops.job.id"
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
 
 # The fluent API's tracking URI is process-global; the lab sets it only while one of its
 # runs is active in the process and puts the previous value back afterwards.
@@ -59,12 +64,74 @@ def open_client(uri: str) -> Any:
     """An ``MlflowClient`` for the tracking and registry ``uri`` (a local database's directory
     is created)."""
     mlflow = require("mlflow")
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
+            create_sqlite_store(Path(uri.removeprefix("sqlite:///")))
         return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:
         raise translate(exc, f"opening tracking store {uri}") from None
+
+
+def create_sqlite_store(db: Path) -> None:
+    """Create a new SQLite store's tables once, whoever asks first: processes that first
+    touch the same new store together would otherwise race to create them ("table ...
+    already exists"). The tables are made in a side file under a file lock and moved into
+    place whole, so a store that exists is complete."""
+    if db.exists():
+        return
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(f".{db.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if db.exists():  # made by the process that held the lock before
+            return
+        building = db.with_name(f".{db.name}.{os.getpid()}.new")
+        building.unlink(missing_ok=True)
+        try:
+            with quiet():
+                from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+                from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+                store = SqlAlchemyStore(
+                    f"sqlite:///{building}",
+                    str(Path(DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).resolve()),
+                )
+                store.engine.dispose()
+            os.replace(building, db)
+        finally:
+            building.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """MLflow's and its database layer's log lines and warnings, which a user cannot act
+    on ("Creating initial database tables", SQLAlchemy deprecations), kept out of outputs."""
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic", "sqlalchemy")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def source_tags(notebook: str | None) -> dict[str, str]:
+    """MLflow's own source tags (the UI's "Source") for a run whose code is ``notebook``."""
+    if notebook and notebook.endswith(".ipynb"):
+        return {SOURCE_NAME_TAG: notebook, SOURCE_TYPE_TAG: "NOTEBOOK"}
+    return {}
+
+
+def names_kernel_launcher(run: Any) -> bool:
+    """Whether MLflow named the Jupyter kernel's launcher as the run's source (what it does
+    in a kernel whose notebook nobody could tell): that says nothing, so the lab drops it."""
+    name = str(run.data.tags.get(SOURCE_NAME_TAG, ""))
+    return Path(name).name in ("ipykernel_launcher.py", "__main__.py") and "ipykernel" in name
 
 
 def translate(exc: Exception, what: str) -> LabError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -23,6 +24,9 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
 from traitlets import Any as AnyTrait
 from traitlets import Dict
+
+from mlops_lab.jobenv import variable
+from mlops_lab.services.notebooks.execution import notebook_env
 
 
 class JobNotebookClient(PapermillNotebookClient):
@@ -130,7 +134,12 @@ class JobEngine(NBClientEngine):
         kernel_ready: Any = None,
         **kwargs: Any,
     ) -> Any:
-        kwargs.pop("input_path", None)
+        env = dict(kernel_env or {})
+        source = _local_path(kwargs.pop("input_path", None))
+        if source and variable("notebook_path") not in env:
+            # `papermill --engine mlops IN OUT` (a scheduler's operator, a cron line): the
+            # kernel learns its notebook here, as it does under `mlops-lab run`.
+            env.update(notebook_env(source))
         return JobNotebookClient(
             nb_man,
             timeout=execution_timeout,
@@ -140,10 +149,17 @@ class JobEngine(NBClientEngine):
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
-            kernel_env=dict(kernel_env or {}),
+            kernel_env=env,
             kernel_ready=kernel_ready,
             **kwargs,
         ).execute()
+
+
+def _local_path(path: Any) -> str | None:
+    text = str(path or "")
+    if not text.endswith(".ipynb") or "://" in text:
+        return None
+    return str(Path(text).expanduser().resolve())
 
 
 def _logger() -> Any:

@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from mlops_lab.errors import ConfigError, require
+from mlops_lab.jobenv import variable
 
 ENGINE = "mlops"
 """The papermill engine name of ``mlops_lab.services.notebooks.engine.JobEngine``."""
+
+
+def notebook_env(source: str) -> dict[str, str]:
+    """What tells a kernel which notebook it runs: the lab's variable, and the one MLflow's
+    own Jupyter context reads for its source tags."""
+    return {variable("notebook_path"): source, "IPYNB_FILE": source}
 
 
 class CellFailed(Exception):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import limits, lineage
-from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder
+from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder, source_tags
 from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv
@@ -227,15 +227,17 @@ class NotebookService:
             JOB_KIND_TAG: "notebook",
             lineage.NOTEBOOK_PATH: str(source),
             **lineage.git_state(source, only_path=True),
-            "mlflow.source.name": str(source),
-            "mlflow.source.type": "NOTEBOOK",
+            **source_tags(str(source)),
             **(extra_tags or {}),
         }
         started = time.time()
         job_id = uuid.uuid4().hex
         tags[JOB_ID_TAG] = job_id
         out.parent.mkdir(parents=True, exist_ok=True)
-        env = JobEnv(project=str(config.root), notebook_path=str(source), job_id=job_id).to_env()
+        env = {
+            **JobEnv(project=str(config.root), job_id=job_id).to_env(),
+            **execution.notebook_env(str(source)),
+        }
         # The job's MLflow run is opened while the kernel starts (importing MLflow and opening
         # the store take about as long); no cell runs before it exists.
         opening = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mlops-job")
