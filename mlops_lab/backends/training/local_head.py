@@ -28,6 +28,7 @@ from mlops_lab.errors import BackendError, UnreachableError
 
 STATE_FILE = "head.json"
 START_TIMEOUT_S = 120.0
+START_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -172,17 +173,10 @@ class LocalHead:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
         return HeadInfo(url, True, True, resources, f"started {since}, session {state.get('sid')}")
 
-    def up(self, num_cpus: int | None = None, num_gpus: int | None = None) -> HeadInfo:
-        """Start the head unless the recorded one answers; returns its info."""
-        if self.address() is not None:
-            return self.info()
-        state = self.read_state()
-        if state is not None:
-            self._kill_session(state)  # recorded but dead or hung: clean up what is left
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+    def _command(self, num_cpus: int | None, num_gpus: int | None) -> tuple[list[str], int, int]:
+        """`ray start --head` on free ports; (command, dashboard port, GCS port)."""
         port = _free_port(self.dashboard_port)
         gcs_port = _free_port()
-        url = f"http://127.0.0.1:{port}"
         command = [
             _ray_executable(),
             "start",
@@ -218,8 +212,12 @@ class LocalHead:
             command += ["--num-cpus", str(num_cpus)]
         if num_gpus is not None:
             command += ["--num-gpus", str(num_gpus)]
-        log_path = self.state_dir / "ray-start.log"
-        env = head_environment(os.environ)
+        return command, port, gcs_port
+
+    def _start(
+        self, command: list[str], env: dict[str, str], log_path: Path
+    ) -> tuple[int, int | None]:
+        """Run `ray start` in its own session; (session id, exit code or None on timeout)."""
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command,
@@ -230,25 +228,42 @@ class LocalHead:
                 env=env,
                 cwd=str(self.state_dir),
             )
-        sid = process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
-        code = None
         while time.monotonic() < deadline:
             code = process.poll()
             if code is not None:
-                break
+                return process.pid, code
             time.sleep(0.5)
-        if code is None:
+        return process.pid, None
+
+    def up(self, num_cpus: int | None = None, num_gpus: int | None = None) -> HeadInfo:
+        """Start the head unless the recorded one answers; returns its info."""
+        if self.address() is not None:
+            return self.info()
+        state = self.read_state()
+        if state is not None:
+            self._kill_session(state)  # recorded but dead or hung: clean up what is left
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.state_dir / "ray-start.log"
+        env = head_environment(os.environ)
+        for attempt in range(START_ATTEMPTS):
+            command, port, gcs_port = self._command(num_cpus, num_gpus)
+            sid, code = self._start(command, env, log_path)
+            if code == 0:
+                break
             self._kill_session({"sid": sid, "temp_dir": str(self.temp_dir)})
-            raise UnreachableError(
-                f"`ray start` did not finish in {START_TIMEOUT_S:.0f} s; see {log_path}"
-            )
-        if code != 0:
-            self._kill_session({"sid": sid, "temp_dir": str(self.temp_dir)})
+            if code is None:
+                raise UnreachableError(
+                    f"`ray start` did not finish in {START_TIMEOUT_S:.0f} s; see {log_path}"
+                )
             tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+            # Ray gives its raylet a fixed 30 s to register; a busy machine can miss that once.
+            if "timed out during startup" in " ".join(tail) and attempt + 1 < START_ATTEMPTS:
+                continue
             raise BackendError(
                 f"`ray start` failed (exit {code}: {' '.join(tail)[:200]}); see {log_path}"
             )
+        url = f"http://127.0.0.1:{port}"
         state = {
             "dashboard_url": url,
             "dashboard_port": port,
@@ -263,7 +278,7 @@ class LocalHead:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
         os.replace(tmp, self.state_file)
-        self._wait_jobs_api(url, deadline)
+        self._wait_jobs_api(url, time.monotonic() + START_TIMEOUT_S)
         return self.info()
 
     def _wait_jobs_api(self, url: str, deadline: float) -> None:
