@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,17 +40,14 @@ def team_servers() -> Iterator[TeamServers]:
 def team_ray(team_servers: TeamServers) -> Iterator[TeamServers]:
     """The team's remote Ray cluster: a second head, reached through RAY_ADDRESS."""
     from mlops_lab.backends.training.local_head import LocalHead
-    from mlops_lab.errors import BackendError
 
     head = LocalHead(team_servers.root / "ray" / ".mlops" / "ray", dashboard_port=0)
     try:
-        for attempt in range(3):  # Ray gives its raylet 30 s to register: a busy CI box may miss it
-            try:
-                team_servers.ray_address = head.up(num_cpus=4).dashboard_url
-                break
-            except BackendError:
-                if attempt == 2:
-                    raise
+        # A remote job's driver runs the cluster's `python`: this cluster's is the one that has
+        # mlops-lab, as a real cluster's image would.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+            team_servers.ray_address = head.up(num_cpus=4).dashboard_url
         yield team_servers
     finally:
         head.down()
