@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import Any
 
@@ -63,7 +64,8 @@ def test_widget_buttons_confirm_and_disable_while_in_flight(served: Lab) -> None
     assert "revision 2: canary" in widget.message.value
     assert "canary" in widget.table.value and "20%" in widget.table.value
     # its drift beside it (no traffic yet: the line says so)
-    assert "canary fraud/2 drift (last 1h, 0 requests)" in widget.drift.value
+    shown = re.sub(r"<[^>]+>", "", widget.drift.value)
+    assert "canary fraud/2 drift (last 1h, 0 requests)" in shown
     widget.ask_promote()
     widget.confirm()
     widget.wait(120)
