@@ -1,7 +1,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import { Locator, Page } from '@playwright/test';
 
-import { artifact, notebook, openPanel, section } from './helpers';
+import { artifact, openPanel, section } from './helpers';
 
 const MODEL = process.env.MLOPS_UI_MODEL!;
 const ENDPOINT = process.env.MLOPS_UI_ENDPOINT!;
@@ -22,7 +22,7 @@ function row(page: Page, card: Locator, variant: string): Locator {
 }
 
 test.describe('Endpoints in the MLOps panel', () => {
-  test('deploys a canary, promotes it and rolls back on Ray Serve', async ({ page, tmpPath }) => {
+  test('deploys a canary, promotes it and rolls back on Ray Serve', async ({ page }) => {
     test.setTimeout(600000);
     const panel = await openPanel(page);
     const card = section(panel, 'endpoints').locator(`[data-endpoint="${ENDPOINT}"]`);
@@ -49,48 +49,10 @@ test.describe('Endpoints in the MLOps panel', () => {
     await expect(row(page, card, 'canary').locator('[data-weight]')).toHaveAttribute('data-weight', '50');
     await expect(row(page, card, 'stable').locator('[data-weight]')).toHaveAttribute('data-weight', '50');
 
-    // New-pattern traffic from a notebook; the deploy widget and a drift report show it
-    const name = 'ui-endpoints.ipynb';
-    await page.contents.uploadContent(
-      notebook([
-        {
-          source: [
-            'import numpy as np, pandas as pd, mlops_lab',
-            'lab = mlops_lab.connect()',
-            'rng = np.random.default_rng(1)',
-            'for _ in range(10):',
-            `    lab.serving.predict("${ENDPOINT}", pd.DataFrame({"amount": rng.gamma(2.0, 160.0, 40), "spend_7d": rng.random(40)}))`,
-            'print("sent")'
-          ].join('\n')
-        },
-        { source: '%mlops endpoints --widget' },
-        { source: `lab.drift.for_model("${MODEL}/2", window="1h", endpoint="${ENDPOINT}", variant="canary", record=False)` }
-      ]),
-      'text',
-      `${tmpPath}/${name}`
-    );
-    await page.notebook.openByPath(`${tmpPath}/${name}`);
-    await page.notebook.activate(name);
-    await page.notebook.run();
-    const outputs = page.locator('.jp-Cell .jp-OutputArea');
-    await expect(outputs.nth(0)).toContainText('sent', { timeout: 120000 });
-    const widget = outputs.nth(1);
-    await expect(widget.locator('.mlops-canary-drift')).toContainText(`canary ${MODEL}/2 drift`, { timeout: 120000 });
-    await expect(widget.locator('.mlops-canary-drift')).toContainText('drifted vs training (amount');
-    await widget.screenshot({ path: artifact('widget-endpoints-drift.png') });
-    const report = outputs.nth(2);
-    await expect(report).toContainText(`${MODEL} v2: training data vs last 1h of predictions`, { timeout: 120000 });
-    await expect(report.locator('svg').first()).toBeVisible();
-    await report.screenshot({ path: artifact('drift-report.png') });
-
-    // the panel's drift line beside the canary, checked again on its button
-    await page.sidebar.openTab('mlops-lab-panel');
-    await card.locator('.mlops-drift-refresh').click();
+    // the canary's drift line sits beside it (no traffic yet: it says so)
     const drift = card.locator('.mlops-canary-drift');
-    await expect(drift.locator('[data-drift="inputs vs training"]')).toContainText('drifted (amount', { timeout: 120000 });
-    await expect(drift.locator('[data-drift="inputs vs stable"]')).toBeVisible();
-    await expect(drift.locator('[data-drift="predictions vs stable"]')).toBeVisible();
-    await card.screenshot({ path: artifact('panel-endpoints-canary-drift.png') });
+    await expect(drift).toContainText(`canary ${MODEL}/2 drift`);
+    await card.screenshot({ path: artifact('panel-endpoints-canary.png') });
 
     // Promote: version 2 serves everything
     await confirmed(card, 'Promote', `Promote the canary of ${ENDPOINT} to stable and @champion?`);
