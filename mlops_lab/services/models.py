@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN, translate
+from mlops_lab.backends.tracking.mlflow import RUN_ID_PATTERN, acquire_uri, release_uri, translate
 from mlops_lab.display import Id, Table
 from mlops_lab.errors import ConflictError, LabError, NotFoundError, UsageError, require
 from mlops_lab.render import Figure, grouped_bars
@@ -366,10 +366,13 @@ class ModelRegistry:
         MLflow model URI. ``flavor`` "pyfunc" (default) or a flavour such as "sklearn"."""
         module = require(f"mlflow.{flavor}")
         location = self.location(ref)
+        acquire_uri(self.lab.tracking.uri)  # an mlflow-artifacts: location is read through it
         try:
             return module.load_model(location)
         except Exception as exc:
             raise translate(exc, f"loading {ref}") from None
+        finally:
+            release_uri()
 
     def location(self, ref: str) -> str:
         """Where a model's files are (a local path or artifact URI), resolved without the
