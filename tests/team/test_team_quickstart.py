@@ -22,7 +22,7 @@ from mlops_lab import lineage, resources
 from mlops_lab.errors import LabError
 from mlops_lab.lab import Lab, connect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.team_quickstart]
 
 REGISTER = """
 import sys, mlops_lab
