@@ -19,14 +19,13 @@ verdict and its rendering in validation_report.
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
+from mlops_lab.backends.tracking.mlflow import quiet
 from mlops_lab.errors import LabError, NotFoundError, UsageError, require
 from mlops_lab.services.validation_report import Check, ValidationResult, figure, mark
 from mlops_lab.services.validation_rules import (
@@ -390,18 +389,11 @@ def _holds(criterion: dict[str, float], rule: Rule, scores: Any, base: Any) -> b
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keep MLflow's and its plotting libraries' log lines and warnings out of notebooks."""
-    loggers = [logging.getLogger(name) for name in ("mlflow", "matplotlib", "shap")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
     before = _figures()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet("mlflow", "matplotlib", "shap"):
             yield
     finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
         pyplot = sys.modules.get("matplotlib.pyplot")
         if pyplot is not None:
             for number in _figures() - before:  # the evaluator's plots, logged as artifacts

@@ -104,10 +104,11 @@ def create_sqlite_store(db: Path) -> None:
 
 
 @contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """MLflow's and its database layer's log lines and warnings, which a user cannot act
-    on ("Creating initial database tables", SQLAlchemy deprecations), kept out of outputs."""
-    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic", "sqlalchemy")]
+def quiet(*names: str) -> Iterator[None]:
+    """Log lines (of the loggers ``names``; MLflow's and its database layer's by default)
+    and warnings a user cannot act on ("Creating initial database tables", SQLAlchemy
+    deprecations), kept out of outputs."""
+    loggers = [logging.getLogger(n) for n in names or ("mlflow", "alembic", "sqlalchemy")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
