@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.k8s import cron
-from mlops_lab.backends.k8s.client import api_client, api_error
+from mlops_lab.backends.k8s.client import api_client, call
 from mlops_lab.backends.k8s.credentials import DEFAULT_CREDENTIALS_SECRET, SecretEnv
 from mlops_lab.backends.k8s.cronjob import (
     ANNOTATION_SOURCE,
@@ -296,12 +296,9 @@ def create(lab: Lab, spec: ScheduleSpec) -> Created:
     batch = client.BatchV1Api(api)
     core = client.CoreV1Api(api)
     try:
-        batch.read_namespaced_cron_job(spec.name, spec.namespace)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise api_error(exc, f"read CronJob {spec.name}") from None
-    except Exception as exc:
-        raise api_error(exc, f"read CronJob {spec.name}") from None
+        call(f"read CronJob {spec.name}", batch.read_namespaced_cron_job, spec.name, spec.namespace)
+    except NotFoundError:
+        pass
     else:
         raise ConflictError(
             f"schedule {spec.name} already exists in namespace {spec.namespace}; "
@@ -311,30 +308,38 @@ def create(lab: Lab, spec: ScheduleSpec) -> Created:
     try:
         for doc in docs:
             if doc["kind"] == "ConfigMap":
-                _replace_config_map(core, client, doc)
+                _replace_config_map(core, doc)
                 made_config_map = True
             else:
-                batch.create_namespaced_cron_job(spec.namespace, doc)
-    except Exception as exc:
+                call(
+                    f"create schedule {spec.name}",
+                    batch.create_namespaced_cron_job,
+                    spec.namespace,
+                    doc,
+                )
+    except Exception:
         if made_config_map:
             with contextlib.suppress(Exception):
-                core.delete_namespaced_config_map(f"{spec.name}-notebook", spec.namespace)
-        raise api_error(exc, f"create schedule {spec.name}") from None
+                call(
+                    "clean up",
+                    core.delete_namespaced_config_map,
+                    f"{spec.name}-notebook",
+                    spec.namespace,
+                )
+        raise
     return Created(spec.name, spec.namespace, docs, notebook_uri)
 
 
-def _replace_config_map(core: Any, client: Any, doc: dict[str, Any]) -> None:
-    meta = doc["metadata"]
+def _replace_config_map(core: Any, doc: dict[str, Any]) -> None:
+    name, namespace = doc["metadata"]["name"], doc["metadata"]["namespace"]
     try:
-        core.create_namespaced_config_map(meta["namespace"], doc)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
+        call(f"create ConfigMap {name}", core.create_namespaced_config_map, namespace, doc)
+    except ConflictError:
         # a leftover of an earlier schedule of the same name: ours (by label), so replace it
-        existing = core.read_namespaced_config_map(meta["name"], meta["namespace"])
+        existing = call(f"read ConfigMap {name}", core.read_namespaced_config_map, name, namespace)
         if (existing.metadata.labels or {}).get(LABEL_MANAGED) != MANAGED_BY:
             raise
-        core.replace_namespaced_config_map(meta["name"], meta["namespace"], doc)
+        call(f"replace ConfigMap {name}", core.replace_namespaced_config_map, name, namespace, doc)
 
 
 def upload(lab: Lab, spec: ScheduleSpec, payload: bytes) -> str:
@@ -362,13 +367,14 @@ def list_schedules(
     ns = check_name(namespace or lab.config.kubernetes.namespace, "namespace")
     api = api_client(lab.config)
     selector = f"{LABEL_MANAGED}={MANAGED_BY},{LABEL_COMPONENT}={COMPONENT}"
-    try:
-        response = client.BatchV1Api(api).list_namespaced_cron_job(
-            ns, label_selector=selector, _preload_content=False
-        )
-        items = json.loads(response.data).get("items", [])
-    except Exception as exc:
-        raise api_error(exc, f"list CronJobs in namespace {ns}") from None
+    response = call(
+        f"list CronJobs in namespace {ns}",
+        client.BatchV1Api(api).list_namespaced_cron_job,
+        ns,
+        label_selector=selector,
+        _preload_content=False,
+    )
+    items = json.loads(response.data).get("items", [])
     now = now or dt.datetime.now(dt.UTC)
     found = []
     for item in items:
@@ -438,16 +444,14 @@ def delete(lab: Lab, name: str, namespace: str | None = None) -> None:
     api = api_client(lab.config)
     batch = client.BatchV1Api(api)
     try:
-        response = batch.read_namespaced_cron_job(name, ns, _preload_content=False)
-        existing = json.loads(response.data)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            raise NotFoundError(
-                f"no schedule {name} in namespace {ns}; see mlops-lab schedules"
-            ) from None
-        raise api_error(exc, f"read CronJob {name}") from None
-    except Exception as exc:
-        raise api_error(exc, f"read CronJob {name}") from None
+        response = call(
+            f"read CronJob {name}", batch.read_namespaced_cron_job, name, ns, _preload_content=False
+        )
+    except NotFoundError:
+        raise NotFoundError(
+            f"no schedule {name} in namespace {ns}; see mlops-lab schedules"
+        ) from None
+    existing = json.loads(response.data)
     labels = existing.get("metadata", {}).get("labels") or {}
     if labels.get(LABEL_MANAGED) != MANAGED_BY:
         raise UsageError(
@@ -455,19 +459,22 @@ def delete(lab: Lab, name: str, namespace: str | None = None) -> None:
             "delete it with kubectl if you mean to"
         )
     body = client.V1DeleteOptions(propagation_policy="Background")
-    try:
-        batch.delete_namespaced_cron_job(name, ns, body=body, _preload_content=False)
-    except Exception as exc:
-        raise api_error(exc, f"delete CronJob {name}") from None
-    try:
-        client.CoreV1Api(api).delete_namespaced_config_map(
-            f"{name}-notebook", ns, _preload_content=False
+    call(
+        f"delete CronJob {name}",
+        batch.delete_namespaced_cron_job,
+        name,
+        ns,
+        body=body,
+        _preload_content=False,
+    )
+    with contextlib.suppress(NotFoundError):
+        call(
+            f"delete ConfigMap {name}-notebook",
+            client.CoreV1Api(api).delete_namespaced_config_map,
+            f"{name}-notebook",
+            ns,
+            _preload_content=False,
         )
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
-    except Exception as exc:
-        raise api_error(exc, f"delete ConfigMap {name}-notebook") from None
 
 
 def dry_run_uri(lab: Lab, spec: ScheduleSpec) -> str | None:
