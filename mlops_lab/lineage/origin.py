@@ -52,11 +52,23 @@ def notebook_path() -> str | None:
         launched = _papermill_input()
         if launched:
             return launched
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
+    script = _user_script()
     if script and shell is None:
         return str(Path(script).resolve())
     return None
+
+
+def _user_script() -> str | None:
+    """The ``__main__`` script, unless it is the lab's own command line: a commit or run made
+    from ``mlops-lab`` comes from no notebook or script of the user's."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if not script or Path(script).name == "mlops-lab":
+        return None
+    if spec is not None and spec.name.startswith("mlops_lab"):
+        return None
+    return str(script)
 
 
 def _papermill_input() -> str | None:
@@ -142,8 +154,7 @@ def code_hash() -> str | None:
             digest.update(cell.encode("utf-8"))
             digest.update(b"\0")
         return digest.hexdigest() if ran else None
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
+    script = _user_script()
     if script and Path(script).is_file():
         digest.update(Path(script).read_bytes())
         return digest.hexdigest()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import mlops_lab
+from mlops_lab import lineage
 from mlops_lab.lab import Lab
 
 SCRIPT = str(Path(sys.executable).parent / "mlops-lab")
@@ -73,6 +74,8 @@ def test_data_branch_commit_log_diff(lab: Lab) -> None:
     assert committed.returncode == 0, committed.stderr
     dev_head = lab.data.resolve("dev")
     assert committed.stdout.strip() == f"committed dev at {dev_head[:12]}"
+    # Made from the terminal: no notebook wrote it (not the console script's own path).
+    assert lineage.NOTEBOOK_PATH not in lab.data.get_commit("dev").metadata
     log = cli(lab, "--max-rows", "1", "data", "log", "dev").stdout.splitlines()
     assert log[0] == "log of dev"
     assert log[3].split()[:3] == [dev_head[:12], "more", "rows"]
