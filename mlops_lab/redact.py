@@ -9,21 +9,21 @@ import urllib.parse
 MASK = "***"
 
 # A name is secret-looking when one of its words (split on _ - . and case changes) is one
-# of these, or ends with one of the long ones (accesstoken, dbpassword, apikey).
+# of these, or ends with one of the long ones (accesstoken, dbpassword, apikey). The short
+# words that are also ordinary words count only as the name's last word: db_pass and api_key
+# are secrets, pass_rate and key_column are not.
 SECRET_WORDS = (
-    "key",
     "secret",
     "token",
     "password",
     "passwd",
-    "pass",
     "pwd",
     "credential",
     "credentials",
     "auth",
-    "sig",
     "signature",
 )
+_LAST_WORDS = ("pass", "key", "sig")
 _SUFFIXES = ("secret", "token", "password", "passwd", "credentials", "apikey")
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s'\"<>]+")
 
@@ -31,8 +31,9 @@ URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s'\"<>]+")
 def secret_rule(name: str) -> str | None:
     """Why ``name`` looks like a secret ("word 'pass'"), or None when it does not."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    for word in re.split(r"[_\-.\s]+", spaced.lower()):
-        if word in SECRET_WORDS:
+    words = [word for word in re.split(r"[_\-.\s]+", spaced.lower()) if word]
+    for position, word in enumerate(words, start=1):
+        if word in SECRET_WORDS or (word in _LAST_WORDS and position == len(words)):
             return f"word '{word}'"
         for suffix in _SUFFIXES:
             if word.endswith(suffix):

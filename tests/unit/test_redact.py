@@ -52,6 +52,11 @@ def test_redact_text_finds_every_url() -> None:
         ("rows", None),
         ("author", None),
         ("threshold", None),
+        ("api_key", "word 'key'"),
+        ("request_sig", "word 'sig'"),
+        ("pass_rate", None),
+        ("sig_level", None),
+        ("key_column", None),
     ],
 )
 def test_secret_rule_names_the_rule(name: str, rule: str | None) -> None:
