@@ -130,6 +130,7 @@ class ServingService:
         max_error_rate: float | None = None,
         max_p99_ms: float | None = None,
         sticky_key: str | None = None,
+        dry_run: bool = False,
     ) -> Revision:
         """Serve ``model_ref`` (``fraud@challenger``, ``fraud/3``) on ``endpoint`` (default:
         the model's name): 100% on a new endpoint, else as a canary at ``canary`` percent.
@@ -137,7 +138,9 @@ class ServingService:
         With ``steps`` (e.g. ``[10, 50, 100]``) the canary moves through those weights every
         ``interval`` and is promoted at 100; a step whose canary error rate exceeds
         ``max_error_rate`` or whose p99 exceeds ``max_p99_ms`` rolls back and raises
-        :class:`RolloutStopped` saying why."""
+        :class:`RolloutStopped` saying why. With ``dry_run`` (``on="kubernetes"``) nothing
+        changes: the RayService manifest of the change is printed as YAML, and the revision
+        it would make is returned (not recorded)."""
         weight = parse_weight(canary)
         plan = parse_steps(steps)
         wait_s = parse_duration(interval, "interval") if interval is not None else 60.0
@@ -162,10 +165,10 @@ class ServingService:
         spec = {"model": info.name, "version": str(info.version), "uri": info.uri}
         if plan is not None:
             weight = plan[0]
-        backend = self.backend(on)
         with self.store.locked(name):
             state = self.store.read(name)
             current = current_revision(state)
+            backend = self._backend_for(name, state, on)
             rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
             if sticky_key is not None:
                 state["sticky_key"] = sticky_key
@@ -177,7 +180,7 @@ class ServingService:
                 same_version(current.canary, spec) and current.canary_weight == weight
             ):
                 if not rerouted:
-                    return current  # already serving it: nothing to change
+                    return self._dry_run(backend, state, current) if dry_run else current
                 wanted = new_revision(
                     name, current, "sticky-key", current.stable, current.canary,
                     current.canary_weight, current.gate, False, previous=current.previous,
@@ -188,6 +191,9 @@ class ServingService:
                     name, current, "canary", current.stable, spec, weight, gate, force,
                     previous=current.previous,
                 )  # fmt: skip
+            if dry_run:
+                number = (current.number if current else 0) + 1
+                return self._dry_run(backend, state, dataclasses.replace(wanted, number=number))
             revision = self._apply(backend, state, wanted)
             if force and verdict == "failed":
                 self._tag(info.name, str(info.version), FORCED_TAG, "true")
@@ -212,7 +218,7 @@ class ServingService:
                 endpoint, current, "set-weight", current.stable, current.canary, weight,
                 current.gate, False, previous=current.previous,
             )  # fmt: skip
-            return self._apply(self.backend(), state, wanted)
+            return self._apply(self.backend(state.get("backend")), state, wanted)
 
     def promote(self, endpoint: str, note: str = "") -> Revision:
         """Make the canary stable (100%) and move ``champion`` to it; the previous stable is
@@ -232,7 +238,7 @@ class ServingService:
                 endpoint, current, "promote", current.canary, None, 0, current.gate, False,
                 previous=[*current.previous, current.stable][-10:], note=note,
             )  # fmt: skip
-            revision = self._apply(self.backend(), state, wanted)
+            revision = self._apply(self.backend(state.get("backend")), state, wanted)
         self._move_champion(current.canary)
         return revision
 
@@ -248,7 +254,7 @@ class ServingService:
                     False, previous=current.previous,
                     note=note or f"canary {version_ref(current.canary)} removed",
                 )  # fmt: skip
-                return self._apply(self.backend(), state, wanted)
+                return self._apply(self.backend(state.get("backend")), state, wanted)
             if current.action == "rollback" and age_s(current) < REPEAT_WINDOW_S:
                 return current
             if not current.previous:
@@ -262,7 +268,7 @@ class ServingService:
                 previous=current.previous[:-1],
                 note=note or f"back from {version_ref(current.stable)}",
             )  # fmt: skip
-            revision = self._apply(self.backend(), state, wanted)
+            revision = self._apply(self.backend(state.get("backend")), state, wanted)
         self._move_champion(back)
         return revision
 
@@ -321,11 +327,18 @@ class ServingService:
         if described is None:
             return EndpointStatus(
                 endpoint, "stopped", "", current,
-                detail="not running on the head (was it restarted?); deploy again to restart it",
+                detail=(
+                    f"its RayService is gone from the cluster; %mlops undeploy {endpoint}, then "
+                    "deploy again" if backend.name == "rayservice" else
+                    "not running on the head (was it restarted?); deploy again to restart it"
+                ),
             )  # fmt: skip
         url = str(described.get("url") or "")
         stats: list[VariantStats] = []
         detail = str(described.get("message") or "")
+        there = described.get("revision")
+        if there is not None and str(there) != str(current.number):
+            detail = f"the platform holds revision {there}, this project recorded {current.number}"
         try:
             live = _http_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
             stats = [
@@ -453,7 +466,13 @@ class ServingService:
         current = current_revision(state)
         revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
         state["backend"] = backend.name
-        backend.apply(revision.endpoint, self.app(state, revision))
+        change = getattr(backend, "change", None)  # a cluster: it may differ from our records
+        if change is not None:
+            change(
+                revision.endpoint, self.app(state, revision), live=bool(current and current.live)
+            )
+        else:
+            backend.apply(revision.endpoint, self.app(state, revision))
         waiter = getattr(backend, "wait_revision", None)
         if waiter is not None:
             try:
@@ -473,6 +492,28 @@ class ServingService:
         for spec in (revision.stable, revision.canary):
             if spec is not None:
                 self._tag(spec["model"], spec["version"], lineage.DEPLOY_REVISION, tag)
+        return revision
+
+    def _backend_for(self, endpoint: str, state: dict[str, Any], on: str | None) -> ServingBackend:
+        """Where a deploy goes: ``on``, else where the endpoint lives, else ``[serving]``. A
+        live endpoint stays where it is."""
+        current = current_revision(state)
+        live_on = state.get("backend") if current is not None and current.live else None
+        backend = self.backend(on or live_on)
+        if live_on and backend.name != live_on:
+            raise ConflictError(
+                f"endpoint '{endpoint}' is served by {live_on}, not {backend.name}; undeploy it "
+                f"first (%mlops undeploy {endpoint}) or choose another --endpoint"
+            )
+        return backend
+
+    def _dry_run(
+        self, backend: ServingBackend, state: dict[str, Any], revision: Revision
+    ) -> Revision:
+        render = getattr(backend, "render", None)
+        if render is None:
+            raise UsageError("--dry-run shows a RayService manifest: add --on kubernetes")
+        print(render(revision.endpoint, self.app(state, revision)), end="")
         return revision
 
     def _restore(
