@@ -5,7 +5,9 @@ the cluster's replicas are not run here, the objects the API server keeps are ch
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -242,23 +244,41 @@ def test_dry_run_yaml_ships_no_secret(
     one_line(caught, "--dry-run", "--on kubernetes")
 
 
+@pytest.fixture
+def elsewhere() -> Iterator[str]:
+    """An HTTP server that knows no model version (404 to everything): the tracking server
+    the project moves to below, as far as this test needs one."""
+
+    class NotHere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        do_POST = do_PATCH = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotHere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
 def test_tracking_uri_credentials_stay_out_of_the_cluster(
-    lab: Lab, kube: Any, monkeypatch: pytest.MonkeyPatch
+    lab: Lab, kube: Any, elsewhere: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab.serving.deploy("fraud@champion", endpoint="fraud-s", on="kubernetes")
     lab.serving.deploy("fraud@challenger", endpoint="fraud-s", canary=10)
     # The project moves to a tracking server whose URI carries a password and a token; the
-    # change below reads no model, so the server need not answer (tagging it is best effort).
-    monkeypatch.setenv(
-        "MLFLOW_TRACKING_URI", f"http://dev:{SENTINEL}@127.0.0.1:9/?token={SENTINEL}&team=ml"
-    )
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # change below reads no model (tagging the versions is best effort).
+    uri = f"http://dev:{SENTINEL}@{elsewhere}/?token={SENTINEL}&team=ml"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     moved = mlops_lab.connect(lab.root)
     assert moved.serving.set_weight("fraud-s", 50).number == 3
     obj = stored(kube, "fraud-s")
     assert obj is not None and split(obj) == ("1", "2", 50)
     assert SENTINEL not in str(obj) and SENTINEL not in str(kube.objects())
-    assert user_config(obj)["tracking_uri"] == "http://127.0.0.1:9/?team=ml"
+    assert user_config(obj)["tracking_uri"] == f"http://{elsewhere}/?team=ml"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     lab.serving.undeploy("fraud-s")
 
@@ -328,6 +348,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
     # the cluster unreachable
     serving.deploy("fraud@champion", endpoint="fraud-u", on="kubernetes")
+    serving.deploy("fraud@challenger", endpoint="fraud-u", canary=10)
     dead = tmp_path / "kubeconfig"
     dead.write_text(
         Path(lab.config.kubernetes.kubeconfig).read_text().replace(kube.url, "http://127.0.0.1:9")
@@ -338,8 +359,8 @@ def test_bad_input_is_one_line_and_changes_nothing(
         down.serving.set_weight("fraud-u", 20)
     one_line(caught, "unreachable")
     with pytest.raises(UnreachableError):
-        down.serving.deploy("fraud@challenger", endpoint="fraud-u")
+        down.serving.deploy("fraud/3", endpoint="fraud-u")
     assert down.serving.status("fraud-u").state == "down"
-    assert len(down.serving.revisions("fraud-u")) == 1
+    assert len(down.serving.revisions("fraud-u")) == 2
     monkeypatch.delenv("KUBECONFIG")
     serving.undeploy("fraud-u")
