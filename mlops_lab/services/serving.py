@@ -36,6 +36,7 @@ from mlops_lab.errors import (
     UnreachableError,
     UsageError,
 )
+from mlops_lab.services import endpoint_backend
 from mlops_lab.services.endpoint_state import (
     EndpointStatus,
     EndpointStore,
@@ -138,9 +139,7 @@ class ServingService:
         With ``steps`` (e.g. ``[10, 50, 100]``) the canary moves through those weights every
         ``interval`` and is promoted at 100; a step whose canary error rate exceeds
         ``max_error_rate`` or whose p99 exceeds ``max_p99_ms`` rolls back and raises
-        :class:`RolloutStopped` saying why. With ``dry_run`` (``on="kubernetes"``) nothing
-        changes: the RayService manifest of the change is printed as YAML, and the revision
-        it would make is returned (not recorded)."""
+        :class:`RolloutStopped` saying why. ``dry_run``: print the YAML, change nothing."""
         weight = parse_weight(canary)
         plan = parse_steps(steps)
         wait_s = parse_duration(interval, "interval") if interval is not None else 60.0
@@ -168,7 +167,8 @@ class ServingService:
         with self.store.locked(name):
             state = self.store.read(name)
             current = current_revision(state)
-            backend = self._backend_for(name, state, on)
+            live_on = state.get("backend") if current and current.live else None
+            backend = endpoint_backend.choose(self.backend, name, live_on, on)
             rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
             if sticky_key is not None:
                 state["sticky_key"] = sticky_key
@@ -180,7 +180,9 @@ class ServingService:
                 same_version(current.canary, spec) and current.canary_weight == weight
             ):
                 if not rerouted:
-                    return self._dry_run(backend, state, current) if dry_run else current
+                    if dry_run:
+                        endpoint_backend.show(backend, self.app(state, current))
+                    return current  # already serving it: nothing to change
                 wanted = new_revision(
                     name, current, "sticky-key", current.stable, current.canary,
                     current.canary_weight, current.gate, False, previous=current.previous,
@@ -192,8 +194,9 @@ class ServingService:
                     previous=current.previous,
                 )  # fmt: skip
             if dry_run:
-                number = (current.number if current else 0) + 1
-                return self._dry_run(backend, state, dataclasses.replace(wanted, number=number))
+                wanted = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
+                endpoint_backend.show(backend, self.app(state, wanted))
+                return wanted
             revision = self._apply(backend, state, wanted)
             if force and verdict == "failed":
                 self._tag(info.name, str(info.version), FORCED_TAG, "true")
@@ -327,18 +330,11 @@ class ServingService:
         if described is None:
             return EndpointStatus(
                 endpoint, "stopped", "", current,
-                detail=(
-                    f"its RayService is gone from the cluster; %mlops undeploy {endpoint}, then "
-                    "deploy again" if backend.name == "rayservice" else
-                    "not running on the head (was it restarted?); deploy again to restart it"
-                ),
+                detail=endpoint_backend.missing(backend, endpoint),
             )  # fmt: skip
         url = str(described.get("url") or "")
         stats: list[VariantStats] = []
-        detail = str(described.get("message") or "")
-        there = described.get("revision")
-        if there is not None and str(there) != str(current.number):
-            detail = f"the platform holds revision {there}, this project recorded {current.number}"
+        detail = endpoint_backend.detail(described, current.number)
         try:
             live = _http_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
             stats = [
@@ -466,13 +462,7 @@ class ServingService:
         current = current_revision(state)
         revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
         state["backend"] = backend.name
-        change = getattr(backend, "change", None)  # a cluster: it may differ from our records
-        if change is not None:
-            change(
-                revision.endpoint, self.app(state, revision), live=bool(current and current.live)
-            )
-        else:
-            backend.apply(revision.endpoint, self.app(state, revision))
+        endpoint_backend.put(backend, self.app(state, revision), bool(current and current.live))
         waiter = getattr(backend, "wait_revision", None)
         if waiter is not None:
             try:
@@ -492,28 +482,6 @@ class ServingService:
         for spec in (revision.stable, revision.canary):
             if spec is not None:
                 self._tag(spec["model"], spec["version"], lineage.DEPLOY_REVISION, tag)
-        return revision
-
-    def _backend_for(self, endpoint: str, state: dict[str, Any], on: str | None) -> ServingBackend:
-        """Where a deploy goes: ``on``, else where the endpoint lives, else ``[serving]``. A
-        live endpoint stays where it is."""
-        current = current_revision(state)
-        live_on = state.get("backend") if current is not None and current.live else None
-        backend = self.backend(on or live_on)
-        if live_on and backend.name != live_on:
-            raise ConflictError(
-                f"endpoint '{endpoint}' is served by {live_on}, not {backend.name}; undeploy it "
-                f"first (%mlops undeploy {endpoint}) or choose another --endpoint"
-            )
-        return backend
-
-    def _dry_run(
-        self, backend: ServingBackend, state: dict[str, Any], revision: Revision
-    ) -> Revision:
-        render = getattr(backend, "render", None)
-        if render is None:
-            raise UsageError("--dry-run shows a RayService manifest: add --on kubernetes")
-        print(render(revision.endpoint, self.app(state, revision)), end="")
         return revision
 
     def _restore(

@@ -191,9 +191,9 @@ class RayServiceBackend:
     def apply(self, endpoint: str, app: ServeApp) -> None:
         """Create the RayService, or patch its ``serveConfigV2`` in place when it exists."""
         live = not self.dry_run and self._get(endpoint) is not None
-        self.change(endpoint, app, live=live)
+        self.apply_change(endpoint, app, live=live)
 
-    def change(self, endpoint: str, app: ServeApp, live: bool) -> None:
+    def apply_change(self, endpoint: str, app: ServeApp, live: bool) -> None:
         """Create the RayService of a new endpoint (``live`` False), or patch the
         ``serveConfigV2`` of a live one in place. The cluster is not the lab's own record: a
         RayService of that name made elsewhere is refused, not taken over, and a live
