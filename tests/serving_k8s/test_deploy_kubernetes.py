@@ -304,6 +304,10 @@ def test_bad_input_is_one_line_and_changes_nothing(
         serving.deploy("fraud/3", endpoint="fraud-b", canary=150)
     one_line(caught, "150")
     unchanged()
+    with pytest.raises(ConflictError) as caught:  # a live endpoint stays where it is
+        serving.deploy("fraud/3", endpoint="fraud-b", on="local")
+    one_line(caught, "served by rayservice", "%mlops undeploy fraud-b")
+    unchanged()
 
     # an endpoint the cluster does not know
     with pytest.raises(NotFoundError) as caught:
