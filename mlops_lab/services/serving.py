@@ -36,6 +36,7 @@ from mlops_lab.errors import (
     UnreachableError,
     UsageError,
 )
+from mlops_lab.services import endpoint_backend
 from mlops_lab.services.endpoint_state import (
     EndpointStatus,
     EndpointStore,
@@ -130,6 +131,7 @@ class ServingService:
         max_error_rate: float | None = None,
         max_p99_ms: float | None = None,
         sticky_key: str | None = None,
+        dry_run: bool = False,
     ) -> Revision:
         """Serve ``model_ref`` (``fraud@challenger``, ``fraud/3``) on ``endpoint`` (default:
         the model's name): 100% on a new endpoint, else as a canary at ``canary`` percent.
@@ -137,7 +139,7 @@ class ServingService:
         With ``steps`` (e.g. ``[10, 50, 100]``) the canary moves through those weights every
         ``interval`` and is promoted at 100; a step whose canary error rate exceeds
         ``max_error_rate`` or whose p99 exceeds ``max_p99_ms`` rolls back and raises
-        :class:`RolloutStopped` saying why."""
+        :class:`RolloutStopped` saying why. ``dry_run``: print the YAML, change nothing."""
         weight = parse_weight(canary)
         plan = parse_steps(steps)
         wait_s = parse_duration(interval, "interval") if interval is not None else 60.0
@@ -162,10 +164,11 @@ class ServingService:
         spec = {"model": info.name, "version": str(info.version), "uri": info.uri}
         if plan is not None:
             weight = plan[0]
-        backend = self.backend(on)
         with self.store.locked(name):
             state = self.store.read(name)
             current = current_revision(state)
+            live_on = state.get("backend") if current and current.live else None
+            backend = endpoint_backend.choose(self.backend, name, live_on, on)
             rerouted = sticky_key is not None and state.get("sticky_key") != sticky_key
             if sticky_key is not None:
                 state["sticky_key"] = sticky_key
@@ -177,6 +180,8 @@ class ServingService:
                 same_version(current.canary, spec) and current.canary_weight == weight
             ):
                 if not rerouted:
+                    if dry_run:
+                        endpoint_backend.show(backend, self.app(state, current))
                     return current  # already serving it: nothing to change
                 wanted = new_revision(
                     name, current, "sticky-key", current.stable, current.canary,
@@ -188,6 +193,10 @@ class ServingService:
                     name, current, "canary", current.stable, spec, weight, gate, force,
                     previous=current.previous,
                 )  # fmt: skip
+            if dry_run:
+                wanted = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
+                endpoint_backend.show(backend, self.app(state, wanted))
+                return wanted
             revision = self._apply(backend, state, wanted)
             if force and verdict == "failed":
                 self._tag(info.name, str(info.version), FORCED_TAG, "true")
@@ -212,7 +221,7 @@ class ServingService:
                 endpoint, current, "set-weight", current.stable, current.canary, weight,
                 current.gate, False, previous=current.previous,
             )  # fmt: skip
-            return self._apply(self.backend(), state, wanted)
+            return self._apply(self.backend(state.get("backend")), state, wanted)
 
     def promote(self, endpoint: str, note: str = "") -> Revision:
         """Make the canary stable (100%) and move ``champion`` to it; the previous stable is
@@ -232,7 +241,7 @@ class ServingService:
                 endpoint, current, "promote", current.canary, None, 0, current.gate, False,
                 previous=[*current.previous, current.stable][-10:], note=note,
             )  # fmt: skip
-            revision = self._apply(self.backend(), state, wanted)
+            revision = self._apply(self.backend(state.get("backend")), state, wanted)
         self._move_champion(current.canary)
         return revision
 
@@ -248,7 +257,7 @@ class ServingService:
                     False, previous=current.previous,
                     note=note or f"canary {version_ref(current.canary)} removed",
                 )  # fmt: skip
-                return self._apply(self.backend(), state, wanted)
+                return self._apply(self.backend(state.get("backend")), state, wanted)
             if current.action == "rollback" and age_s(current) < REPEAT_WINDOW_S:
                 return current
             if not current.previous:
@@ -262,7 +271,7 @@ class ServingService:
                 previous=current.previous[:-1],
                 note=note or f"back from {version_ref(current.stable)}",
             )  # fmt: skip
-            revision = self._apply(self.backend(), state, wanted)
+            revision = self._apply(self.backend(state.get("backend")), state, wanted)
         self._move_champion(back)
         return revision
 
@@ -321,11 +330,11 @@ class ServingService:
         if described is None:
             return EndpointStatus(
                 endpoint, "stopped", "", current,
-                detail="not running on the head (was it restarted?); deploy again to restart it",
+                detail=endpoint_backend.missing(backend, endpoint),
             )  # fmt: skip
         url = str(described.get("url") or "")
         stats: list[VariantStats] = []
-        detail = str(described.get("message") or "")
+        detail = endpoint_backend.detail(described, current.number)
         try:
             live = _http_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
             stats = [
@@ -453,7 +462,7 @@ class ServingService:
         current = current_revision(state)
         revision = dataclasses.replace(wanted, number=(current.number if current else 0) + 1)
         state["backend"] = backend.name
-        backend.apply(revision.endpoint, self.app(state, revision))
+        endpoint_backend.put(backend, self.app(state, revision), bool(current and current.live))
         waiter = getattr(backend, "wait_revision", None)
         if waiter is not None:
             try:

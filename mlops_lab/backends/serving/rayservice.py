@@ -27,7 +27,14 @@ from mlops_lab.backends.k8s.client import api_client, api_error, call
 from mlops_lab.backends.serving.app_spec import ServeApp
 from mlops_lab.backends.training.kuberay import ReachWarning
 from mlops_lab.config import Config
-from mlops_lab.errors import ConfigError, LabError, UsageError, require
+from mlops_lab.errors import (
+    ConfigError,
+    ConflictError,
+    LabError,
+    NotFoundError,
+    UsageError,
+    require,
+)
 
 GROUP, VERSION, PLURAL, KIND = "ray.io", "v1", "rayservices", "RayService"
 SERVE_PORT = 8000
@@ -183,36 +190,68 @@ class RayServiceBackend:
     # -- the serving backend protocol ----------------------------------------------------
     def apply(self, endpoint: str, app: ServeApp) -> None:
         """Create the RayService, or patch its ``serveConfigV2`` in place when it exists."""
+        live = not self.dry_run and self._get(endpoint) is not None
+        self.apply_change(endpoint, app, live=live)
+
+    def apply_change(self, endpoint: str, app: ServeApp, live: bool) -> None:
+        """Create the RayService of a new endpoint (``live`` False), or patch the
+        ``serveConfigV2`` of a live one in place. The cluster is not the lab's own record: a
+        RayService of that name made elsewhere is refused, not taken over, and a live
+        endpoint whose RayService is gone is not silently re-created."""
         manifest = self.manifest(endpoint, app)
         self._check_reach(app)
         if self.dry_run:
             print(_yaml(manifest), end="")
             return
-        if self._get(endpoint) is None:
+        where = f"RayService {endpoint} in namespace {self.namespace}"
+        if not live:
+            try:
+                call(
+                    f"create {where}",
+                    self._custom().create_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    manifest,
+                )
+            except ConflictError as exc:
+                raise ConflictError(
+                    f"{exc}; it is not an endpoint of this project: choose another --endpoint, "
+                    f"or delete it (kubectl delete rayservice {endpoint} -n {self.namespace})"
+                ) from None
+            return
+        stored = self._get(endpoint)
+        if stored is None:
+            raise NotFoundError(
+                f"{where} is gone from the cluster (deleted outside mlops-lab?); forget it with "
+                f"%mlops undeploy {endpoint}, then deploy again"
+            )
+        # The resourceVersion read makes the API refuse (409) a patch over someone else's.
+        version = (stored.get("metadata") or {}).get("resourceVersion")
+        patch = {
+            "metadata": {
+                "annotations": manifest["metadata"]["annotations"],
+                **({"resourceVersion": version} if version else {}),
+            },
+            "spec": {"serveConfigV2": manifest["spec"]["serveConfigV2"]},
+        }
+        try:
             call(
-                f"create RayService {endpoint} in namespace {self.namespace}",
-                self._custom().create_namespaced_custom_object,
+                f"update {where}",
+                self._custom().patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
                 self.namespace,
                 PLURAL,
-                manifest,
+                endpoint,
+                patch,
             )
-            return
-        patch = {
-            "metadata": {"annotations": manifest["metadata"]["annotations"]},
-            "spec": {"serveConfigV2": manifest["spec"]["serveConfigV2"]},
-        }
-        call(
-            f"update RayService {endpoint} in namespace {self.namespace}",
-            self._custom().patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            endpoint,
-            patch,
-        )
+        except ConflictError:
+            raise ConflictError(
+                f"cannot update {where}: it was changed by someone else meanwhile; "
+                "see %mlops endpoints and try again"
+            ) from None
 
     def delete(self, endpoint: str) -> bool:
         check_endpoint(endpoint)
@@ -247,6 +286,7 @@ class RayServiceBackend:
         deployment: dict[str, Any] = next(iter(application.get("deployments") or []), {})
         status = obj.get("status") or {}
         meta = obj.get("metadata") or {}
+        state, message = _state(status)
         return {
             "endpoint": endpoint,
             "backend": self.name,
@@ -255,7 +295,9 @@ class RayServiceBackend:
             "user_config": deployment.get("user_config") or {},
             "num_replicas": deployment.get("num_replicas"),
             "route_prefix": application.get("route_prefix"),
-            "status": status.get("serviceStatus") or _ready(status),
+            "status": state,
+            "message": message,
+            "uid": meta.get("uid"),
             "serve_endpoints": status.get("numServeEndpoints"),
             "url": self.url(endpoint),
         }
@@ -317,11 +359,17 @@ def _annotations(user_config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _ready(status: dict[str, Any]) -> str:
+def _state(status: dict[str, Any]) -> tuple[str, str]:
+    """KubeRay's status as the lab's words: "running" once its Ready condition holds (or the
+    older ``serviceStatus`` says Running), else "pending" with KubeRay's reason."""
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Ready":
-            return "Ready" if condition.get("status") == "True" else "NotReady"
-    return "Pending"
+            if condition.get("status") == "True":
+                return "running", ""
+            return "pending", str(condition.get("message") or condition.get("reason") or "")
+    if status.get("serviceStatus") == "Running":
+        return "running", ""
+    return "pending", "KubeRay has not reported the RayService ready yet"
 
 
 def _yaml(value: Any) -> str:

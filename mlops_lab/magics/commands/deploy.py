@@ -21,6 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", default=None, help="time per step, e.g. 60s")
     parser.add_argument("--max-error-rate", type=float, default=None, help="e.g. 0.01")
     parser.add_argument("--max-p99-ms", type=float, default=None, help="e.g. 50")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --on kubernetes: print the RayService YAML, change nothing",
+    )
 
 
 def run(ctx: Any, args: argparse.Namespace) -> Any:
@@ -35,6 +40,8 @@ def run(ctx: Any, args: argparse.Namespace) -> Any:
         max_error_rate=args.max_error_rate,
         max_p99_ms=args.max_p99_ms,
         sticky_key=args.sticky_key,
+        dry_run=args.dry_run,
     )
-    print(revision)
+    if not args.dry_run:  # a dry run printed the manifest, and changed nothing
+        print(revision)
     return None
