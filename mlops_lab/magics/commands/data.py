@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.display import Table
+from mlops_lab.display import ProgressLine, Table
 from mlops_lab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -112,6 +112,11 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _progress(ctx: Context) -> Any:
+    """A progress line in a notebook; nothing in a terminal (the command prints its result)."""
+    return ProgressLine() if ctx.shell is not None else None
+
+
 def exit_code(args: argparse.Namespace, result: Any) -> int:
     """`mlops-lab data check` fails a script when the store has problems."""
     return 1 if args.action == "check" and result.rows else 0
@@ -132,7 +137,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if action == "commit":
         branch = args.branch or data.default_branch
         before = data.resolve(branch)
-        commit = data.commit(branch, args.message, _metadata(args.meta))
+        commit = data.commit(branch, args.message, _metadata(args.meta), _progress(ctx))
         note = (
             f"nothing to commit on {branch}; head stays"
             if commit == before
