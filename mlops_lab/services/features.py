@@ -20,7 +20,7 @@ import builtins
 import copy
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,7 +54,7 @@ from mlops_lab.errors import (
     require,
 )
 from mlops_lab.notices import notice
-from mlops_lab.services.progress import ProgressCallback, track
+from mlops_lab.services.progress import ProgressCallback, each
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -534,17 +534,11 @@ class FeatureService:
         views: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> str:
-        """Load feature rows in [start, end] into the online store; ``progress`` is called
-        before and after each feature view."""
-        store = self.store
-        self._known_views(store, views)
+        """Load feature rows in [start, end] into the online store."""
         begin, finish = as_timestamp(start, "start"), as_timestamp(end, "end")
         if begin >= finish:
             raise UsageError(f"materialize: start {begin} is not before end {finish}")
-        names = list(views or self._online_view_names(store))
-        self._materialize_views(
-            names, lambda view: store.materialize(begin, finish, feature_views=[view]), progress
-        )
+        names = self._load(views, progress, lambda s, v: s.materialize(begin, finish, [v]))
         return f"materialized {', '.join(names)} from {begin} to {finish}"
 
     def materialize_incremental(
@@ -553,38 +547,21 @@ class FeatureService:
         views: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> str:
-        """Load feature rows since each view's last materialization up to ``end``;
-        ``progress`` is called before and after each feature view."""
-        store = self.store
-        self._known_views(store, views)
+        """Load feature rows since each view's last materialization up to ``end``."""
         finish = as_timestamp(end, "end")
-        names = list(views or self._online_view_names(store))
-        self._materialize_views(
-            names,
-            lambda view: store.materialize_incremental(finish, feature_views=[view]),
-            progress,
-        )
+        names = self._load(views, progress, lambda s, v: s.materialize_incremental(finish, [v]))
         return f"materialized {', '.join(names)} up to {finish}"
 
-    def _materialize_views(
-        self,
-        names: builtins.list[str],
-        load: Callable[[str], Any],
-        progress: ProgressCallback | None,
-    ) -> None:
-        """One view at a time (Feast loads them one after another too), so progress counts
-        views done."""
+    def _load(self, views: Sequence[str] | None, progress: Any, load: Any) -> builtins.list[str]:
+        """``load(store, view)`` for each view (none given: those Feast keeps online), one at
+        a time as Feast does, so ``progress`` counts views."""
+        store = self.store
+        self._known_views(store, views)
+        names = list(views or [v.name for v in store.list_feature_views() if v.online])
         sqlite_timestamps()
-        with track(
-            self.lab.root, "materialize", "materialize", len(names), "views", progress
-        ) as tracker:
-            for done, view in enumerate(names):
-                tracker.advance(done, f"materialize {view} ({done + 1}/{len(names)})")
-                try:
-                    load(view)
-                except Exception as exc:
-                    raise BackendError(f"materialize failed: {first_line(exc)}") from None
-            tracker.finish(label=f"materialized {', '.join(names)}")
+        done = f"materialized {', '.join(names)}"
+        each(self.lab.root, "materialize", names, "views", progress, lambda v: load(store, v), done)
+        return names
 
     def online(self, entity_rows: Any, features: str | Sequence[str]) -> Any:
         """Latest materialized values for ``entity_rows`` (dicts of join keys, or a frame)."""
@@ -612,11 +589,6 @@ class FeatureService:
 
     def _view_names(self, store: Any) -> builtins.list[str]:
         return [v.name for v in store.list_feature_views(allow_cache=True)]
-
-    def _online_view_names(self, store: Any) -> builtins.list[str]:
-        """The views Feast materializes when given none: those kept online."""
-        views = store.list_feature_views(allow_cache=True)
-        return [v.name for v in views if getattr(v, "online", True)]
 
     def _known_views(self, store: Any, views: Iterable[str] | None) -> None:
         known: set[str] = set(self._view_names(store))

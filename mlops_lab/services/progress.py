@@ -116,6 +116,33 @@ def track(
         tracker.finish()
 
 
+def each(
+    root: Path,
+    operation: str,
+    items: list[str],
+    unit: str,
+    callback: ProgressCallback | None,
+    work: Callable[[str], object],
+    finished: str,
+) -> None:
+    """``work(item)`` for each item in turn, reporting "OPERATION ITEM (k/n)" before each and
+    ``finished`` at the end; another library's error becomes one line, "OPERATION failed:
+    its first line"."""
+    from mlops_lab.errors import BackendError, LabError
+
+    with track(root, operation, operation, len(items), unit, callback) as tracker:
+        for done, item in enumerate(items):
+            tracker.advance(done, f"{operation} {item} ({done + 1}/{len(items)})")
+            try:
+                work(item)
+            except LabError:
+                raise
+            except Exception as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise BackendError(f"{operation} failed: {reason}") from None
+        tracker.finish(label=finished)
+
+
 def recent(root: Path, limit: int = KEEP) -> list[Progress]:
     """The project's operations, newest first: running ones and the last ones that ended."""
     folder = root / ".mlops" / "operations"

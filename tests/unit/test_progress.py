@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from mlops_lab import render
-from mlops_lab.display import ProgressLine
 from mlops_lab.errors import UsageError
 from mlops_lab.lab import Lab
 from mlops_lab.services import progress
 from mlops_lab.services.progress import Progress
+from mlops_lab.widgets.progress import ProgressLine
 
 
 def test_a_data_commit_reports_its_size_start_and_end(project: Lab, tmp_path: Path) -> None:
@@ -96,9 +96,9 @@ def test_the_progress_line_shows_label_share_time_and_reason() -> None:
 def test_the_notebook_line_keeps_counting_until_the_end(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_lab import display
+    from mlops_lab.widgets import progress as widget
 
-    monkeypatch.setattr(display, "_in_kernel", lambda: True)
+    monkeypatch.setattr(widget, "_in_kernel", lambda: True)
     line = ProgressLine(tick=0.05)
     line(_at("running", 1, 3, 2.0))
     first = line._repr_html_()
@@ -123,3 +123,26 @@ def test_outside_a_kernel_each_report_prints_one_line(capsys: pytest.CaptureFixt
         "materialize card_daily (2/3): running, 1 s",
         "materialize card_daily (2/3): failed, 3 s (disk full)",
     ]
+
+
+def test_each_reports_every_item_and_turns_a_library_error_into_one_line(tmp_path: Path) -> None:
+    from mlops_lab.errors import BackendError
+
+    seen: list[str] = []
+    progress.each(tmp_path, "materialize", ["a", "b"], "views", lambda p: seen.append(p.label),
+                  lambda view: None, "materialized a, b")  # fmt: skip
+    assert seen == [
+        "materialize",
+        "materialize a (1/2)",
+        "materialize b (2/2)",
+        "materialized a, b",
+    ]
+
+    def broken(view: str) -> None:
+        if view == "b":
+            raise ValueError("no table card_stats\nTraceback ...")
+
+    with pytest.raises(BackendError, match=r"^materialize failed: no table card_stats$"):
+        progress.each(tmp_path, "materialize", ["a", "b"], "views", None, broken, "")
+    failed = progress.recent(tmp_path)[0]
+    assert (failed.state, failed.done, failed.total) == ("failed", 1, 2)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.display import ProgressLine, Table
+from mlops_lab.display import Table
 from mlops_lab.errors import UsageError
+from mlops_lab.widgets.progress import ProgressLine
 
 if TYPE_CHECKING:
     from mlops_lab.magics import Context

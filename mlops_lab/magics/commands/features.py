@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.display import ProgressLine
 from mlops_lab.errors import UsageError
+from mlops_lab.widgets.progress import ProgressLine
 
 if TYPE_CHECKING:
     from mlops_lab.magics import Context
