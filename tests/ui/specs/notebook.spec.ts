@@ -34,7 +34,7 @@ test.describe('What a notebook shows', () => {
     await openNotebook(page, `${tmpPath}/ui-outputs.ipynb`, [
       { source: TRAIN },
       { source: `%mlops lineage ${MODEL}/1` },
-      { source: `%mlops run ${tmpPath}/ui-params.ipynb -p rows 20` }
+      { source: "%mlops run ui-params.ipynb -p rows 20" } // the kernel runs in the notebook's folder
     ]);
     await page.notebook.run();
     const outputs = page.locator('.jp-Cell .jp-OutputArea');
