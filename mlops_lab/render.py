@@ -92,6 +92,43 @@ def progress_bar(fraction: float | None) -> str:
     )
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``: the time so far of a long operation."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def progress_line(
+    label: str,
+    fraction: float | None,
+    seconds: float,
+    state: str = "running",
+    detail: str = "",
+) -> str:
+    """A long operation in one box: what it does and the time so far on one line, a bar
+    under it; green when it succeeded, red with the reason when it failed."""
+    tint = {"succeeded": GOOD, "failed": BAD}.get(state, ACTIVE)
+    mark = {"succeeded": "&#10003; ", "failed": "&#10007; "}.get(state, "")
+    share = (
+        f" &middot; {fraction * 100:.0f}%" if fraction is not None and state == "running" else ""
+    )
+    text = (
+        f'<span style="color:{tint}">{mark}{esc(label)}</span>'
+        f'<span class="mlops-elapsed" style="color:{SECONDARY}"> &middot; '
+        f"{esc(duration(seconds))}{share}</span>"
+    )
+    reason = line(esc(detail), detail, f"color:{BAD}") if detail else ""
+    return (
+        f'<div class="mlops-operation" data-state="{esc(state)}" style="max-width:100%;'
+        f'font-size:90%">{line(text, label)}'
+        f"{progress_bar(1.0 if state == 'succeeded' else fraction)}{reason}</div>"
+    )
+
+
 def _padded(low: float, high: float) -> tuple[float, float]:
     if math.isclose(low, high):
         pad = abs(low) * 0.05 or 1.0

@@ -41,6 +41,7 @@ from mlops_lab.errors import (
     require,
 )
 from mlops_lab.render import bar_chart
+from mlops_lab.services.progress import ProgressCallback, track
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -191,18 +192,26 @@ class DataService:
         branch: str | None = None,
         message: str = "",
         metadata: Mapping[str, str] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> str:
         """Commit the branch's staged changes; returns the commit id (the current head when
-        nothing changed, so an unchanged dataset stores nothing new)."""
+        nothing changed, so an unchanged dataset stores nothing new). ``progress`` is called
+        as the commit starts (with the staged changes' count and size) and when it ends."""
         branch = check_name(branch or self.default_branch)
         if not message or not message.strip():
             raise UsageError("a commit needs a message saying what changed")
         extra = _check_metadata(metadata)
         root = self.lab.root
-        # origin (git subprocesses) only when a commit is really made
-        commit_id = self.backend.commit(
-            branch, message.strip(), lambda: {**provenance(root), **extra}
-        )
+        label = f"commit {branch}"
+        if progress is not None:  # listing the staged changes costs a scan: only when shown
+            staged = self.backend.uncommitted(branch)
+            size = sum(c.size or 0 for c in staged)
+            label += f": {len(staged):,} changes, {_size(size)}"
+        with track(root, "data commit", label, callback=progress):
+            # origin (git subprocesses) only when a commit is really made
+            commit_id = self.backend.commit(
+                branch, message.strip(), lambda: {**provenance(root), **extra}
+            )
         lineage.note(lineage.DATA_COMMIT, commit_id)
         return commit_id
 

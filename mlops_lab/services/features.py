@@ -54,6 +54,7 @@ from mlops_lab.errors import (
     require,
 )
 from mlops_lab.notices import notice
+from mlops_lab.services.progress import ProgressCallback, each
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -527,36 +528,40 @@ class FeatureService:
     # --- online -------------------------------------------------------------------------
 
     def materialize(
-        self, start: datetime | str, end: datetime | str, views: Sequence[str] | None = None
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        views: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> str:
         """Load feature rows in [start, end] into the online store."""
-        store = self.store
-        self._known_views(store, views)
         begin, finish = as_timestamp(start, "start"), as_timestamp(end, "end")
         if begin >= finish:
             raise UsageError(f"materialize: start {begin} is not before end {finish}")
-        sqlite_timestamps()
-        try:
-            store.materialize(begin, finish, feature_views=list(views) if views else None)
-        except Exception as exc:
-            raise BackendError(f"materialize failed: {first_line(exc)}") from None
-        return (
-            f"materialized {', '.join(views or self._view_names(store))} from {begin} to {finish}"
-        )
+        names = self._load(views, progress, lambda s, v: s.materialize(begin, finish, [v]))
+        return f"materialized {', '.join(names)} from {begin} to {finish}"
 
     def materialize_incremental(
-        self, end: datetime | str, views: Sequence[str] | None = None
+        self,
+        end: datetime | str,
+        views: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> str:
         """Load feature rows since each view's last materialization up to ``end``."""
+        finish = as_timestamp(end, "end")
+        names = self._load(views, progress, lambda s, v: s.materialize_incremental(finish, [v]))
+        return f"materialized {', '.join(names)} up to {finish}"
+
+    def _load(self, views: Sequence[str] | None, progress: Any, load: Any) -> builtins.list[str]:
+        """``load(store, view)`` for each view (none given: those Feast keeps online), one at
+        a time as Feast does, so ``progress`` counts views."""
         store = self.store
         self._known_views(store, views)
-        finish = as_timestamp(end, "end")
+        names = list(views or [v.name for v in store.list_feature_views() if v.online])
         sqlite_timestamps()
-        try:
-            store.materialize_incremental(finish, feature_views=list(views) if views else None)
-        except Exception as exc:
-            raise BackendError(f"materialize failed: {first_line(exc)}") from None
-        return f"materialized {', '.join(views or self._view_names(store))} up to {finish}"
+        done = f"materialized {', '.join(names)}"
+        each(self.lab.root, "materialize", names, "views", progress, lambda v: load(store, v), done)
+        return names
 
     def online(self, entity_rows: Any, features: str | Sequence[str]) -> Any:
         """Latest materialized values for ``entity_rows`` (dicts of join keys, or a frame)."""

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops_lab.errors import LabError, NotFoundError, UsageError
+from mlops_lab.services import progress
 
 
 def run(ipython: Any, capsys: pytest.CaptureFixture[str], line: str) -> tuple[Any, str]:
@@ -56,6 +57,12 @@ def test_ls_apply_get_materialize_online(shell: Any, capsys: pytest.CaptureFixtu
         shell, capsys, "%mlops features materialize --start 2025-12-01 --end 2026-04-01"
     )
     assert result.error_in_exec is None, shown
+    # one view at a time: the panel's record counts views done, the notebook showed a line
+    root = shell.magics_manager.registry["MLOps"].lab.root
+    (done,) = [p for p in progress.recent(root) if p.operation == "materialize"][:1]
+    assert (done.state, done.done, done.total, done.unit) == ("succeeded", 1, 1, "views")
+    assert done.label == "materialized card_daily"
+    assert "materialized card_daily" in shown
     result, shown = run(
         shell, capsys, "%mlops features online card_id=1,2 --features card_daily:spend_7d"
     )

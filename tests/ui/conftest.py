@@ -1,9 +1,11 @@
 """ONE JupyterLab server for all browser tests, on a fixture project, and one Playwright run.
 
-The session fixture prepares a project (``mlops-lab init``, a data commit, two registered
-model versions, the first with an alias and served on the session's Ray head), starts ``jupyter lab`` on it with a token, runs every spec in
-``tests/ui/specs`` once in headless Chromium, and keeps Playwright's JSON report; each
-pytest test then checks the result of its spec. Screenshots go to ``test-artifacts/ui/``.
+The session fixture starts ``jupyter lab`` with a token and, while it boots, prepares its
+project (``mlops-lab init``, a data commit, two registered model versions, the first with an
+alias and served on the session's Ray head: the suite's only Ray Serve start); it then runs
+every spec in ``tests/ui/specs`` once in headless Chromium and keeps Playwright's JSON report;
+each pytest test checks the result of its spec. Screenshots, the logs and ``timings.json``
+(seconds spent preparing, booting and in Playwright) go to ``test-artifacts/ui/``.
 """
 
 from __future__ import annotations
@@ -140,7 +142,6 @@ def browser_run(
     base = tmp_path_factory.mktemp("ui")
     root = base / "project"
     root.mkdir()
-    _prepare_project(root, ray_head)
     # the freshly built extension wins over an older installed copy of the same name
     extensions = base / "labextensions"
     extensions.mkdir()
@@ -180,7 +181,12 @@ def browser_run(
             stderr=subprocess.STDOUT,
         )
     try:
+        # the server boots while the project is prepared (both take tens of seconds)
+        started = time.monotonic()
+        _prepare_project(root, ray_head)
+        prepared = time.monotonic()
         _wait_for(url, token, server, log)
+        ready = time.monotonic()
         if ARTIFACTS.exists():
             shutil.rmtree(ARTIFACTS)
         ARTIFACTS.mkdir(parents=True)
@@ -205,6 +211,12 @@ def browser_run(
         )
         output = run.stdout + run.stderr
         (ARTIFACTS / "playwright.log").write_text(output)
+        timings = {
+            "prepare project": prepared - started,
+            "jupyter ready after that": ready - prepared,
+            "playwright": time.monotonic() - ready,
+        }
+        (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=1))
         report_file = ARTIFACTS / "report.json"
         if not report_file.is_file():
             pytest.fail(f"Playwright wrote no report (exit {run.returncode}):\n{output[-6000:]}")

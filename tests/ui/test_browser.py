@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-# the first test waits for the whole Playwright run (the session fixture), Ray Serve included
+# the first test waits for the whole Playwright run (the session fixture), Ray Serve included;
+# test-artifacts/ui/timings.json says where that time went
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
@@ -28,3 +29,7 @@ def test_a_widget_button_from_the_magics_works(browser_run: Any) -> None:
 
 def test_endpoint_deploy_promote_rollback_from_the_panel(browser_run: Any) -> None:
     browser_run.check("deploys a canary, promotes it and rolls back on Ray Serve")
+
+
+def test_notebook_outputs_monitor_lineage_and_run_result(browser_run: Any) -> None:
+    browser_run.check("the training monitor, the lineage graph and a %mlops run result")

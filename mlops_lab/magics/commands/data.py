@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lab.display import Table
 from mlops_lab.errors import UsageError
+from mlops_lab.widgets.progress import ProgressLine
 
 if TYPE_CHECKING:
     from mlops_lab.magics import Context
@@ -112,6 +113,11 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _progress(ctx: Context) -> Any:
+    """A progress line in a notebook; nothing in a terminal (the command prints its result)."""
+    return ProgressLine() if ctx.shell is not None else None
+
+
 def exit_code(args: argparse.Namespace, result: Any) -> int:
     """`mlops-lab data check` fails a script when the store has problems."""
     return 1 if args.action == "check" and result.rows else 0
@@ -132,7 +138,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if action == "commit":
         branch = args.branch or data.default_branch
         before = data.resolve(branch)
-        commit = data.commit(branch, args.message, _metadata(args.meta))
+        commit = data.commit(branch, args.message, _metadata(args.meta), _progress(ctx))
         note = (
             f"nothing to commit on {branch}; head stays"
             if commit == before

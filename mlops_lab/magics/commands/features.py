@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.errors import UsageError
+from mlops_lab.widgets.progress import ProgressLine
 
 if TYPE_CHECKING:
     from mlops_lab.magics import Context
@@ -53,10 +54,11 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         return None
     if args.action == "materialize":
         end = args.end or _now()
+        progress = ProgressLine() if ctx.shell is not None else None
         if args.start:
-            print(features.materialize(args.start, end, views=args.views))
+            print(features.materialize(args.start, end, args.views, progress))
         else:
-            print(features.materialize_incremental(end, views=args.views))
+            print(features.materialize_incremental(end, args.views, progress))
         return None
     refs = _refs(args.features)
     if args.action == "get":

@@ -1,19 +1,12 @@
 import { expect, test } from '@jupyterlab/galata';
 
-import { artifact, notebook } from './helpers';
+import { artifact, openNotebook } from './helpers';
 
 const MODEL = process.env.MLOPS_UI_MODEL!;
 
 test.describe('Widgets from the magics', () => {
   test('a registry widget button from %mlops models --widget works', async ({ page, tmpPath }) => {
-    const name = 'ui-widget.ipynb';
-    await page.contents.uploadContent(
-      notebook([{ source: `%mlops models --widget ${MODEL}` }]),
-      'text',
-      `${tmpPath}/${name}`
-    );
-    await page.notebook.openByPath(`${tmpPath}/${name}`);
-    await page.notebook.activate(name);
+    await openNotebook(page, `${tmpPath}/ui-widget.ipynb`, [{ source: `%mlops models --widget ${MODEL}` }]);
     await page.notebook.run();
 
     const output = page.locator('.jp-OutputArea-output').first();
