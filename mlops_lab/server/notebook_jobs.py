@@ -62,6 +62,8 @@ class NotebookJobs:
     def list(self, folder: Path, limit: int = LISTED) -> list[NotebookJob]:
         found: list[tuple[float, Path]] = []
         for path in [*folder.glob("*.ipynb"), *folder.glob("*/*.ipynb")]:
+            if any(part.startswith(".") for part in path.relative_to(folder).parts):
+                continue  # .ipynb_checkpoints, cancel flags
             try:
                 found.append((path.stat().st_mtime, path))
             except OSError:
@@ -72,6 +74,8 @@ class NotebookJobs:
         return jobs
 
     def find(self, folder: Path, job: str) -> NotebookJob:
+        if job.startswith("."):
+            raise NotFoundError(f"no notebook job '{job}' under {folder}; list them with GET jobs")
         for path in (folder / f"{job}.ipynb", *folder.glob(f"*/{job}.ipynb")):
             if path.is_file() and (found := self.read(path)) is not None:
                 return found
