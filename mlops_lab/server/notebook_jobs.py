@@ -99,7 +99,9 @@ class NotebookJobs:
     def cancel(self, job: NotebookJob) -> str:
         """Stop ``job`` before its next cell and interrupt the running one; what was done."""
         if job.state != "running":
-            raise UsageError(f"notebook job {job.id} is {job.state}, not running; nothing to cancel")
+            raise UsageError(
+                f"notebook job {job.id} is {job.state}, not running; nothing to cancel"
+            )
         flag = cancel_flag_of(job.output)
         assert flag is not None
         flag.write_text("cancelled from the JupyterLab panel\n", encoding="utf-8")

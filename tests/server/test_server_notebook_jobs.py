@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ def _notebook(path: Path, *cells: str) -> Path:
     first = nbformat.v4.new_code_cell("label = 'x'")
     first.metadata["tags"] = ["parameters"]
     nb.cells = [first, *(nbformat.v4.new_code_cell(c) for c in cells)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -54,7 +59,10 @@ async def test_a_job_started_outside_the_server_shows_progress_cancels_and_opens
 ) -> None:
     _use_kernel(jp_root_dir)
     source = _notebook(
-        jp_root_dir / "slow.ipynb", "print('first')", "import time\ntime.sleep(300)", "print('never')"
+        jp_root_dir / "slow.ipynb",
+        "print('first')",
+        "import time\ntime.sleep(300)",
+        "print('never')",
     )
     lab = mlops_lab.connect(jp_root_dir)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -88,9 +96,7 @@ async def test_a_job_started_outside_the_server_shows_progress_cancels_and_opens
     assert any("first" in str(c.get("outputs")) for c in cells)
 
 
-async def test_a_hidden_output_folder_says_why_it_cannot_open(
-    api: Any, jp_root_dir: Path
-) -> None:
+async def test_a_hidden_output_folder_says_why_it_cannot_open(api: Any, jp_root_dir: Path) -> None:
     _use_kernel(jp_root_dir, ".mlops/runs")
     folder = jp_root_dir / ".mlops" / "runs"
     folder.mkdir(parents=True)
@@ -104,7 +110,7 @@ async def test_a_hidden_output_folder_says_why_it_cannot_open(
         "end_time": None,
         "parameters": {"rows": 3},
     }
-    nb.metadata["mlops"] = {"kernel_pid": 2**22 + 7, "host": __import__("socket").gethostname()}
+    nb.metadata["mlops"] = {"kernel_pid": 2**22 + 7, "host": socket.gethostname()}
     nbformat.write(nb, folder / "gone-20261130T100000000.ipynb")
     (listed,) = body(await api("notebooks/jobs"))["jobs"]
     # its process is gone and it never finished: stopped, not running forever
