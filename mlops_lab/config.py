@@ -118,8 +118,7 @@ class NotebooksConfig:
     kernel: str = "mlops"
     """Kernel papermill runs notebooks with ("mlops" loads the magics at start)."""
     output_dir: str = "mlops-runs"
-    """Executed notebooks of jobs. Not under .mlops/: Jupyter does not serve hidden folders, and
-    an executed notebook must open from the panel, a result's link and the file browser."""
+    """Executed notebooks of jobs (a visible folder: Jupyter does not serve hidden ones)."""
 
 
 SECTIONS: dict[str, type] = {
