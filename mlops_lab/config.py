@@ -117,7 +117,8 @@ class KubernetesConfig:
 class NotebooksConfig:
     kernel: str = "mlops"
     """Kernel papermill runs notebooks with ("mlops" loads the magics at start)."""
-    output_dir: str = ".mlops/runs"
+    output_dir: str = "mlops-runs"
+    """Executed notebooks of jobs (a visible folder: Jupyter does not serve hidden ones)."""
 
 
 SECTIONS: dict[str, type] = {

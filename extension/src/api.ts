@@ -185,6 +185,38 @@ export interface INotebookRuns {
   runs: INotebookRun[];
 }
 
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'stopped';
+
+/** A notebook job however it was started (magic, CLI, pipeline, panel). */
+export interface INotebookJob {
+  id: string;
+  notebook: string;
+  parameters: Record<string, unknown>;
+  state: JobState;
+  started: number | null;
+  finished: number | null;
+  cells: number;
+  cells_done: number;
+  /** 1-based position of the cell that runs now. */
+  running_cell: number | null;
+  /** Executed notebook relative to the root directory, when Jupyter can open it. */
+  output: string | null;
+  /** Why the executed notebook cannot be opened (and what to do). */
+  output_note: string | null;
+  error: string | null;
+  cancellable: boolean;
+}
+
+export interface INotebookJobs {
+  folder: string;
+  jobs: INotebookJob[];
+}
+
+export interface INotebookJobCancel {
+  id: string;
+  message: string;
+}
+
 export interface IScheduleRequest {
   path: string;
   /** Five cron fields or a macro (@daily). */
@@ -418,6 +450,14 @@ export class MLOpsClient {
 
   notebookRuns(): Promise<INotebookRuns> {
     return this.get('notebooks/runs');
+  }
+
+  notebookJobs(): Promise<INotebookJobs> {
+    return this.get('notebooks/jobs');
+  }
+
+  cancelNotebookJob(id: string): Promise<INotebookJobCancel> {
+    return requestAPI(`notebooks/jobs/${encodeURIComponent(id)}/cancel`, post({}), this.settings);
   }
 
   notebookRun(id: string): Promise<INotebookRun> {

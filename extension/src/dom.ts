@@ -53,3 +53,10 @@ export function age(seconds: number): string {
   }
   return new Date(seconds * 1000).toLocaleString();
 }
+
+/** Local time of day (a date too when not today): tells apart rows started minutes apart. */
+export function clock(seconds: number): string {
+  const when = new Date(seconds * 1000);
+  const time = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return when.toDateString() === new Date().toDateString() ? time : `${when.toLocaleDateString()} ${time}`;
+}

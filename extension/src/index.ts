@@ -58,7 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const client = new MLOpsClient();
     const panel = new MLOpsPanel({
       client,
-      open: path => void app.commands.execute('docmanager:open', { path })
+      open: path => app.commands.execute('docmanager:open', { path })
     });
     panel.title.icon = mlopsIcon;
     app.shell.add(panel, 'left', { rank: 900 });

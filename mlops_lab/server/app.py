@@ -13,6 +13,7 @@ from traitlets import Callable, Int, Unicode
 import mlops_lab
 from mlops_lab.lab import Lab
 from mlops_lab.server.handlers import ROUTES, URL_PREFIX
+from mlops_lab.server.notebook_jobs import NotebookJobs
 from mlops_lab.server.runs import NotebookRuns
 
 
@@ -44,6 +45,7 @@ class MLOpsExtension(ExtensionApp):
         self._lab_stamp: tuple[Any, ...] = ()
         self.executor = ThreadPoolExecutor(self.service_threads, thread_name_prefix="mlops-api")
         self.notebook_runs = NotebookRuns(self.max_notebook_runs)
+        self.notebook_jobs = NotebookJobs()
 
     def initialize_handlers(self) -> None:
         for route in ROUTES:

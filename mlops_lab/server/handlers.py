@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from mlops_lab.server import models
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
     from mlops_lab.server.app import MLOpsExtension
+    from mlops_lab.server.notebook_jobs import NotebookJob
     from mlops_lab.server.runs import RunRecord
 
 URL_PREFIX = "mlops-lab/api"
@@ -79,6 +81,21 @@ class LabHandler(ExtensionHandlerMixin, APIHandler):
         if candidate.suffix != ".ipynb":
             raise UsageError(f"{path} is not a .ipynb notebook")
         return candidate
+
+    def openable(self, path: Path) -> tuple[str | None, str | None]:
+        """(path relative to root_dir, None) when the browser can open ``path``, else
+        (None, why not)."""
+        root = self.app.root_dir
+        try:
+            relative = path.resolve().relative_to(root)
+        except ValueError:
+            return None, f"{path} is outside the Jupyter server's root directory {root}"
+        if any(part.startswith(".") for part in relative.parts):
+            return None, (
+                f"{relative.as_posix()} is in a hidden folder, which Jupyter does not serve; "
+                "set [notebooks] output_dir in mlops.toml to a visible folder (default mlops-runs)"
+            )
+        return relative.as_posix(), None
 
     def relative(self, path: Path) -> str:
         root = self.app.root_dir
@@ -381,8 +398,12 @@ def _local_head_down(lab: Lab) -> bool:
     return lab.config.training.backend == "ray-local" and lab.training.cluster.address() is None
 
 
+ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+"""Terminal colour and cursor codes (CSI, OSC, two-byte escapes) that Ray's logs carry."""
+
+
 def _job_logs(lab: Lab, job_id: str) -> str:
-    return str(lab.training.job(job_id).logs())
+    return ANSI.sub("", str(lab.training.job(job_id).logs()))
 
 
 def _job_stop(lab: Lab, job_id: str) -> bool:
@@ -481,6 +502,71 @@ class NotebookSchedulesHandler(LabHandler):
         )
 
 
+class NotebookJobsHandler(LabHandler):
+    """Every notebook job with its cell progress: the executed notebooks under [notebooks]
+    output_dir, and the "Run as job…" runs still waiting for their kernel."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        folder = self.lab.config.resolve(self.lab.config.notebooks.output_dir)
+        found = await self.call(self.app.notebook_jobs.list, folder)
+        jobs = [self._model(j) for j in found]
+        for record in self.app.notebook_runs.list():
+            if not any(self._same(record, j) for j in found):
+                jobs.append(self._waiting(record))
+        jobs.sort(key=lambda j: j.started or 0.0, reverse=True)
+        self.reply(models.NotebookJobsResponse(folder=self.relative(folder), jobs=jobs))
+
+    def _model(self, job: NotebookJob) -> models.NotebookJob:
+        output, note = self.openable(job.output)
+        return models.NotebookJob(
+            id=job.id,
+            notebook=self.relative(Path(job.notebook)) if job.notebook else job.id,
+            parameters=job.parameters,
+            state=job.state,  # type: ignore[arg-type]
+            started=job.started,
+            finished=job.finished,
+            cells=job.cells,
+            cells_done=job.cells_done,
+            running_cell=job.running_cell,
+            output=output,
+            output_note=note,
+            error=job.error,
+            cancellable=job.state == "running",
+        )
+
+    def _same(self, record: RunRecord, job: NotebookJob) -> bool:
+        if record.output is not None:
+            return record.output.resolve() == job.output.resolve()
+        source = (self.app.root_dir / record.path).resolve()
+        return job.notebook == str(source) and (job.started or 0.0) >= record.started - 5
+
+    def _waiting(self, record: RunRecord) -> models.NotebookJob:
+        output, note = self.openable(record.output) if record.output else (None, None)
+        state = "running" if record.state == "running" else record.state
+        return models.NotebookJob(
+            id=record.id,
+            notebook=record.path,
+            parameters=record.parameters,
+            state=state,  # type: ignore[arg-type]
+            started=record.started,
+            finished=record.finished,
+            output=output,
+            output_note=note,
+            error=record.error,
+        )
+
+
+class NotebookJobCancelHandler(LabHandler):
+    @web.authenticated
+    async def post(self, job: str) -> None:
+        folder = self.lab.config.resolve(self.lab.config.notebooks.output_dir)
+        jobs = self.app.notebook_jobs
+        found = await self.call(jobs.find, folder, job)
+        message = await self.call(jobs.cancel, found)
+        self.reply(models.NotebookJobCancelResponse(id=job, message=message))
+
+
 class NotebookRunHandler(LabHandler):
     @web.authenticated
     async def get(self, run_id: str) -> None:
@@ -560,6 +646,12 @@ ROUTES: tuple[Route, ...] = (
     Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
     Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
     Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
+    Route("notebooks/jobs", NotebookJobsHandler, "notebooks/jobs"),
+    Route(
+        r"notebooks/jobs/(?P<job>[A-Za-z0-9_.\-]+)/cancel",
+        NotebookJobCancelHandler,
+        "notebooks/jobs/train-20261130T101010123/cancel",
+    ),
     Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
     Route("drift/metrics", DriftMetricsHandler, "drift/metrics"),
     Route("serving/endpoints", EndpointsHandler, "serving/endpoints"),

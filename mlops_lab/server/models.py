@@ -213,6 +213,40 @@ class NotebookRunsResponse(Model):
     runs: list[NotebookRun]
 
 
+class NotebookJob(Model):
+    """A notebook job however it was started, from its executed notebook (or, while a
+    "Run as job…" run waits for its kernel, from the server's queue)."""
+
+    id: str
+    notebook: str
+    """Source notebook, relative to the server's root directory when inside it."""
+    parameters: dict[str, Any]
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "stopped"]
+    started: float | None = None
+    finished: float | None = None
+    cells: int = 0
+    cells_done: int = 0
+    running_cell: int | None = None
+    """1-based position of the cell that runs now."""
+    output: str | None = None
+    """Executed notebook relative to the root directory, when Jupyter can open it."""
+    output_note: str | None = None
+    """Why the executed notebook cannot be opened from the browser (and what to do)."""
+    error: str | None = None
+    cancellable: bool = False
+
+
+class NotebookJobsResponse(Model):
+    folder: str
+    """Where executed notebooks are kept ([notebooks] output_dir)."""
+    jobs: list[NotebookJob]
+
+
+class NotebookJobCancelResponse(Model):
+    id: str
+    message: str
+
+
 class ScheduleRequest(Model):
     path: str = Field(min_length=1)
     """Notebook path relative to the server's root directory."""

@@ -114,7 +114,7 @@ def test_bad_pipeline_file_is_one_line_and_creates_nothing(
     assert result.exit_code == (2 if kind is UsageError else 1), result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert not (project.root / ".mlops" / "runs").exists()
+    assert not project.config.resolve(project.config.notebooks.output_dir).exists()
     assert not (project.root / ".mlops" / "mlflow.db").exists()
     with pytest.raises(kind):
         pipelines.load(project, path)

@@ -152,7 +152,7 @@ def test_bad_input_is_one_line_and_creates_nothing(
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert "s3cr3t" not in result.output
-    runs_dir = project.root / ".mlops" / "runs"
+    runs_dir = project.config.resolve(project.config.notebooks.output_dir)
     assert not runs_dir.exists() or not list(runs_dir.iterdir())
     assert not (project.root / ".mlops" / "mlflow.db").exists() or runs_of(project) == []
 

@@ -26,7 +26,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Dict
 
 from mlops_lab.jobenv import variable
-from mlops_lab.services.notebooks.execution import notebook_env
+from mlops_lab.services.notebooks.execution import cancel_flag_of, notebook_env
 
 
 class JobNotebookClient(PapermillNotebookClient):
@@ -69,6 +69,7 @@ class JobNotebookClient(PapermillNotebookClient):
             self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
             if self.kernel_ready is not None:
                 self.kernel_ready()
+            self._record_job()
             alive = self.papermill_execute_cells()
             if alive:
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
@@ -77,10 +78,29 @@ class JobNotebookClient(PapermillNotebookClient):
             self.set_widgets_metadata()
         return self.nb
 
+    def _record_job(self) -> None:
+        """Write into the executed notebook (saved with the first cell's start) which kernel
+        runs the job, so that a Jupyter server on this host can show and cancel it."""
+        import socket
+
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        self.nb.metadata["mlops"] = {
+            "job_id": self.kernel_env.get(variable("job_id"), ""),
+            "kernel_pid": pid,
+            "host": socket.gethostname(),
+        }
+
     def papermill_execute_cells(self) -> bool:
         """Run the cells in order, stop at the first that fails; False when the kernel is
         gone or stuck (no further request may be sent to it)."""
+        cancel_flag = cancel_flag_of(self.nb_man.output_path)
         for index, cell in enumerate(self.nb.cells):
+            if cancel_flag is not None and cancel_flag.exists():
+                code = [c for c in self.nb.cells[index:] if c.get("cell_type") == "code"]
+                if code:
+                    _record(code[0], "JobCancelled", "the job was cancelled before this cell")
+                    self.nb_man.cell_exception(code[0], cell_index=index, exception=None)
+                    return True
             try:
                 self.nb_man.cell_start(cell, index)
                 self.execute_cell(cell, index)

@@ -23,6 +23,16 @@ def notebook_env(source: str) -> dict[str, str]:
     return {variable("notebook_path"): source, "IPYNB_FILE": source}
 
 
+def cancel_flag_of(output: Any) -> Path | None:
+    """The file whose presence cancels the job writing ``output`` (before its next cell; the
+    running cell is interrupted by whoever writes it)."""
+    text = str(output or "")
+    if not text.endswith(".ipynb") or "://" in text:
+        return None
+    path = Path(text)
+    return path.with_name(f".{path.name}.cancel")
+
+
 class CellFailed(Exception):
     """A cell of the executed notebook failed (its index in the source notebook)."""
 

@@ -52,6 +52,7 @@ test.describe('Endpoints in the MLOps panel', () => {
     // the canary's drift line sits beside it (no traffic yet: it says so)
     const drift = card.locator('.mlops-canary-drift');
     await expect(drift).toContainText(`canary ${MODEL}/2 drift`);
+    await expect(drift).toContainText('no traffic yet');
     await card.screenshot({ path: artifact('panel-endpoints-canary.png') });
 
     // New-pattern traffic from a notebook (amounts four times larger than in training); the
