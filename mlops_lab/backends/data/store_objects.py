@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -27,6 +28,9 @@ class ObjectStore:
         self.root = root
         self._cache_lock = threading.Lock()
         self._stat_cache: dict[str, list[Any]] | None = None
+        # spool files are tmp/<pid>-<random>-<n>: the pid tells gc whose they are
+        self._spool_token = uuid.uuid4().hex[:8]
+        self._spool_numbers = itertools.count()
 
     def path(self, entry: Entry) -> Path:
         return self.root / "objects" / str(entry["object"])
@@ -39,7 +43,7 @@ class ObjectStore:
             path, data = item
             if isinstance(data, bytes | bytearray | memoryview):
                 return self.store_bytes(bytes(data), path)
-            return self.store_file(Path(data), path)
+            return self.store_file(data, path)
 
         if len(items) > 1:
             with ThreadPoolExecutor(max_workers=min(_WORKERS, len(items))) as pool:
@@ -54,17 +58,21 @@ class ObjectStore:
         entry = sf.entry(sha, len(data), path)
         target = self.path(entry)
         if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            tmp = sf.tmp_name(target)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+            spool = self._spool()
+            try:
+                fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+                with open(fd, "wb") as fh:
+                    fh.write(data)
+                self._move(spool, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(spool)
+                raise
         return entry
 
-    def store_file(self, source: Path, path: str) -> Entry:
-        st = source.stat()
-        key = str(source.resolve())
+    def store_file(self, source: str | Path, path: str) -> Entry:
+        st = os.stat(source)
+        key = os.path.abspath(source)  # the signature's device and inode pin the file
         signature = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         cache = self._load_stat_cache()
         hit = cache.get(key)
@@ -79,30 +87,42 @@ class ObjectStore:
                 return entry
         # Copy and hash in one pass over the same buffer: the name always matches the bytes
         # stored, even if the source changes meanwhile (a dedup hit just drops the copy).
-        spool = self.root / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}"
+        spool = self._spool()
         try:
             sha, size = sf.copy_hashing(source, spool)
             sf.crash_point("spooled")
             entry = sf.entry(sha, size, path)
             target = self.path(entry)
             if target.exists():
-                spool.unlink()
+                os.unlink(spool)
             else:
-                target.parent.mkdir(exist_ok=True)
-                os.chmod(spool, 0o444)
-                os.replace(spool, target)
+                self._move(spool, target)
         except BaseException:
             with contextlib.suppress(OSError):
-                spool.unlink()
+                os.unlink(spool)
             raise
         if (
             size == st.st_size
             and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
-            and source.stat().st_mtime_ns == st.st_mtime_ns
+            and os.stat(source).st_mtime_ns == st.st_mtime_ns
         ):
             with self._cache_lock:
                 cache[key] = [*signature, sha]
         return entry
+
+    def _spool(self) -> str:
+        """A new name in tmp/ that starts with this process's pid (see store_check)."""
+        return os.path.join(
+            self.root, "tmp", f"{os.getpid()}-{self._spool_token}-{next(self._spool_numbers)}"
+        )
+
+    @staticmethod
+    def _move(spool: str, target: Path) -> None:
+        try:
+            os.replace(spool, target)
+        except FileNotFoundError:  # the first object under this prefix
+            target.parent.mkdir(exist_ok=True)
+            os.replace(spool, target)
 
     def _load_stat_cache(self) -> dict[str, list[Any]]:
         with self._cache_lock:
