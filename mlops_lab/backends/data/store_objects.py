@@ -28,6 +28,7 @@ class ObjectStore:
         self.root = root
         self._cache_lock = threading.Lock()
         self._stat_cache: dict[str, list[Any]] | None = None
+        self._stat_cache_changed = False
         # spool files are tmp/<pid>-<random>-<n>: the pid tells gc whose they are
         self._spool_token = uuid.uuid4().hex[:8]
         self._spool_numbers = itertools.count()
@@ -107,7 +108,9 @@ class ObjectStore:
             and os.stat(source).st_mtime_ns == st.st_mtime_ns
         ):
             with self._cache_lock:
-                cache[key] = [*signature, sha]
+                if cache.get(key) != [*signature, sha]:
+                    cache[key] = [*signature, sha]
+                    self._stat_cache_changed = True
         return entry
 
     def _spool(self) -> str:
@@ -136,7 +139,12 @@ class ObjectStore:
             return self._stat_cache
 
     def save_stat_cache(self) -> None:
+        """Write the stat cache back, when this process added to it (an unchanged dataset
+        writes nothing)."""
         with self._cache_lock:
+            if not self._stat_cache_changed:
+                return
+            self._stat_cache_changed = False
             data = sf.dumps(self._stat_cache or {})
         with contextlib.suppress(OSError):
             tmp = sf.tmp_name(self.root / "cache" / "stat.json")
