@@ -453,7 +453,10 @@ def test_gc_removes_leftovers_of_dead_writers_only(project: Lab) -> None:
     staging.write_bytes(b"{}")
     spool = root / "tmp" / f"{dead}-0123abcd"
     spool.write_bytes(b"x" * 10)
-    live = root / "tmp" / f"{os.getpid()}-0123abcd"  # a writer storing a file right now
+    live = root / "tmp" / f"{os.getpid()}-0123abcd-7"  # a writer storing a file right now
     live.write_bytes(b"x" * 100)
-    assert data.gc(grace_seconds=0) == "removed 2 unreferenced file(s), 12 B freed"
-    assert not staging.exists() and not spool.exists() and live.exists()
+    (root / "objects" / "ab").mkdir()
+    small = root / "objects" / "ab" / f".{'c' * 62}.csv.{dead}.0123abcd.tmp"  # a small object's
+    small.write_bytes(b"x" * 5)
+    assert data.gc(grace_seconds=0) == "removed 3 unreferenced file(s), 17 B freed"
+    assert not staging.exists() and not spool.exists() and not small.exists() and live.exists()

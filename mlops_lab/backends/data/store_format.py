@@ -75,6 +75,17 @@ def copy_hashing(source: str | Path, target: str | Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def read_small(source: str | Path) -> memoryview | None:
+    """All of ``source`` when it is shorter than one chunk, read with one call into this
+    thread's buffer (valid until the thread's next read); None for a larger file."""
+    buffer = _thread_buffer()
+    with open(source, "rb", buffering=0) as src:
+        n = src.readinto(buffer)
+        if n == len(buffer) or src.read(1):
+            return None
+    return memoryview(buffer)[:n]
+
+
 _buffers = threading.local()
 
 

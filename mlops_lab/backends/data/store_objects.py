@@ -43,7 +43,7 @@ class ObjectStore:
         def store(item: tuple[str, bytes | str]) -> Entry:
             path, data = item
             if isinstance(data, bytes | bytearray | memoryview):
-                return self.store_bytes(bytes(data), path)
+                return self.store_bytes(data, path)
             return self.store_file(data, path)
 
         if len(items) > 1:
@@ -54,20 +54,30 @@ class ObjectStore:
         self.save_stat_cache()
         return entries
 
-    def store_bytes(self, data: bytes, path: str) -> Entry:
+    def store_bytes(self, data: bytes | memoryview, path: str) -> Entry:
+        """Store bytes held in memory. The temporary file is written beside the object's
+        final name: a rename within one folder does not take the file system's rename lock,
+        which every cross-folder rename does (threads storing small files queued on it)."""
         sha = hashlib.sha256(data).hexdigest()
         entry = sf.entry(sha, len(data), path)
         target = self.path(entry)
         if not target.exists():
-            spool = self._spool()
+            tmp = sf.tmp_name(target)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
             try:
-                fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-                with open(fd, "wb") as fh:
-                    fh.write(data)
-                self._move(spool, target)
+                try:
+                    fd = os.open(tmp, flags, 0o444)
+                except FileNotFoundError:  # the first object under this prefix
+                    target.parent.mkdir(exist_ok=True)
+                    fd = os.open(tmp, flags, 0o444)
+                with open(fd, "wb", buffering=0) as fh:
+                    view = memoryview(data)
+                    while view:
+                        view = view[fh.write(view) :]
+                os.replace(tmp, target)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(spool)
+                    os.unlink(tmp)
                 raise
         return entry
 
@@ -86,8 +96,27 @@ class ObjectStore:
             entry = sf.entry(hit[5], st.st_size, path)
             if self.path(entry).exists():
                 return entry
-        # Copy and hash in one pass over the same buffer: the name always matches the bytes
-        # stored, even if the source changes meanwhile (a dedup hit just drops the copy).
+        # A small file is read once into memory, then hashed and written from there; a
+        # larger one is copied and hashed in one pass over the same buffer. Either way the
+        # name always matches the bytes stored, even if the source changes meanwhile.
+        small = sf.read_small(source)
+        if small is not None:
+            entry, size = self.store_bytes(small, path), len(small)
+        else:
+            entry, size = self._store_large(source, path)
+        if (
+            size == st.st_size
+            and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
+            and os.stat(source).st_mtime_ns == st.st_mtime_ns
+        ):
+            with self._cache_lock:
+                if cache.get(key) != [*signature, entry["sha256"]]:
+                    cache[key] = [*signature, entry["sha256"]]
+                    self._stat_cache_changed = True
+        return entry
+
+    def _store_large(self, source: str | Path, path: str) -> tuple[Entry, int]:
+        """Spool in tmp/ (a dedup hit just drops the copy), then move into place."""
         spool = self._spool()
         try:
             sha, size = sf.copy_hashing(source, spool)
@@ -102,16 +131,7 @@ class ObjectStore:
             with contextlib.suppress(OSError):
                 os.unlink(spool)
             raise
-        if (
-            size == st.st_size
-            and time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS
-            and os.stat(source).st_mtime_ns == st.st_mtime_ns
-        ):
-            with self._cache_lock:
-                if cache.get(key) != [*signature, sha]:
-                    cache[key] = [*signature, sha]
-                    self._stat_cache_changed = True
-        return entry
+        return entry, size
 
     def _spool(self) -> str:
         """A new name in tmp/ that starts with this process's pid (see store_check)."""
