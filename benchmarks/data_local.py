@@ -6,6 +6,10 @@
 3. ``read_table`` at a commit vs ``pandas.read_parquet`` on the plain file (goal <= 1.1x).
 
     python benchmarks/data_local.py [--size-mb 1024] [--files 16] [--dir /tmp]
+    python benchmarks/data_local.py --size-mb 128 --files 4000   # many small files
+
+The commit hashes on as many threads as there are CPUs: on a machine whose other core is
+busy it gets one core, and copy + sha256 is then about 2.5x ``cp -r``'s copy alone.
 
 Needs about three times --size-mb of free disk (dataset, copy, store); all removed after.
 Also prints the CPU seconds of each side and of sha256 alone over the dataset: a commit

@@ -178,6 +178,27 @@ def test_unchanged_dataset_stores_nothing_new(project: Lab, tmp_path: Path) -> N
     assert stored() == before
 
 
+def test_a_folder_is_staged_file_by_file(project: Lab, tmp_path: Path) -> None:
+    """Nested and hidden files and symlinks to files are staged; a symlinked folder is not
+    entered, and a FIFO is no file."""
+    folder = tmp_path / "dataset"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "top.csv").write_text("1")
+    (folder / ".hidden").write_text("2")
+    (folder / "a" / "b" / "deep.txt").write_text("3")
+    (folder / "a-b.txt").write_text("4")
+    (folder / "link.csv").symlink_to(folder / "top.csv")
+    (folder / "linked-dir").symlink_to(folder / "a")
+    os.mkfifo(folder / "pipe")
+    staged = project.data.write_file(folder, "ds")
+    assert isinstance(staged, list)
+    names = [o.path for o in staged]
+    assert names == ["ds/.hidden", "ds/a/b/deep.txt", "ds/a-b.txt", "ds/link.csv", "ds/top.csv"]
+    commit = project.data.commit("main", "folder")
+    with project.data.open("ds/link.csv", commit) as fh:
+        assert fh.read() == b"1"
+
+
 def test_identical_content_is_stored_once(project: Lab) -> None:
     data = project.data
     data.write_file(b"same bytes", "a.txt")
@@ -432,7 +453,10 @@ def test_gc_removes_leftovers_of_dead_writers_only(project: Lab) -> None:
     staging.write_bytes(b"{}")
     spool = root / "tmp" / f"{dead}-0123abcd"
     spool.write_bytes(b"x" * 10)
-    live = root / "tmp" / f"{os.getpid()}-0123abcd"  # a writer storing a file right now
+    live = root / "tmp" / f"{os.getpid()}-0123abcd-7"  # a writer storing a file right now
     live.write_bytes(b"x" * 100)
-    assert data.gc(grace_seconds=0) == "removed 2 unreferenced file(s), 12 B freed"
-    assert not staging.exists() and not spool.exists() and live.exists()
+    (root / "objects" / "ab").mkdir()
+    small = root / "objects" / "ab" / f".{'c' * 62}.csv.{dead}.0123abcd.tmp"  # a small object's
+    small.write_bytes(b"x" * 5)
+    assert data.gc(grace_seconds=0) == "removed 3 unreferenced file(s), 17 B freed"
+    assert not staging.exists() and not spool.exists() and not small.exists() and live.exists()

@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.install]
+pytestmark = [pytest.mark.slow, pytest.mark.install, pytest.mark.timeout(3600)]
 
 CHECKS = """
 import json, sys

@@ -9,7 +9,8 @@ Layout under the store root (``.mlops/data`` by default)::
     staging/<branch>.json      uncommitted changes of the branch: path -> entry (null: deleted)
     cache/stat.json            (path, inode, size, mtime) -> sha256, so unchanged files are not
                                hashed twice
-    tmp/<pid>-<random>         a file being stored (copied and hashed in one pass)
+    tmp/<pid>-<random>-<n>     a file being stored (copied and hashed in one pass); a small
+                               one is read once and written beside its object's name
     lock                       flock()ed by every writer
 
 Safety: every metadata file is written to a temporary name, fsynced and renamed over the

@@ -141,12 +141,14 @@ def remove_leftovers(root: Path, branch: str) -> None:
 
 def _leftovers(root: Path, branch: str, cutoff: float | None) -> list[Path]:
     """Temporary files of dead writers: every hidden ``.*.tmp`` under the locked folders
-    (only ``branch``'s staging ones unless it is ``*``), and spool and object temporaries
-    whose writer's pid is gone (by ``gc``, with a ``cutoff``: also those older than it)."""
-    unlocked = [*(root / "tmp").iterdir(), *(root / "objects").glob("*/.*.tmp")]
+    (only ``branch``'s staging ones unless it is ``*``), and spool files (and, for ``*``,
+    cache and small-object temporaries) whose writer's pid is gone (by ``gc``, with a ``cutoff``: also those older than it)."""
+    unlocked = list((root / "tmp").iterdir())
     if branch == "*":
         found = [p for sub in _LOCKED_DIRS for p in (root / sub).glob(".*.tmp")]
-        unlocked += (root / "cache").glob(".*.tmp")
+        # a small object's temporary (at most one chunk) sits beside its name: gc sweeps
+        # those, a write does not list every object folder for them
+        unlocked += [*(root / "cache").glob(".*.tmp"), *(root / "objects").glob("*/.*.tmp")]
     else:
         found = list((root / "staging").glob(f".{branch}.json.*.tmp"))
     for path in unlocked:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -54,21 +55,45 @@ def three_way(base: Tree, source: Tree, dest: Tree, strategy: Strategy) -> tuple
     return merged, conflicts
 
 
-def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` and hash the bytes written, in one pass: each chunk is
-    hashed while still in the CPU cache (sha256 releases the GIL, so files hash in parallel)."""
+def copy_hashing(source: str | Path, target: str | Path) -> tuple[str, int]:
+    """Copy ``source`` to a new read-only file ``target`` and hash the bytes written, in one
+    pass: each chunk is hashed while still in the CPU cache (sha256 releases the GIL, so files
+    hash in parallel). Each thread reuses one buffer: small files cost no allocation."""
     digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
+    buffer = _thread_buffer()
     view = memoryview(buffer)
     size = 0
-    with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:
-        while n := src.readinto(buffer):
-            chunk = view[:n]
-            digest.update(chunk)
-            while chunk:
-                chunk = chunk[dst.write(chunk) :]
-            size += n
+    with open(source, "rb", buffering=0) as src:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        with open(fd, "wb", buffering=0) as dst:
+            while n := src.readinto(buffer):
+                chunk = view[:n]
+                digest.update(chunk)
+                while chunk:
+                    chunk = chunk[dst.write(chunk) :]
+                size += n
     return digest.hexdigest(), size
+
+
+def read_small(source: str | Path) -> memoryview | None:
+    """All of ``source`` when it is shorter than one chunk, read with one call into this
+    thread's buffer (valid until the thread's next read); None for a larger file."""
+    buffer = _thread_buffer()
+    with open(source, "rb", buffering=0) as src:
+        n = src.readinto(buffer)
+        if n == len(buffer) or src.read(1):
+            return None
+    return memoryview(buffer)[:n]
+
+
+_buffers = threading.local()
+
+
+def _thread_buffer() -> bytearray:
+    buffer: bytearray | None = getattr(_buffers, "chunk", None)
+    if buffer is None:
+        buffer = _buffers.chunk = bytearray(CHUNK)
+    return buffer
 
 
 def sha256_file(path: Path) -> str:
