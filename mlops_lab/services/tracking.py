@@ -13,6 +13,7 @@ subprocess and takes seconds); see :meth:`TrackedRun.log_model`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import threading
@@ -229,16 +230,27 @@ class TrackedRun:
         self._ended = True
         lineage.deactivate(self._collector)
         started = time.perf_counter()
+        writing: concurrent.futures.Future[None] | None = None
         try:
             tags = self._collector.tags()
             digest = lineage.code_hash() if self._detect_code else None
             if digest:
                 tags[lineage.CODE_HASH] = digest
-            if tags:
+            if tags and self._service.remote:
+                # On a tracking server the tag write and the run's termination are two
+                # round trips: sent at once; the run is not reported ended before both are in.
+                writing = self._service.in_background(self.set_tags, tags)
+            elif tags:
                 self.set_tags(tags)
             self.stamp_seconds += time.perf_counter() - started
         finally:
-            self._finish(status)
+            try:
+                self._finish(status)
+            finally:
+                if writing is not None:
+                    waited = time.perf_counter()
+                    writing.result()
+                    self.stamp_seconds += time.perf_counter() - waited
 
     def _finish(self, status: str) -> None:
         import mlflow
@@ -287,11 +299,27 @@ class TrackingService:
         self._client: Any = None
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._background: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def uri(self) -> str:
         """The tracking URI, relative local paths made absolute against the project root."""
         return resolve_uri(self.lab.config.tracking.uri, self.lab.root)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the tracking store is a server reached over HTTP."""
+        return self.lab.config.tracking.uri.startswith(("http://", "https://"))
+
+    def in_background(self, call: Any, *args: Any) -> concurrent.futures.Future[Any]:
+        """Run ``call(*args)`` on the service's worker threads (requests to a tracking
+        server that can overlap another one)."""
+        with self._lock:
+            if self._background is None:
+                self._background = concurrent.futures.ThreadPoolExecutor(
+                    4, thread_name_prefix="mlops-tracking"
+                )
+        return self._background.submit(call, *args)
 
     @property
     def artifact_root(self) -> Path:
@@ -318,7 +346,7 @@ class TrackingService:
             if experiment is None:
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
                 location: str | None = (self.artifact_root / safe).resolve().as_uri()
-                if self.lab.config.tracking.uri.startswith(("http://", "https://")):
+                if self.remote:
                     location = None  # a tracking server keeps (and serves) its own artifacts
                 try:
                     experiment_id = client.create_experiment(name, artifact_location=location)

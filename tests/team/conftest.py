@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shared_servers import MlflowServer, Postgres, Redis, TeamServers
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def team_servers() -> Iterator[TeamServers]:
-    """PostgreSQL (databases mlflow, feast, feast_faults), Redis and the tracking server."""
+    """PostgreSQL (databases mlflow, feast, feast_faults), Redis and the tracking server,
+    started once for the whole session."""
+    # A suite stopped with SIGTERM (a CI timeout) tears down as for Ctrl-C: the servers stop.
+    previous = signal.signal(signal.SIGTERM, _interrupted)
     root = Path(tempfile.mkdtemp(prefix="mlops-team-"))
     os.chmod(root, 0o755)  # the postgres user reaches its directory through this one
     postgres = Postgres(root / "pg")
@@ -34,6 +43,7 @@ def team_servers() -> Iterator[TeamServers]:
         redis.stop()
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ root). `make test` installs PostgreSQL and Redis with scripts/install-servers.sh
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,70 @@ from typing import Any
 import pytest
 
 from mlops_lab.lab import Lab, connect
+
+OWNER_VARIABLE = "MLOPS_TEST_OWNER"
+
+
+def owned_environment(tag: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment with a tag every descendant inherits, so that what a server or a
+    notebook started (a kernel in its own session, a job driver) is found and stopped by
+    `stop_tagged` even when its parent died first."""
+    return {**(os.environ if base is None else base), OWNER_VARIABLE: tag}
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """Live processes whose environment carries `OWNER_VARIABLE=tag`."""
+    needle = f"{OWNER_VARIABLE}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_tagged(tag: str, grace_s: float = 15.0) -> None:
+    """SIGTERM every process carrying the tag, then SIGKILL what is left after `grace_s`."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        pids = tagged_pids(tag)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pids = tagged_pids(tag)
+        if not pids:
+            return
+
+
+def stop_group(process: Any, grace_s: float = 30.0) -> None:
+    """Stop a process started with `start_new_session=True` and its whole process group,
+    whether or not its leader is still alive (a leader that crashed leaves its children)."""
+    if process is None:
+        return
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and _group_alive(process):
+            time.sleep(0.2)
+        if not _group_alive(process):
+            return
+
+
+def _group_alive(process: Any) -> bool:
+    process.poll()  # reaps the leader once it exits
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -118,10 +184,28 @@ class Postgres:
         )
 
     def stop(self) -> None:
-        subprocess.run(
-            self._as_owner(_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"),
-            capture_output=True,
-        )
+        """Stop the cluster, its backends included; `immediate` when a fast stop hangs."""
+        if not (self.data / "postmaster.pid").exists():
+            return
+        for mode in ("fast", "immediate"):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(
+                    self._as_owner(
+                        _postgres_bin("pg_ctl"),
+                        "-D",
+                        str(self.data),
+                        "-m",
+                        mode,
+                        "-t",
+                        "30",
+                        "-w",
+                        "stop",
+                    ),
+                    capture_output=True,
+                    timeout=40,
+                )
+            if not (self.data / "postmaster.pid").exists():
+                return
 
 
 @dataclass
@@ -155,6 +239,7 @@ class Redis:
             ],
             stdout=open(self.root / "redis.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(
             lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True,
@@ -163,9 +248,7 @@ class Redis:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+        stop_group(self.process)
         self.process = None
 
 
@@ -175,6 +258,7 @@ class MlflowServer:
     backend: str
     port: int = field(default_factory=free_port)
     process: Any = None
+    tag: str = field(default_factory=lambda: f"mlflow-{uuid.uuid4().hex}")
 
     @property
     def url(self) -> str:
@@ -197,11 +281,15 @@ class MlflowServer:
             "--workers",
             "1",
         ]
+        # MLflow's job runner (huey consumers) is not needed by the lab: off, so a server
+        # is only its uvicorn worker
+        env = {**owned_environment(self.tag), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.process = subprocess.Popen(
             command,
             stdout=open(self.root / "mlflow.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
         wait_until(self._healthy, "mlflow server", timeout=300, process=self.process)
 
@@ -210,13 +298,9 @@ class MlflowServer:
             return bool(response.status == 200)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """The server's process group, then anything it started elsewhere (by its tag)."""
+        stop_group(self.process)
+        stop_tagged(self.tag)
         self.process = None
 
 

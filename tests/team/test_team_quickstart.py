@@ -16,13 +16,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from shared_servers import TeamServers, free_port
+from shared_servers import TeamServers, free_port, owned_environment, stop_tagged
 
 from mlops_lab import lineage, resources
 from mlops_lab.errors import LabError
 from mlops_lab.lab import Lab, connect
 
-pytestmark = [pytest.mark.slow, pytest.mark.team_quickstart]
+# the quickstart alone takes 7-10 min on a 2-core machine; its checks share that one run
+pytestmark = [pytest.mark.slow, pytest.mark.team_quickstart, pytest.mark.timeout(1800)]
 
 REGISTER = """
 import sys, mlops_lab
@@ -50,32 +51,38 @@ def quickstart(
     env = lab_environment(team_servers, free_port())
     notebook = root / "quickstart.ipynb"
     notebook.write_bytes(resources.notebook("quickstart.ipynb").read_bytes())
+    tag = f"quickstart-{os.getpid()}-{free_port()}"
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mlops-lab"),
-            "run",
-            str(notebook),
-            "--output",
-            str(root / "quickstart.out.ipynb"),
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    yield {
-        "root": root,
-        "result": result,
-        "env": env,
-        "seconds": time.monotonic() - started,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        with contextlib.suppress(LabError):
-            connect(root).serving.undeploy("fraud")
+    try:
+        # tagged: the kernel runs in its own session, so a failed or timed-out run's kernel
+        # and whatever it started are found by the tag, not by the process tree
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "mlops-lab"),
+                "run",
+                str(notebook),
+                "--output",
+                str(root / "quickstart.out.ipynb"),
+            ],
+            cwd=root,
+            env=owned_environment(tag, env),
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
+        yield {
+            "root": root,
+            "result": result,
+            "env": env,
+            "seconds": time.monotonic() - started,
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            with contextlib.suppress(LabError):
+                connect(root).serving.undeploy("fraud")
+    finally:
+        stop_tagged(tag)
 
 
 @pytest.fixture

@@ -64,6 +64,9 @@ def open_client(uri: str) -> Any:
     """An ``MlflowClient`` for the tracking and registry ``uri`` (a local database's directory
     is created)."""
     mlflow = require("mlflow")
+    # Ending a run on a tracking server otherwise costs a `get_run` round trip, made only to
+    # print "View run ... at: URL" into the notebook's output.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
             create_sqlite_store(Path(uri.removeprefix("sqlite:///")))
