@@ -4,14 +4,15 @@ import { artifact, openNotebook, overflowing } from './helpers';
 
 const MODEL = process.env.MLOPS_UI_MODEL!;
 
-// A real Ray job on the fixture's head, short enough for CI: it reports 8 epochs, 2 s apart.
+// A real Ray job on the fixture's head, short enough for CI: it reports 8 epochs, 4 s apart
+// (long enough to be seen mid-run after the other cells have run).
 const TRAIN = [
   '%%mlops train --name ui-monitor --workers 1 --no-wait',
   'import time',
   'from mlops_lab import train_helpers as th',
   'print("[mlops] epochs 8", flush=True)',
   'for epoch in range(8):',
-  '    time.sleep(2)',
+  '    time.sleep(4)',
   '    th.log_metrics({"epoch": epoch, "loss": round(0.7 / (epoch + 1), 4), "auc": round(0.6 + 0.04 * epoch, 4)})'
 ].join('\n');
 
@@ -39,6 +40,14 @@ test.describe('What a notebook shows', () => {
     await page.notebook.run();
     const outputs = page.locator('.jp-Cell .jp-OutputArea');
 
+    // the training monitor mid-run: the step with its epoch, a bar, the live chart, Stop
+    const monitor = outputs.nth(0);
+    await expect(monitor.locator('.mlops-step-current')).toContainText(/running epoch [1-7]\/8/, { timeout: 180000 });
+    await expect(monitor.locator('.mlops-chart').first()).toBeVisible({ timeout: 30000 });
+    await expect(monitor.locator('.mlops-progress')).toBeVisible();
+    await expect(monitor.getByRole('button', { name: 'Stop' })).toBeVisible();
+    await monitor.screenshot({ path: artifact('notebook-monitor-running.png') });
+
     // the lineage graph: fixed-width cards, short ids with the full value on hover
     const lineage = outputs.nth(1);
     const graph = lineage.locator('.mlops-lineage');
@@ -46,7 +55,7 @@ test.describe('What a notebook shows', () => {
     const cards = graph.locator('.mlops-graph .mlops-card');
     await expect(cards.filter({ hasText: 'data' }).first()).toBeVisible();
     await expect(cards.filter({ hasText: 'run' }).first()).toBeVisible();
-    await expect(cards.filter({ hasText: `${MODEL}/1` })).toBeVisible();
+    await expect(cards.filter({ hasText: `${MODEL}/1@champion` })).toBeVisible();
     const commit = cards.filter({ hasText: 'commit' }).first().locator('code[title]').first();
     expect((await commit.getAttribute('title'))!.length).toBeGreaterThan(12);
     expect((await commit.innerText()).length).toBeLessThanOrEqual(9);
@@ -71,14 +80,6 @@ test.describe('What a notebook shows', () => {
     await expect(table.locator('tr', { hasText: "job's MLflow run" }).locator('code[title]')).toBeVisible();
     expect(await overflowing(result)).toEqual([]);
     await result.screenshot({ path: artifact('notebook-run-result.png') });
-
-    // the training monitor mid-run: the step with its epoch, a bar, the live chart, Stop
-    const monitor = outputs.nth(0);
-    await expect(monitor.locator('.mlops-step-current')).toContainText(/running epoch [1-7]\/8/, { timeout: 180000 });
-    await expect(monitor.locator('.mlops-chart').first()).toBeVisible({ timeout: 30000 });
-    await expect(monitor.locator('.mlops-progress')).toBeVisible();
-    await expect(monitor.getByRole('button', { name: 'Stop' })).toBeVisible();
-    await monitor.screenshot({ path: artifact('notebook-monitor-running.png') });
 
     // and after: done, every step ticked, links instead of Stop, the chart of all 8 epochs
     await expect(monitor).toContainText('succeeded', { timeout: 120000 });
