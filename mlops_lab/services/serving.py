@@ -36,6 +36,7 @@ from mlops_lab.errors import (
     UnreachableError,
     UsageError,
 )
+from mlops_lab.services import _drift_watch
 from mlops_lab.services.endpoint_state import (
     EndpointStatus,
     EndpointStore,
@@ -286,11 +287,13 @@ class ServingService:
     def canary_drift(self, endpoint: str, window: str = "1h") -> CanaryDrift:
         """The canary's input and prediction drift over the last ``window`` (see
         ``lab.drift.for_canary``); under ``[serving] rollback_on_drift`` a canary whose share
-        of drifted input columns reaches it is rolled back, the revision saying why."""
-        drift = self.lab.drift.for_canary(endpoint, window)
-        reason = drift_reason(drift, self.lab.config.serving.rollback_on_drift)
-        if reason and version_ref(self.revisions(endpoint)[-1].canary) == drift.canary:
-            drift.rolled_back = self.rollback(endpoint, note=reason)
+        of drifted input columns reaches it is rolled back, the revision saying why, and
+        between looks a check on the Ray head does the same (started here if it is not
+        running, e.g. after the policy was switched on)."""
+        limit = self.lab.config.serving.rollback_on_drift
+        drift = _drift_watch.check(self.lab, endpoint, window, limit)
+        if limit and drift.rolled_back is None:
+            _drift_watch.watch(self.lab, endpoint)
         return drift
 
     # --- reading -------------------------------------------------------------------------------
@@ -473,6 +476,8 @@ class ServingService:
         for spec in (revision.stable, revision.canary):
             if spec is not None:
                 self._tag(spec["model"], spec["version"], lineage.DEPLOY_REVISION, tag)
+        if revision.canary is not None and self.lab.config.serving.rollback_on_drift:
+            _drift_watch.watch(self.lab, revision.endpoint)
         return revision
 
     def _restore(
