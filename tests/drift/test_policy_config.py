@@ -39,3 +39,22 @@ def test_an_environment_override_is_named(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("MLOPS_SERVING_DRIFT_CHECK_INTERVAL", "often")
     with pytest.raises(ConfigError, match=r"^MLOPS_SERVING_DRIFT_CHECK_INTERVAL: "):
         config.load(tmp_path)
+
+
+def test_a_check_follows_one_canary_from_the_revision_that_brought_it() -> None:
+    from mlops_lab.services._drift_watch import canary_since
+    from mlops_lab.services.endpoint_state import Revision
+
+    def revision(number: int, action: str, canary: str | None, weight: int = 0) -> Revision:
+        version = {"model": "fraud", "version": "1"}
+        spec = {"model": "fraud", "version": canary} if canary else None
+        return Revision("fraud", number, action, "me", "", version, spec, weight)
+
+    history = [revision(1, "deploy", None), revision(2, "canary", "2", 10)]
+    assert canary_since(history).number == 2  # type: ignore[union-attr]
+    history.append(revision(3, "set-weight", "2", 50))  # the same canary, more traffic
+    assert canary_since(history).number == 2  # type: ignore[union-attr]
+    history.append(revision(4, "canary", "3", 10))  # replaced: a check of its own
+    assert canary_since(history).number == 4  # type: ignore[union-attr]
+    history.append(revision(5, "promote", None))
+    assert canary_since(history) is None
