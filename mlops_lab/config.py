@@ -86,7 +86,13 @@ class ServingConfig:
     prediction_log: bool = True
     """Log every prediction to .mlops/serving/predictions/<endpoint>/ (Parquet)."""
     rollback_on_drift: float = 0.0
-    """Share of drifted input columns (e.g. 0.2) at which a canary is rolled back when its drift is checked; 0: off."""
+    """Share of drifted input columns (e.g. 0.2) at which a canary is rolled back, checked on the Ray head every drift_check_interval and at each look; 0: off."""
+    drift_check_interval: str = "1m"
+    """How often the rollback_on_drift policy checks a canary on the lab's Ray head (e.g. 30s, 1m, 5m)."""
+
+    @property
+    def drift_check_interval_s(self) -> float:
+        return duration_seconds(self.drift_check_interval) or 60.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,19 @@ class NotebooksConfig:
     """Kernel papermill runs notebooks with ("mlops" loads the magics at start)."""
     output_dir: str = "mlops-runs"
     """Executed notebooks of jobs (a visible folder: Jupyter does not serve hidden ones)."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def duration_seconds(value: str | float) -> float | None:
+    """Seconds in ``"60s"``, ``"15m"``, ``"1h"``, ``"2d"`` or a plain number of seconds;
+    None when ``value`` is not a duration."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else None
 
 
 SECTIONS: dict[str, type] = {
@@ -255,7 +274,31 @@ def load(
     sections = _validate(raw, file)
     overrides = _apply_env(sections, env)
     built = {name: _build(name, SECTIONS[name], values, file) for name, values in sections.items()}
-    return Config(root=root, file=file, overrides=overrides, **built)
+    config = Config(root=root, file=file, overrides=overrides, **built)
+    _check_values(config)
+    return config
+
+
+def _check_values(config: Config) -> None:
+    """Values of the right type that still mean nothing: refused when the project opens."""
+    serving = config.serving
+    where = {
+        key: config.overrides.get(f"serving.{key}") or config.file or "embedded defaults"
+        for key in ("rollback_on_drift", "drift_check_interval")
+    }
+    if not 0 <= serving.rollback_on_drift <= 1:
+        raise ConfigError(
+            f"{where['rollback_on_drift']}: [serving] rollback_on_drift = "
+            f"{serving.rollback_on_drift:g} must be a share of columns between 0 and 1 "
+            "(e.g. 0.2), or 0 to switch it off"
+        )
+    seconds = duration_seconds(serving.drift_check_interval)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(
+            f"{where['drift_check_interval']}: [serving] drift_check_interval = "
+            f"{serving.drift_check_interval!r} is not a duration longer than zero; use e.g. "
+            '"30s", "1m" or "5m"'
+        )
 
 
 def _read(file: Path) -> dict[str, Any]:
@@ -376,6 +419,8 @@ def _coerce(value: Any, kind: type, where: str, file: Path | None) -> Any:
             pass
     elif kind is str and isinstance(value, str):
         return value
+    elif kind is str and where.endswith("_interval") and isinstance(value, int | float):
+        return str(value)  # a number of seconds
     raise ConfigError(f"{origin}: {where} must be a {kind.__name__}, got {value!r}")
 
 

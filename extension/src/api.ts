@@ -312,10 +312,12 @@ export interface ICanaryDrift {
   stable_rows: number;
   /** The larger share of drifted input columns (vs training, vs stable). */
   share: number;
-  /** One line: inputs drifted vs training and vs stable, predictions vs stable. */
+  /** One line: inputs and predictions drifted vs training and vs stable. */
   summary: string;
   inputs_vs_training?: IDriftSummary | null;
   inputs_vs_stable?: IDriftSummary | null;
+  /** The canary's predictions against what its version predicted on its training data. */
+  predictions_vs_training?: IDriftSummary | null;
   predictions_vs_stable?: IDriftSummary | null;
   notes?: string[];
   /** The rollback the [serving] rollback_on_drift policy made. */

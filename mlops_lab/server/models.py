@@ -382,9 +382,11 @@ class CanaryDriftResponse(Model):
     share: float
     """The larger share of drifted input columns (vs training, vs stable)."""
     summary: str
-    """One line: inputs drifted vs training and vs stable, predictions vs stable."""
+    """One line: inputs and predictions drifted vs training and vs stable."""
     inputs_vs_training: DriftSummary | None = None
     inputs_vs_stable: DriftSummary | None = None
+    predictions_vs_training: DriftSummary | None = None
+    """The canary's predictions against what its version predicted on its training data."""
     predictions_vs_stable: DriftSummary | None = None
     notes: list[str] = Field(default_factory=list)
     rolled_back: ChangeResponse | None = None
@@ -403,6 +405,7 @@ class CanaryDriftResponse(Model):
             summary=drift.summary(),
             inputs_vs_training=DriftSummary.of(drift.inputs_vs_training),
             inputs_vs_stable=DriftSummary.of(drift.inputs_vs_stable),
+            predictions_vs_training=DriftSummary.of(drift.predictions_vs_training),
             predictions_vs_stable=DriftSummary.of(drift.predictions_vs_stable),
             notes=drift.notes,
             rolled_back=ChangeResponse.of(drift.rolled_back) if drift.rolled_back else None,

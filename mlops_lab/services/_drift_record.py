@@ -30,7 +30,7 @@ DETECTED_TAG = "mlops.drift.detected"
 
 def record(lab: Lab, version: VersionInfo, result: Comparison) -> str:
     """Log the check as a run of the ``drift`` experiment, tag the version with it, and
-    write the latest figures; returns the run id."""
+    write the latest figures (input checks only); returns the run id."""
     from mlflow.entities import Metric, Param
 
     client = lab.tracking.client
@@ -67,6 +67,8 @@ def record(lab: Lab, version: VersionInfo, result: Comparison) -> str:
         client.log_artifact(run_id, str(report), "drift")
         client.log_artifact(run_id, str(summary), "drift")
     client.set_terminated(run_id, "FINISHED")
+    if result.meta.get("compared") == "predictions":
+        return run_id  # the version's tags and the gauges speak of its inputs
     client.set_model_version_tag(version.name, str(version.version), RUN_TAG, run_id)
     client.set_model_version_tag(
         version.name, str(version.version), SHARE_TAG, f"{result.share:.4f}"

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import lineage
-from mlops_lab.errors import NotFoundError, UsageError
+from mlops_lab.errors import LabError, NotFoundError, UsageError
+from mlops_lab.services import _drift_cache
 
 if TYPE_CHECKING:
     from mlops_lab.backends.drift import Comparison, Options, ReferenceStats
@@ -30,8 +31,11 @@ if TYPE_CHECKING:
 
 INPUT_PREFIX = "input."
 REFERENCE_ARTIFACT = "drift_reference"
-# Bumped when the cached format changes, so old caches are rebuilt instead of misread.
-CACHE_FORMAT = 2
+PREDICTION = "prediction"
+"""The prediction log's column of predictions, and of a model's predictions on its training
+data in the cached reference."""
+# A model predicts on at most this many rows of its training data (a seeded sample).
+PREDICTION_ROWS = 100_000
 WINDOW_PATTERN = re.compile(r"^\d+(\.\d+)?[smhdw]$")
 
 
@@ -109,7 +113,7 @@ class DriftService:
         if not refresh and key in self._references:
             return self._references[key]
         folder = self.reports_dir / "reference" / version.name / str(version.version)
-        stats = None if refresh else _load(folder)
+        stats = None if refresh else _drift_cache.load(folder)
         if stats is None and not refresh:
             stats = self._download(version, folder)
         if stats is None:
@@ -126,8 +130,9 @@ class DriftService:
                 stats.untested += [c for c in built.untested if c not in stats.untested]
                 stats.rows = max(stats.rows, built.rows)
             stats.untested = [c for c in stats.untested if c not in stats.columns]
+            stats.predictions, stats.predictions_note = self._predictions_on(version, tables)
             del tables
-            _save(stats, folder)
+            _drift_cache.save(stats, folder)
             self._upload(version, folder)
         self._references[key] = stats
         return stats
@@ -170,6 +175,38 @@ class DriftService:
             )
         meta = {"data_commit": ",".join(commits), "data_paths": ",".join(frames)}
         return frames, meta
+
+    def _predictions_on(
+        self, version: VersionInfo, tables: dict[str, Any]
+    ) -> tuple[ReferenceStats | None, str]:
+        """The version's own predictions on (a seeded sample of at most PREDICTION_ROWS rows
+        of) its training data, as the prediction log holds them; else None and why."""
+        from mlops_lab.backends.drift import ReferenceStats
+
+        ref = f"{version.name}/{version.version}"
+        inputs = self._signature_inputs(version)
+        if not inputs:
+            return None, (
+                f"model {ref} has no input signature, so what it predicts on its training data "
+                "is unknown; log it with a signature (mlflow.models.infer_signature)"
+            )
+        frame = next((f for f in tables.values() if set(inputs) <= set(f.columns)), None)
+        if frame is None:
+            return None, (
+                f"no training table of {ref} holds all its inputs ({', '.join(inputs)}), so "
+                "what it predicts on its training data is unknown"
+            )
+        if len(frame) > PREDICTION_ROWS:
+            frame = frame.sample(PREDICTION_ROWS, random_state=0)
+        try:
+            raw = self.lab.models.load(ref).predict(frame[inputs])
+        except Exception as exc:  # the model's own code: any failure is a note, not a crash
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            return None, f"model {ref} could not predict on its training data: {reason}"
+        column = _as_logged(raw, len(frame))
+        if column is None:
+            return None, f"model {ref} gave no prediction per row of its training data"
+        return ReferenceStats.build(column.to_frame(PREDICTION)), ""
 
     def _read_at_any(self, path: str, commits: list[str]) -> Any:
         for commit in reversed(commits):
@@ -214,7 +251,7 @@ class DriftService:
             for item in downloaded.iterdir():
                 os.replace(item, folder / item.name)
             downloaded.rmdir()
-        return _load(folder)
+        return _drift_cache.load(folder)
 
     def _upload(self, version: VersionInfo, folder: Path) -> None:
         if version.run_id:
@@ -239,6 +276,7 @@ class DriftService:
         thresholds: Mapping[str, float] | None = None,
         drift_share: float | None = None,
         record: bool = True,
+        predictions: bool = False,
     ) -> Comparison:
         """Compare ``current`` with the training data of ``model`` (``name@alias`` or
         ``name/3``).
@@ -247,17 +285,30 @@ class DriftService:
         or nothing with ``window="1h"``: the serving prediction log of ``endpoint``
         (default: the model's name) for that version (``version``, default the model's) or
         ``variant`` ("stable"/"canary"), input columns only. With ``record`` the check is
-        an MLflow run linked to the version and updates the metrics endpoint.
+        an MLflow run linked to the version and updates the metrics endpoint (the gauges
+        show input checks).
+
+        With ``predictions`` the ``prediction`` column of ``current`` (or of the log) is
+        compared with what the model predicted on its training data, cached with the
+        reference when it was prepared.
         """
         info = self.lab.models.get(model)
         reference = self.reference(info)
-        frame, meta = self._current(info, current, ref, window, endpoint, version, variant)
+        frame, meta = self._current(
+            info, current, ref, window, endpoint, version, variant, predictions
+        )
         meta |= {"model": info.name, "version": str(info.version)}
         meta |= {f"reference_{key}": value for key, value in reference.source.items()}
-        if columns is None:
-            columns = self._model_inputs(info, reference, frame)
         where = meta.get("window") and f"last {meta['window']} of predictions"
         title = f"{info.name} v{info.version}: training data vs {where or meta.get('current')}"
+        if predictions:
+            if reference.predictions is None:
+                raise NotFoundError(reference.predictions_note)
+            reference, columns = reference.predictions, [PREDICTION]
+            meta["compared"] = "predictions"
+            title = f"{info.name} v{info.version}: predictions on training data vs {where or meta.get('current')}"
+        elif columns is None:
+            columns = self._model_inputs(info, reference, frame)
         result = self.compare(
             reference,
             frame,
@@ -279,6 +330,12 @@ class DriftService:
     def _model_inputs(self, info: VersionInfo, reference: ReferenceStats, frame: Any) -> Any:
         """The model's input columns from its signature, when it has one and both samples
         hold them; else None (every common column)."""
+        names = self._signature_inputs(info)
+        wanted = [n for n in names if n in reference.columns and n in frame.columns]
+        return wanted or None
+
+    def _signature_inputs(self, info: VersionInfo) -> list[str]:
+        """The input column names of the version's signature; [] without one."""
         try:
             from urllib.parse import unquote, urlparse
 
@@ -288,11 +345,9 @@ class DriftService:
             if location.startswith("file:"):
                 location = unquote(urlparse(location).path)
             signature = Model.load(location).signature
-            names = signature.inputs.input_names() if signature is not None else []
-        except Exception:  # no signature, or a model MLflow cannot describe: compare all
-            return None
-        wanted = [n for n in names if n in reference.columns and n in frame.columns]
-        return wanted or None
+            return [str(n) for n in signature.inputs.input_names()] if signature else []
+        except Exception:  # no signature, or a model MLflow cannot describe
+            return []
 
     def _current(
         self,
@@ -303,16 +358,19 @@ class DriftService:
         endpoint: str | None,
         version: str | None,
         variant: str | None,
+        predictions: bool = False,
     ) -> tuple[Any, dict[str, str]]:
         pd = _pandas()
         if current is not None and window is not None:
             raise UsageError("pass either current= or window=, not both")
         if isinstance(current, pd.DataFrame):
-            return current, {"current": "a DataFrame"}
+            return _with_predictions(current, predictions, "the DataFrame"), {
+                "current": "a DataFrame"
+            }
         if isinstance(current, str | os.PathLike):
             path = str(current)
             commit = self.lab.data.resolve(ref)
-            frame = self.lab.data.read_table(path, ref=ref)
+            frame = _with_predictions(self.lab.data.read_table(path, ref=ref), predictions, path)
             return frame, {"current": f"{path}@{ref or 'HEAD'}", "current_commit": commit}
         if current is not None:
             raise UsageError(
@@ -333,15 +391,18 @@ class DriftService:
                 f"no predictions from endpoint '{endpoint}' ({who}) in the last {window}; widen "
                 "the window, or check that the endpoint serves traffic"
             )
+        meta = {"window": str(window), "endpoint": endpoint, "current": who}
+        if predictions:
+            return log[[PREDICTION]], meta
         if not inputs:
             raise UsageError(f"the prediction log of '{endpoint}' has no input.* columns")
-        frame = log[list(inputs)].rename(columns=inputs)
-        return frame, {"window": str(window), "endpoint": endpoint, "current": who}
+        return log[list(inputs)].rename(columns=inputs), meta
 
     def for_canary(self, endpoint: str, window: str = "1h") -> CanaryDrift:
         """The drift of the canary of ``endpoint`` over the last ``window`` of its prediction
         log: inputs against the canary version's training data and against the stable
-        version's inputs in the same window, and predictions against the stable version's.
+        version's inputs in the same window; predictions against what the canary version
+        predicted on its training data and against the stable version's.
         Computed when asked (a refresh of the panel or widget), never per request; the
         training data's statistics are cached per version."""
         if not WINDOW_PATTERN.match(str(window)):
@@ -379,6 +440,16 @@ class DriftService:
             columns = result.inputs_vs_training.names
         except NotFoundError as exc:
             result.notes.append(str(exc))
+        try:
+            result.predictions_vs_training = self.for_model(
+                result.canary, canary_log[[PREDICTION]], predictions=True, record=False
+            )
+            result.predictions_vs_training.title = (
+                f"canary {result.canary}: predictions on its training data vs its last {window}"
+            )
+        except LabError as exc:  # no training data recorded, or no predictions cached
+            if str(exc) not in result.notes:
+                result.notes.append(str(exc))
         if len(stable_log):
             before = stable_log[list(inputs)].rename(columns=inputs)
             versus = f"canary {result.canary} vs stable {result.stable}"
@@ -387,8 +458,8 @@ class DriftService:
                     before, current, columns, title=f"{versus} inputs, last {window}"
                 )
                 result.predictions_vs_stable = self.compare(
-                    stable_log[["prediction"]],
-                    canary_log[["prediction"]],
+                    stable_log[[PREDICTION]],
+                    canary_log[[PREDICTION]],
                     title=f"{versus} predictions, last {window}",
                 )
             except UsageError as exc:  # e.g. a column all missing in one window
@@ -422,7 +493,7 @@ class DriftService:
 class CanaryDrift:
     """A canary's drift over the last ``window`` of its endpoint's prediction log: its inputs
     against its training data and against the stable version's inputs, and its predictions
-    against the stable version's."""
+    against what it predicted on its training data and against the stable version's."""
 
     endpoint: str
     window: str
@@ -433,6 +504,8 @@ class CanaryDrift:
     stable_rows: int
     inputs_vs_training: Comparison | None = None
     inputs_vs_stable: Comparison | None = None
+    predictions_vs_training: Comparison | None = None
+    """The canary's predictions against the canary version's on its own training data."""
     predictions_vs_stable: Comparison | None = None
     notes: list[str] = field(default_factory=list)
     """Why a comparison is missing (no training data recorded, no stable traffic)."""
@@ -446,7 +519,9 @@ class CanaryDrift:
         return max(found, default=0.0)
 
     def summary(self) -> str:
-        """One line, e.g. "inputs 2/3 drifted vs training, 0/3 vs stable; predictions stable"."""
+        """One line, e.g. "inputs 2/3 drifted vs training (amount, spend_7d); inputs 0/3
+        drifted vs stable; predictions drifted vs training (z 1e-09); predictions steady vs
+        stable (z 0.41)"."""
         parts = []
         for what, comparison in (
             ("vs training", self.inputs_vs_training),
@@ -458,12 +533,16 @@ class CanaryDrift:
                 parts.append(
                     f"inputs {len(drifted)}/{len(comparison.columns)} drifted {what}{which}"
                 )
-        if self.predictions_vs_stable is not None and self.predictions_vs_stable.columns:
-            moved = self.predictions_vs_stable.columns[0]
-            parts.append(
-                f"predictions {'drifted' if moved.drifted else 'steady'} vs stable "
-                f"({moved.method} {moved.score:.3g})"
-            )
+        for what, comparison in (
+            ("vs training", self.predictions_vs_training),
+            ("vs stable", self.predictions_vs_stable),
+        ):
+            if comparison is not None and comparison.columns:
+                moved = comparison.columns[0]
+                parts.append(
+                    f"predictions {'drifted' if moved.drifted else 'steady'} {what} "
+                    f"({moved.method} {moved.score:.3g})"
+                )
         return "; ".join(parts) or "; ".join(self.notes) or "nothing to compare"
 
 
@@ -473,71 +552,39 @@ def _pandas() -> Any:
     return require("pandas")
 
 
-# ---------------------------------------------------------------------- cache files
-
-
-def _save(stats: ReferenceStats, folder: Path) -> None:
-    """Write prepared columns as one uncompressed .npz (fast to load) and a JSON index."""
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, Any] = {}
-    index: dict[str, Any] = {
-        "format": CACHE_FORMAT,
-        "rows": stats.rows,
-        "source": stats.source,
-        "columns": [],
-        "untested": stats.untested,
-    }
-    for column in list(stats.columns.values()):
-        parts = {p: getattr(column, p) for p in ("values", "keys", "counts")}
-        keys = parts["keys"]
-        if keys is not None and keys.dtype == object:
-            keys = np.asarray(keys.astype(str) if column.value_type == "string" else keys.tolist())
-            if keys.dtype == object:  # e.g. dates or decimals held as Python objects
-                del stats.columns[column.name]  # not tested, in memory as from the cache
-                stats.untested.append(column.name)
-                continue
-            parts["keys"] = keys
-        i = len(index["columns"])
-        arrays.update({f"{i}.{p}": a for p, a in parts.items() if a is not None})
-        index["columns"].append(
-            {
-                "name": column.name,
-                "rows": column.rows,
-                "missing": column.missing,
-                "distinct": column.distinct,
-                "std": column.std,
-                "value_type": column.value_type,
-            }
+def _with_predictions(frame: Any, predictions: bool, what: str) -> Any:
+    if not predictions:
+        return frame
+    if PREDICTION not in frame.columns:
+        raise UsageError(
+            f"{what} has no '{PREDICTION}' column to compare with the model's predictions on "
+            "its training data; pass the model's predictions as a 'prediction' column"
         )
-    temporary = folder / f".stats.{os.getpid()}.npz"
-    with open(temporary, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(temporary, folder / "stats.npz")
-    (folder / "stats.json").write_text(json.dumps(index), encoding="utf-8")
+    return frame[[PREDICTION]]
 
 
-def _load(folder: Path) -> ReferenceStats | None:
-    import numpy as np
+def _as_logged(raw: Any, rows: int) -> Any:
+    """Model output as the prediction log stores it (one value per row: a number, else
+    text or JSON), so the two compare like with like; None when it is not one per row."""
+    from datetime import UTC, datetime
 
-    from mlops_lab.backends.drift import ReferenceStats
-    from mlops_lab.backends.drift.columns import PreparedColumn
+    from mlops_lab.backends.serving.payload import predictions_to_list
+    from mlops_lab.backends.serving.prediction_log import log_table
 
-    try:
-        index = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
-        if index.get("format") != CACHE_FORMAT:
-            return None
-        arrays = np.load(folder / "stats.npz", allow_pickle=False)
-    except (OSError, ValueError):
+    values = predictions_to_list(raw)
+    if len(values) != rows:
         return None
-    columns = {}
-    with arrays:
-        for i, entry in enumerate(index["columns"]):
-            parts = {
-                p: arrays[f"{i}.{p}"] for p in ("values", "keys", "counts") if f"{i}.{p}" in arrays
-            }
-            columns[entry["name"]] = PreparedColumn(**entry, **parts)
-    return ReferenceStats(
-        columns, int(index["rows"]), dict(index["source"]), list(index["untested"])
+    pd = _pandas()
+    entry = (
+        "",
+        "",
+        "",
+        "",
+        "",
+        datetime.now(UTC),
+        0.0,
+        "ok",
+        pd.DataFrame(index=range(rows)),
+        values,
     )
+    return log_table([entry]).column(PREDICTION).to_pandas()

@@ -4,11 +4,11 @@ and the checks that stop a rollout or roll a drifting canary back."""
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlops_lab.config import duration_seconds
 from mlops_lab.errors import LabError, UsageError
 
 if TYPE_CHECKING:
@@ -49,19 +49,11 @@ def parse_steps(value: Sequence[int] | str | None) -> list[int] | None:
     return plan
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
 def parse_duration(value: str | float, what: str = "duration") -> float:
     """Seconds in ``"60s"``, ``"15m"``, ``"1h"``, ``"2d"`` (or a number of seconds)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise UsageError(f"{what} '{value}' is not a duration; use e.g. 30s, 15m, 1h or 2d")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = duration_seconds(value)
+    if seconds is None:
+        raise UsageError(f"{what} '{value}' is not a duration; use e.g. 30s, 15m, 1h or 2d")
     if seconds <= 0:
         raise UsageError(f"{what} '{value}' must be longer than zero")
     return seconds

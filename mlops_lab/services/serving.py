@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +33,7 @@ from mlops_lab.errors import (
     UnreachableError,
     UsageError,
 )
-from mlops_lab.services import endpoint_backend
+from mlops_lab.services import _drift_watch, endpoint_backend, endpoint_http
 from mlops_lab.services.endpoint_state import (
     EndpointStatus,
     EndpointStore,
@@ -295,11 +292,13 @@ class ServingService:
     def canary_drift(self, endpoint: str, window: str = "1h") -> CanaryDrift:
         """The canary's input and prediction drift over the last ``window`` (see
         ``lab.drift.for_canary``); under ``[serving] rollback_on_drift`` a canary whose share
-        of drifted input columns reaches it is rolled back, the revision saying why."""
-        drift = self.lab.drift.for_canary(endpoint, window)
-        reason = drift_reason(drift, self.lab.config.serving.rollback_on_drift)
-        if reason and version_ref(self.revisions(endpoint)[-1].canary) == drift.canary:
-            drift.rolled_back = self.rollback(endpoint, note=reason)
+        of drifted input columns reaches it is rolled back, the revision saying why, and
+        between looks a check on the Ray head does the same (started here if it is not
+        running, e.g. after the policy was switched on)."""
+        limit = self.lab.config.serving.rollback_on_drift
+        drift = _drift_watch.check(self.lab, endpoint, window, limit)
+        if limit and drift.rolled_back is None:
+            _drift_watch.watch(self.lab, endpoint)
         return drift
 
     # --- reading -------------------------------------------------------------------------------
@@ -336,7 +335,7 @@ class ServingService:
         stats: list[VariantStats] = []
         detail = endpoint_backend.detail(described, current.number)
         try:
-            live = _http_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
+            live = endpoint_http.request_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
             stats = [
                 VariantStats(
                     s["model"],
@@ -369,14 +368,14 @@ class ServingService:
     def predict(self, endpoint: str, data: Any) -> dict[str, Any]:
         """Score ``data`` (a DataFrame, a list of row dicts, one row dict, or a ready scoring
         payload) on ``endpoint``; returns the response: predictions, model, version, variant."""
-        payload = _payload(data)
+        payload = endpoint_http.scoring_payload(data)
         url = self._urls.get(endpoint) or self.url(endpoint)
         try:
-            answer = _http_json("POST", f"{url}/invocations", payload, timeout=60)
+            answer = endpoint_http.request_json("POST", f"{url}/invocations", payload, timeout=60)
         except (UnreachableError, NotFoundError):
             self._urls.pop(endpoint, None)
             url = self.url(endpoint)  # moved, or down: one line saying which
-            answer = _http_json("POST", f"{url}/invocations", payload, timeout=60)
+            answer = endpoint_http.request_json("POST", f"{url}/invocations", payload, timeout=60)
         self._urls[endpoint] = url
         if not isinstance(answer, dict):
             raise BackendError(f"{url}/invocations answered {answer!r}, not a JSON object")
@@ -429,7 +428,7 @@ class ServingService:
         with contextlib.suppress(LabError, OSError, ValueError):
             status = self.status(endpoint)
             if status.state == "serving":
-                _http_json("POST", f"{status.url}/-/flush", {}, timeout=10)
+                endpoint_http.request_json("POST", f"{status.url}/-/flush", {}, timeout=10)
 
     def app(self, state: dict[str, Any], revision: Revision) -> ServeApp:
         from mlops_lab.backends.serving.app_spec import IMPORT_PATH, ServeApp
@@ -482,6 +481,8 @@ class ServingService:
         for spec in (revision.stable, revision.canary):
             if spec is not None:
                 self._tag(spec["model"], spec["version"], lineage.DEPLOY_REVISION, tag)
+        if revision.canary is not None and self.lab.config.serving.rollback_on_drift:
+            _drift_watch.watch(self.lab, revision.endpoint)
         return revision
 
     def _restore(
@@ -556,44 +557,3 @@ def _written_at(path: Path) -> datetime:
         return datetime.strptime(path.name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-
-
-def _payload(data: Any) -> dict[str, Any]:
-    import pandas as pd
-
-    if isinstance(data, dict) and any(
-        k in data for k in ("dataframe_split", "dataframe_records", "instances", "inputs")
-    ):
-        return data
-    if isinstance(data, dict):
-        data = [data]
-    if isinstance(data, list):
-        if not all(isinstance(r, dict) for r in data):
-            raise UsageError("predict takes a DataFrame, a row dict or a list of row dicts")
-        data = pd.DataFrame.from_records(data)
-    if not isinstance(data, pd.DataFrame):
-        raise UsageError("predict takes a DataFrame, a row dict or a list of row dicts")
-    split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
-    return {"dataframe_split": {"columns": split["columns"], "data": split["data"]}}
-
-
-def _http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read().decode("utf-8") or "null")
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read().decode("utf-8")).get("message", exc.reason)
-        except (ValueError, AttributeError):
-            message = exc.reason
-        if exc.code == 404:
-            raise NotFoundError(f"{url} is not served here ({message})") from None
-        if 400 <= exc.code < 500:
-            raise UsageError(f"the endpoint refused the request ({exc.code}): {message}") from None
-        raise BackendError(f"the endpoint failed ({exc.code}): {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise UnreachableError(f"{url.rsplit('/', 1)[0]} did not answer ({exc})") from None

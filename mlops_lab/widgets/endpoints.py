@@ -274,7 +274,12 @@ def _canary_drift_html(drift: CanaryDrift) -> str:
     )
     reports = "".join(
         f"<details><summary>{html.escape(c.title)}</summary>{c._repr_html_()}</details>"
-        for c in (drift.inputs_vs_training, drift.inputs_vs_stable, drift.predictions_vs_stable)
+        for c in (
+            drift.inputs_vs_training,
+            drift.inputs_vs_stable,
+            drift.predictions_vs_training,
+            drift.predictions_vs_stable,
+        )
         if c is not None
     )
     return line + reports

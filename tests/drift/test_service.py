@@ -80,9 +80,12 @@ def test_for_model_compares_with_the_training_data_from_lineage(
 def test_reference_is_cached_locally_and_as_an_artifact_of_the_run(
     lab: Lab, trained: dict[str, Any]
 ) -> None:
-    lab.drift.reference("fraud@champion")
+    stats = lab.drift.reference("fraud@champion")
     folder = lab.drift.reports_dir / "reference" / "fraud" / "1"
     assert (folder / "stats.npz").is_file()
+    # fraud/1 was fitted on amount alone but signed with two inputs: it cannot predict
+    assert stats.predictions is None
+    assert stats.predictions_note.startswith("model fraud/1 could not predict on its training")
     run_id = trained["version"].run_id
     artifacts = [a.path for a in lab.tracking.client.list_artifacts(run_id, "drift_reference")]
     assert sorted(artifacts) == ["drift_reference/stats.json", "drift_reference/stats.npz"]
@@ -105,6 +108,47 @@ def test_reference_is_cached_locally_and_as_an_artifact_of_the_run(
     assert (folder / "stats.npz").is_file()
     for name in FEATURES:
         assert cached.column(name).score == pytest.approx(cold.column(name).score, rel=1e-12)
+
+
+def test_the_reference_keeps_what_the_model_predicted_on_its_training_data(
+    lab: Lab, trained: dict[str, Any]
+) -> None:
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    with lab.tracking.start_run("score") as run:
+        frame = lab.data.read_table("fraud/transactions.parquet", ref=trained["commit"])
+        model = LinearRegression().fit(frame[["amount"]], frame["is_fraud"])
+        run.log_model(model, signature=infer_signature(frame[["amount"]]))
+    lab.models.register(run, "score")
+    on_training = model.predict(trained["training"][["amount"]])
+    stats = lab.drift.reference("score/1")
+    assert stats.predictions is not None and stats.predictions_note == ""
+    kept = stats.predictions.columns["prediction"]
+    assert kept.size == 3000
+    assert np.allclose(kept.sorted_values(), np.sort(on_training))
+    artifacts = [a.path for a in lab.tracking.client.list_artifacts(run.id, "drift_reference")]
+    assert "drift_reference/predictions.npz" in artifacts
+
+    # cached: a fresh kernel reads the predictions back from the run's artifact
+    shutil.rmtree(lab.drift.reports_dir / "reference" / "score" / "1")
+    fresh = mlops_lab.connect(lab.root)
+    current = shifted(2000, 12)
+    answered = pd.DataFrame({"prediction": model.predict(current[["amount"]])})
+    moved = fresh.drift.for_model("score/1", answered, predictions=True, record=False)
+    assert moved.names == ["prediction"] and moved.column("prediction").drifted
+    assert moved.title == "score v1: predictions on training data vs a DataFrame"
+    usual = pd.DataFrame({"prediction": model.predict(make_transactions(2000, 13)[["amount"]])})
+    steady = fresh.drift.for_model("score/1", usual, predictions=True)
+    assert not steady.column("prediction").drifted
+    # a predictions check is a run of its own; the version's gauges stay its inputs'
+    assert "mlops.drift.run" not in lab.tracking.client.get_model_version("score", "1").tags
+
+    with pytest.raises(UsageError, match="the DataFrame has no 'prediction' column") as error:
+        fresh.drift.for_model("score/1", current, predictions=True, record=False)
+    assert "\n" not in str(error.value)
+    with pytest.raises(NotFoundError, match="fraud/1 could not predict on its training data"):
+        fresh.drift.for_model("fraud/1", answered, predictions=True, record=False)
 
 
 def test_reference_takes_each_column_from_the_tables_the_run_read(lab: Lab) -> None:
@@ -254,6 +298,8 @@ def test_bad_input_is_one_line(lab: Lab, trained: dict[str, Any]) -> None:
     ) as error:
         lab.drift.for_model("blind/1", shifted(100, 1), record=False)
     assert "\n" not in str(error.value)
+    with pytest.raises(NotFoundError, match=r"lacks the lineage tag mlops\.data\.commit"):
+        lab.drift.for_model("blind/1", shifted(100, 1), predictions=True, record=False)
     with pytest.raises(UsageError, match="window 'soon' is not a duration"):
         lab.drift.for_model("fraud@champion", window="soon", record=False)
     with pytest.raises(UsageError, match="pass either current= or window="):

@@ -82,6 +82,11 @@ class ReferenceStats:
     """Where the reference came from (data commit, paths)."""
     untested: list[str] = field(default_factory=list)
     """Columns of the reference that are not tested (datetimes, Python objects)."""
+    predictions: ReferenceStats | None = None
+    """A model's own predictions on this sample (one column, ``prediction``), when the
+    reference is a model's training data."""
+    predictions_note: str = ""
+    """Why ``predictions`` is missing."""
 
     @classmethod
     def build(
