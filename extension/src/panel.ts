@@ -277,7 +277,7 @@ function shortId(id: string): HTMLElement {
 }
 
 function copyButton(text: string): HTMLElement {
-  const copy = button('⧉', `Copy ${text}`, () => void navigator.clipboard?.writeText(text), 'mlops-copy');
+  const copy = button('copy', `Copy ${text}`, () => void navigator.clipboard?.writeText(text), 'mlops-copy');
   return copy;
 }
 
