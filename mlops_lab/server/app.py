@@ -12,8 +12,8 @@ from traitlets import Callable, Int, Unicode
 
 import mlops_lab
 from mlops_lab.lab import Lab
-from mlops_lab.server.handlers import ROUTES, URL_PREFIX
 from mlops_lab.server.notebook_jobs import NotebookJobs
+from mlops_lab.server.routes import ROUTES, URL_PREFIX
 from mlops_lab.server.runs import NotebookRuns
 
 

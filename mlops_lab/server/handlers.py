@@ -13,7 +13,6 @@ import functools
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from mlops_lab.server.notebook_jobs import NotebookJob
     from mlops_lab.server.runs import RunRecord
 
-URL_PREFIX = "mlops-lab/api"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -316,7 +314,7 @@ class JobsHandler(LabHandler):
             )
             return
         found = await self.call(training.jobs)
-        self.reply(models.JobsResponse(backend=backend, jobs=[_job(j) for j in found]))
+        self.reply(models.JobsResponse(backend=backend, jobs=[models.Job.of(j) for j in found]))
 
 
 class JobLogsHandler(LabHandler):
@@ -408,18 +406,6 @@ def _job_logs(lab: Lab, job_id: str) -> str:
 
 def _job_stop(lab: Lab, job_id: str) -> bool:
     return bool(lab.training.job(job_id).stop())
-
-
-def _job(status: Any) -> models.Job:
-    return models.Job(
-        job_id=status.job_id,
-        name=status.name,
-        state=status.state,
-        failure=status.failure,
-        reason=status.reason,
-        start_time=status.start_time,
-        end_time=status.end_time,
-    )
 
 
 def _stamp(moment: datetime | None) -> float | None:
@@ -606,60 +592,3 @@ def _float_arg(value: str, name: str) -> float:
     if not 0 < number <= 60:
         raise UsageError(f"{name} must be between 0 and 60 seconds, got {value}")
     return number
-
-
-# --- the handler table: the extension's routes, also what the security tests walk ---------
-
-
-@dataclass(frozen=True)
-class Route:
-    pattern: str
-    """Regex under /<base_url>/mlops-lab/api/."""
-    handler: type[LabHandler]
-    example: str
-    """A concrete path matching ``pattern`` (for tests and docs)."""
-
-    @property
-    def methods(self) -> tuple[str, ...]:
-        return tuple(
-            m.upper()
-            for m in ("get", "post", "put", "patch", "delete")
-            if getattr(self.handler, m) is not getattr(web.RequestHandler, m)
-        )
-
-
-_ENDPOINT = r"serving/endpoints/(?P<endpoint>[a-z0-9][-a-z0-9]*)"
-_FRAUD = "serving/endpoints/fraud"
-
-ROUTES: tuple[Route, ...] = (
-    Route("status", StatusHandler, "status"),
-    Route("data/branches", DataBranchesHandler, "data/branches"),
-    Route("data/log", DataLogHandler, "data/log?ref=main&limit=5"),
-    Route("data/diff", DataDiffHandler, "data/diff?left=main"),
-    Route("runs", RunsHandler, "runs?limit=5"),
-    Route("models", ModelsHandler, "models"),
-    Route(r"models/(?P<name>[^/]+)/versions", ModelVersionsHandler, "models/fraud/versions"),
-    Route("lineage", LineageHandler, "lineage?target=fraud@champion"),
-    Route("jobs", JobsHandler, "jobs"),
-    Route(r"jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/logs", JobLogsHandler, "jobs/raysubmit_1/logs"),
-    Route(r"jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/stop", JobStopHandler, "jobs/raysubmit_1/stop"),
-    Route("notebooks/parameters", NotebookParametersHandler, "notebooks/parameters?path=a.ipynb"),
-    Route("notebooks/runs", NotebookRunsHandler, "notebooks/runs"),
-    Route(r"notebooks/runs/(?P<run_id>[0-9a-f]+)", NotebookRunHandler, "notebooks/runs/0123abcd"),
-    Route("notebooks/jobs", NotebookJobsHandler, "notebooks/jobs"),
-    Route(
-        r"notebooks/jobs/(?P<job>[A-Za-z0-9_.\-]+)/cancel",
-        NotebookJobCancelHandler,
-        "notebooks/jobs/train-20261130T101010123/cancel",
-    ),
-    Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
-    Route("drift/metrics", DriftMetricsHandler, "drift/metrics"),
-    Route("serving/endpoints", EndpointsHandler, "serving/endpoints"),
-    Route(f"{_ENDPOINT}/deploy", EndpointDeployHandler, f"{_FRAUD}/deploy"),
-    Route(f"{_ENDPOINT}/weight", EndpointWeightHandler, f"{_FRAUD}/weight"),
-    Route(f"{_ENDPOINT}/promote", EndpointPromoteHandler, f"{_FRAUD}/promote"),
-    Route(f"{_ENDPOINT}/rollback", EndpointRollbackHandler, f"{_FRAUD}/rollback"),
-    Route(f"{_ENDPOINT}/drift", EndpointDriftHandler, f"{_FRAUD}/drift?window=1h"),
-)
-
-__all__ = ["ROUTES", "URL_PREFIX", "LabHandler", "Route"]

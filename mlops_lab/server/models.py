@@ -149,6 +149,19 @@ class Job(Model):
     start_time: float | None = None
     end_time: float | None = None
 
+    @classmethod
+    def of(cls, status: Any) -> Job:
+        """A training job's status (``lab.training.job(...).info``-like) as the panel's row."""
+        return cls(
+            job_id=status.job_id,
+            name=status.name,
+            state=status.state,
+            failure=status.failure,
+            reason=status.reason,
+            start_time=status.start_time,
+            end_time=status.end_time,
+        )
+
 
 class JobsResponse(Model):
     backend: str

@@ -11,7 +11,7 @@ import pytest
 
 from mlops_lab.errors import BackendError
 from mlops_lab.lab import Lab
-from mlops_lab.server.handlers import ROUTES, URL_PREFIX
+from mlops_lab.server.routes import ROUTES, URL_PREFIX
 
 
 def body(response: Any) -> Any:

@@ -15,7 +15,7 @@ from tornado import web
 
 from mlops_lab.errors import NotAvailableError
 from mlops_lab.lab import Lab
-from mlops_lab.server.handlers import ROUTES
+from mlops_lab.server.routes import ROUTES
 
 ROUTE_METHODS = [(route, method) for route in ROUTES for method in route.methods]
 IDS = [f"{method} {route.pattern}" for route, method in ROUTE_METHODS]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops_lab.server.handlers import ROUTES
+from mlops_lab.server.routes import ROUTES
 
 
 def error(response: Any) -> dict[str, str]:
