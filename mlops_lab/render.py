@@ -32,13 +32,15 @@ def line(content_html: str, title: str = "", css: str = "") -> str:
     return f'<div style="{_ONE_LINE};{css}"{hover}>{content_html}</div>'
 
 
-def card(heading: str, lines: Sequence[str], kind: str = "", width: int = CARD_WIDTH) -> str:
-    """A fixed-width box: a bold heading (with a muted kind) over lines of ready HTML."""
+def card(heading: str, lines: Sequence[str], kind: str = "", width: int | None = CARD_WIDTH) -> str:
+    """A fixed-width box: a bold heading (with a muted kind) over lines of ready HTML;
+    ``width=None`` fills its container instead (a column that shrinks to fit the output)."""
+    size = f"width:{width}px;flex:none" if width is not None else "width:100%"
     kind_html = f' <span style="color:{SECONDARY};font-weight:normal">{esc(kind)}</span>'
     head = line(f"<b>{esc(heading)}</b>{kind_html if kind else ''}", f"{heading} {kind}".strip())
     return (
-        f'<div class="mlops-card" style="box-sizing:border-box;width:{width}px;'
-        f"flex:none;border:1px solid {BORDER};border-radius:6px;padding:4px 8px;"
+        f'<div class="mlops-card" style="box-sizing:border-box;{size};'
+        f"border:1px solid {BORDER};border-radius:6px;padding:4px 8px;"
         f'font-size:85%;line-height:1.4">{head}{"".join(lines)}</div>'
     )
 

@@ -4,6 +4,7 @@ data commits, features and notebook, and forward to what used it."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from mlops_lab.lineage import (
     RUN_ID,
     decode,
 )
-from mlops_lab.render import arrow, card, details, esc, line
+from mlops_lab.render import CARD_WIDTH, arrow, card, details, esc, line
 from mlops_lab.services import validation
 from mlops_lab.services.models import parse_ref
 
@@ -130,6 +131,9 @@ def graph_html(lin: Lineage) -> str:
     features), the run, the model versions made from it, the deployments serving them.
     Arrows join only these steps; runs that merely share the data or hang under the run
     are folded into ``<details>`` below."""
+    # Graph cards fill their column; the columns shrink alike (down to 140 px) so the
+    # graph fits the output's width, and it scrolls beyond that.
+    fitted = functools.partial(card, width=None)
     inputs: list[str] = []
     if lin.code:
         path = lin.code.get("path") or ""
@@ -139,7 +143,7 @@ def graph_html(lin: Lineage) -> str:
             code_lines.append(line(f"git {Id(lin.code['git_sha']).html()}{esc(dirty)}"))
         if lin.code.get("code_hash"):
             code_lines.append(line(f"code {Id(lin.code['code_hash']).html()}"))
-        inputs.append(card("notebook", code_lines, kind="code"))
+        inputs.append(fitted("notebook", code_lines, kind="code"))
     for item in lin.data:
         paths = ", ".join(item.get("paths", []))
         data_lines = [line(Id(item["commit"]).html()), line(esc(paths), paths)]
@@ -149,7 +153,7 @@ def graph_html(lin: Lineage) -> str:
         if written_by:
             name = written_by.rsplit("/", 1)[-1]
             data_lines.append(line(f"by {esc(name)}", written_by, colour(SECONDARY)))
-        inputs.append(card("data", data_lines, kind="commit"))
+        inputs.append(fitted("data", data_lines, kind="commit"))
     if lin.features:
         views = ", ".join(lin.features.get("views", []))
         feature_lines = [line(esc(views), views)]
@@ -157,7 +161,7 @@ def graph_html(lin: Lineage) -> str:
             feature_lines.append(line(f"service {esc(lin.features['service'])}"))
         if lin.features.get("data_ref"):
             feature_lines.append(line(f"data {Id(lin.features['data_ref']).html()}"))
-        inputs.append(card("features", feature_lines, kind="views"))
+        inputs.append(fitted("features", feature_lines, kind="views"))
     middle: list[str] = []
     job = lin.training.get("ray_job_id", "")
     if lin.run:
@@ -169,21 +173,21 @@ def graph_html(lin: Lineage) -> str:
             run_lines.append(line(esc(metrics), metrics, colour(SECONDARY)))
         if job:
             run_lines.append(line(f"ray job {Id(job, keep=16).html()}"))
-        middle.append(card("run", run_lines, kind=lin.run.get("status", "").lower()))
+        middle.append(fitted("run", run_lines, kind=lin.run.get("status", "").lower()))
     elif job:
-        middle.append(card("training", [line(Id(job, keep=16).html())], kind="ray job"))
+        middle.append(fitted("training", [line(Id(job, keep=16).html())], kind="ray job"))
     models: list[str] = []
     if lin.model:
         aliases = " ".join(f"@{a}" for a in lin.model.get("aliases", []))
         ref = f"{lin.model['name']}/{lin.model['version']}"
-        models.append(card("model", [line(f"<code>{esc(ref)}</code>", ref), line(esc(aliases))]))
+        models.append(fitted("model", [line(f"<code>{esc(ref)}</code>", ref), line(esc(aliases))]))
     checks: list[str] = []
     deployments: list[str] = []
     folded: dict[str, list[dict[str, Any]]] = {}
     for use in lin.used_by:
         if use["kind"] == "model version":
             models.append(
-                card(
+                fitted(
                     "model",
                     [
                         line(f"<code>{esc(use['id'])}</code>", use["id"]),
@@ -194,18 +198,19 @@ def graph_html(lin: Lineage) -> str:
         elif use["kind"] == "validation":
             detail = use.get("detail", "")
             run_line = line(f"run {Id(use['id']).html()}") if use.get("id") else ""
-            checks.append(card("validation", [line(esc(detail), detail), run_line], kind="gate"))
+            checks.append(fitted("validation", [line(esc(detail), detail), run_line], kind="gate"))
         elif use["kind"] == "deployment":
             detail = use.get("detail", "")
             deployments.append(
-                card("deployment", [line(f"revision {esc(use['id'])}"), line(esc(detail), detail)])
+                fitted(
+                    "deployment", [line(f"revision {esc(use['id'])}"), line(esc(detail), detail)]
+                )
             )
         else:
             folded.setdefault(use["kind"], []).append(use)
     columns = [
-        '<div class="mlops-column" style="display:flex;flex-direction:column;gap:4px">'
-        + "".join(cards)
-        + "</div>"
+        '<div class="mlops-column" style="display:flex;flex-direction:column;gap:4px;'
+        f'flex:0 1 {CARD_WIDTH}px;min-width:140px">' + "".join(cards) + "</div>"
         for cards in (inputs, middle, models, checks, deployments)
         if cards
     ]

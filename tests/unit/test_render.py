@@ -58,12 +58,18 @@ def _lineage(siblings: int) -> Lineage:
     )
 
 
-def test_lineage_is_a_graph_of_fixed_width_cards_with_siblings_folded() -> None:
+def test_lineage_is_a_graph_of_equal_width_cards_with_siblings_folded() -> None:
     shown = _lineage(8)._repr_html_()
     cards = re.findall(r'<div class="mlops-card" style="([^"]*)"', shown)
     # notebook, data, features | run | model | validation | deployment; 8 readers folded
     assert len(cards) == 7 + 8
-    assert all(f"width:{render.CARD_WIDTH}px" in css for css in cards)
+    # The graph's cards fill columns that are all as wide and shrink alike to fit the output;
+    # the folded readers are fixed-width cards.
+    columns = re.findall(r'<div class="mlops-column" style="([^"]*)"', shown)
+    assert len(columns) == 5
+    assert all(f"flex:0 1 {render.CARD_WIDTH}px;min-width:140px" in css for css in columns)
+    assert all("width:100%" in css for css in cards[:7])
+    assert all(f"width:{render.CARD_WIDTH}px" in css for css in cards[7:])
     # Every line of a card is cut with an ellipsis; the 64-char commit is short, full on hover.
     assert "text-overflow:ellipsis" in shown
     assert f">{COMMIT}<" not in shown and f'title="{COMMIT}"' in shown

@@ -24,8 +24,8 @@ METHOD_NAMES = {
 _STYLE = (
     "<style>.mlops-drift table{border-collapse:collapse;font-size:12px}"
     ".mlops-drift th,.mlops-drift td{padding:2px 8px;text-align:left;"
-    "border-bottom:1px solid #ddd;vertical-align:middle;white-space:nowrap}"
-    ".mlops-drift td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "border-bottom:1px solid #ddd;vertical-align:middle}"
+    ".mlops-drift td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     ".mlops-drift .yes{color:#c92a2a;font-weight:600}.mlops-drift .no{color:#2b8a3e}</style>"
 )
 
