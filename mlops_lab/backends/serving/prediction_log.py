@@ -94,8 +94,11 @@ def log_table(entries: list[tuple[Any, ...]]) -> Any:
     import pandas as pd
     import pyarrow as pa
 
+    from mlops_lab.backends.serving.payload import as_frame
+
     parts = []
-    for request_id, endpoint, model, version, variant, at, latency, status, frame, preds in entries:
+    for request_id, endpoint, model, version, variant, at, latency, status, data, preds in entries:
+        frame = as_frame(data)
         n = len(frame)
         meta = pd.DataFrame(
             {
