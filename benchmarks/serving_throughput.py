@@ -302,6 +302,21 @@ class PlainApp:
         }
 
 
+def start_head(lab: Any, attempts: int = 3) -> None:
+    """The lab's head; `ray start` can time out on a busy 2-core machine, so try again."""
+    from mlops_lab.errors import LabError
+
+    for attempt in range(attempts):
+        try:
+            lab.training.up()
+            return
+        except LabError as exc:
+            print(f"head start failed ({exc}); {load()}", flush=True)
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(10)
+
+
 def deploy_plain(lab: Any, name: str) -> str:
     backend = lab.serving.backend()
     backend.apply(name, PlainApp(name))
@@ -445,6 +460,7 @@ def main() -> int:
                 settings["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "1"
             lab = connect(root, settings)
             lab.training.down()  # a fresh head: Serve reads its ingress settings at start
+            start_head(lab)
             path = "/invocations"
             hello = deploy_plain(lab, "hello")
             hello_url = direct_url(lab, "hello", "/") if direct else hello + "/"

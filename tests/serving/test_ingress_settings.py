@@ -13,11 +13,13 @@ from mlops_lab.errors import UsageError
 def test_haproxy_gets_its_own_files_and_ports_per_head(tmp_path: Path) -> None:
     one = LocalHead(tmp_path / "a" / ".mlops" / "ray", serve_ingress="haproxy")
     two = LocalHead(tmp_path / "b" / ".mlops" / "ray", serve_ingress="haproxy")
-    first = serve_environment(one.serve_ingress, one.temp_dir)
-    second = serve_environment(two.serve_ingress, two.temp_dir)
+    first = serve_environment(one.serve_ingress, one.haproxy_dir)
+    second = serve_environment(two.serve_ingress, two.haproxy_dir)
     assert first["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
-    for key in ("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC", "RAY_SERVE_HAPROXY_SOCKET_PATH"):
-        assert first[key].startswith(str(one.temp_dir)) and first[key] != second[key]
+    for key in ("RAY_SERVE_HAPROXY_SOCKET_PATH", "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"):
+        assert first[key].startswith(str(one.haproxy_dir)) and first[key] != second[key]
+        # Serve puts the sockets in a folder named by the 56-character node id
+        assert len(first[key]) + 57 <= 97
     assert first["RAY_SERVE_HAPROXY_STATS_PORT"] != first["RAY_SERVE_HAPROXY_METRICS_PORT"]
 
 

@@ -150,8 +150,16 @@ class LocalHead:
     @property
     def temp_dir(self) -> Path:
         # Ray's unix sockets live under the temp dir: keep the path short.
-        digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"mlops-ray-{digest}"
+        return Path("/tmp") / f"mlops-ray-{self._digest}"
+
+    @property
+    def haproxy_dir(self) -> Path:
+        # Serve adds a 56-character node id below this; HAProxy's sockets allow 97 in all.
+        return Path("/tmp") / f"mlops-hap-{self._digest}"
+
+    @property
+    def _digest(self) -> str:
+        return hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:10]
 
     def read_state(self) -> dict[str, Any] | None:
         try:
@@ -259,7 +267,7 @@ class LocalHead:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.state_dir / "ray-start.log"
         env = head_environment(os.environ)
-        for key, value in serve_environment(self.serve_ingress, self.temp_dir).items():
+        for key, value in serve_environment(self.serve_ingress, self.haproxy_dir).items():
             env.setdefault(key, value)
         for attempt in range(START_ATTEMPTS):
             command, port, gcs_port = self._command(num_cpus, num_gpus)
@@ -352,18 +360,17 @@ def head_environment(environ: Any) -> dict[str, str]:
     return env
 
 
-def serve_environment(ingress: str, temp_dir: Path) -> dict[str, str]:
+def serve_environment(ingress: str, files: Path) -> dict[str, str]:
     """Ray Serve's settings for ``ingress`` (read by its controller when the head starts).
 
     "haproxy": Serve's direct ingress (each replica runs its own HTTP server) behind the
     HAProxy that ships with ray[serve], listening on the HTTP port. The Python proxy actor
     and the router hop are then off the request path (measured by
     benchmarks/serving_throughput.py). HAProxy's files and side ports default to fixed
-    places (/tmp/haproxy-serve, 8404, 9101): each head gets its own, so several heads can
-    share a machine."""
+    places (/tmp/haproxy-serve, 8404, 9101): each head gets its own (``files``), so several
+    heads can share a machine."""
     if ingress != "haproxy":
         return {}
-    files = temp_dir / "haproxy"
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
