@@ -291,11 +291,12 @@ class PlainApp:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.route_prefix = f"/{name}"
 
     def application(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "route_prefix": f"/{self.name}",
+            "route_prefix": self.route_prefix,
             "import_path": "hello:app",
             "runtime_env": {"env_vars": {"PYTHONPATH": str(SUPPORT)}},
             "deployments": [{"name": "Hello", "ray_actor_options": {"num_cpus": 0}}],
