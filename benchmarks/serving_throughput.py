@@ -9,8 +9,10 @@ a temp project and stops it at the end. mlflow is measured right before each con
 so every ratio compares runs minutes apart on the same machine. Prints:
 - a table of every configuration: req/s at 1 and 32 clients, p50 at 1 client, and the
   ratios to mlflow (goals: throughput at 32 clients >= 2x, p50 at 1 client <= 1.5x);
-- where the CPU goes at 32 clients: CPU ms per request by process (replica, Serve proxy,
-  HAProxy, the rest of Ray, ab; mlflow's server for the peer);
+- where the CPU goes at 32 clients: CPU ms per request by process group (replica, Serve
+  proxy or HAProxy manager actor, HAProxy, the rest of Ray; mlflow's server for the peer;
+  ab exits before it is counted) and, with --profile, py-spy's view inside the replica and
+  the proxy actor;
 - for each ingress, a plain Ray Serve deployment answering a fixed body (no model, no
   application code): the bound Ray Serve itself puts on this machine;
 - the canary split's added cost per request (goal <= 0.1 ms);
@@ -44,6 +46,12 @@ from typing import Any
 
 FEATURES = ["amount", "spend_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d"]
 SUPPORT = Path(__file__).resolve().parent / "serving_support"
+OPTIONS = (  # measured on the first ingress, each on its own endpoint
+    ("max_batch_size 1 (no batching)", {"MLOPS_SERVING_MAX_BATCH_SIZE": "1"}),
+    ("batch_wait_timeout_s 0.002", {"MLOPS_SERVING_BATCH_WAIT_TIMEOUT_S": "0.002"}),
+    ("2 replicas", {"MLOPS_SERVING_REPLICAS": "2"}),
+    ("prediction log off", {"MLOPS_SERVING_PREDICTION_LOG": "false"}),
+)
 SETTINGS = (  # environment variables a configuration sets, cleared between configurations
     "MLOPS_SERVING_INGRESS", "MLOPS_SERVING_MAX_BATCH_SIZE", "MLOPS_SERVING_REPLICAS",
     "MLOPS_SERVING_PREDICTION_LOG", "MLOPS_SERVING_BATCH_WAIT_TIMEOUT_S",
@@ -97,7 +105,7 @@ def process_group(cmdline: str) -> str:
     for marker, group in (
         ("ServeReplica", "replica"), ("ProxyActor", "serve proxy"), ("HAProxyManager", "serve proxy"),
         ("haproxy", "haproxy"),
-        ("ab ", "ab"), ("mlflow", "mlflow server"), ("uvicorn", "mlflow server"),
+        ("mlflow", "mlflow server"), ("uvicorn", "mlflow server"),
         ("ray", "ray (other)"), ("raylet", "ray (other)"), ("gcs_server", "ray (other)"),
     ):  # fmt: skip
         if marker in cmdline:
@@ -436,6 +444,10 @@ def main() -> int:
     parser.add_argument("--ingress", default="haproxy,proxy,direct", help="ingresses to measure")
     parser.add_argument("--skip-changes", action="store_true", help="only the throughput table")
     parser.add_argument("--profile", action="store_true", help="py-spy the replica and proxy")
+    parser.add_argument(
+        "--options", default="max_batch_size,batch_wait,2 replicas,prediction log",
+        help="Serve options to measure on the first ingress (names' beginnings)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("ab") is None:
         print("needs ApacheBench: apt-get install -y apache2-utils", file=sys.stderr)
@@ -478,22 +490,20 @@ def main() -> int:
             if index:
                 continue
             # Serve options on the first ingress, each on its own endpoint
-            for name, extra in (
-                ("max_batch_size 1 (no batching)", {"MLOPS_SERVING_MAX_BATCH_SIZE": "1"}),
-                ("batch_wait_timeout_s 0.002", {"MLOPS_SERVING_BATCH_WAIT_TIMEOUT_S": "0.002"}),
-                ("2 replicas", {"MLOPS_SERVING_REPLICAS": "2"}),
-                ("prediction log off", {"MLOPS_SERVING_PREDICTION_LOG": "false"}),
-            ):
+            for name, extra in OPTIONS:
+                if not any(name.startswith(o) for o in args.options.split(",")):
+                    continue
                 other = connect(root, {**settings, **extra})
                 other.serving.deploy("fraud@champion", endpoint="bench-option")
                 option_url = other.serving.url("bench-option") + path
                 wait_http(option_url, body.read_bytes())
                 rows.append(compare(f"{ingress}: {name}", option_url, peer, body, args.requests))
                 other.serving.undeploy("bench-option")
-            logged = rows[-5]["lab@32"]["rps"]
-            unlogged = rows[-1]["lab@32"]["rps"]
-            print(f"prediction log: {logged:.1f} vs {unlogged:.1f} req/s without it: "
-                  f"{1 - logged / unlogged:.1%} of throughput (goal <= 5%)", flush=True)  # fmt: skip
+            logged = next(r for r in rows if r["config"].endswith("lab endpoint"))["lab@32"]["rps"]
+            unlogged = rows[-1]["lab@32"]["rps"] if "log off" in rows[-1]["config"] else 0.0
+            if unlogged:
+                print(f"prediction log: {logged:.1f} vs {unlogged:.1f} req/s without it: "
+                      f"{1 - logged / unlogged:.1%} of throughput (goal <= 5%)", flush=True)  # fmt: skip
             if args.skip_changes:
                 continue
             # the canary split: the same endpoint with the challenger at 50%

@@ -32,6 +32,7 @@ class RayServeBackend:
         self.config = config
         self.dry_run = dry_run
         self._urls: dict[str, str] = {}  # endpoint -> URL, as of the last apply
+        self._settled: dict[str, bool] = {}  # endpoint -> running, same replicas, before apply
 
     # --- where the head is ----------------------------------------------------------------
 
@@ -93,6 +94,12 @@ class RayServeBackend:
             if name != endpoint and detail.get("deployed_app_config")
         ]
         applications.append(app.application())
+        current = (details.get("applications") or {}).get(endpoint) or {}
+        deployed = (current.get("deployed_app_config") or {}).get("deployments") or [{}]
+        self._settled[endpoint] = (
+            current.get("status") == "RUNNING"
+            and deployed[0].get("num_replicas") == app.num_replicas
+        )
         self._put(dashboard, details, applications)
         self._urls[endpoint] = self._url(details, app.route_prefix)
 
@@ -161,10 +168,14 @@ class RayServeBackend:
         """Block until the replica serves ``revision``; raises with the replica's reason when
         it could not (e.g. the model failed to load: it keeps serving what it had).
 
-        The replica is asked directly (``-/revision``, every 50 ms) and Serve's own status
-        only once a second: under load the dashboard answers slowly, and a change of
-        weights is in effect well before Serve reports the application RUNNING again."""
+        A new endpoint, or one whose replica count changes, first waits for Serve to report
+        it RUNNING. Otherwise (a change of versions or weights on a running endpoint) the
+        replica is asked directly (``-/revision``, every 50 ms) and Serve's own status only
+        once a second: under load the dashboard answers slowly, and the change is in effect
+        well before Serve reports the application RUNNING again."""
         deadline = time.monotonic() + timeout
+        if not self._settled.pop(endpoint, False):  # new, or replicas change: all must run
+            self.wait_running(endpoint, timeout)
         url = self._urls.get(endpoint) or self.url(endpoint)
         next_check = time.monotonic() + 1.0
         while time.monotonic() < deadline:
