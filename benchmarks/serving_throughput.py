@@ -472,6 +472,8 @@ def main() -> int:
             if direct:
                 settings["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "1"
             lab = connect(root, settings)
+            if index:  # the endpoint is recorded as live: undeploy it before the head goes
+                lab.serving.undeploy("bench")
             lab.training.down()  # a fresh head: Serve reads its ingress settings at start
             start_head(lab)
             path = "/invocations"
