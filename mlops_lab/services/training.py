@@ -172,7 +172,9 @@ class TrainingService:
     @property
     def cluster(self) -> LocalHead:
         config = self.lab.config
-        return LocalHead(config.state_dir / "ray", config.training.dashboard_port)
+        return LocalHead(
+            config.state_dir / "ray", config.training.dashboard_port, config.serving.ingress
+        )
 
     def up(self, num_cpus: int | None = None, num_gpus: int | None = None) -> HeadInfo:
         return self.cluster.up(num_cpus=num_cpus, num_gpus=num_gpus)

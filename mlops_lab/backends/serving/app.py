@@ -37,8 +37,11 @@ from starlette.responses import JSONResponse, Response
 from mlops_lab.backends.serving.app_spec import DEPLOYMENT_NAME
 from mlops_lab.backends.serving.payload import (
     PayloadError,
+    as_frame,
     first_line,
+    first_value,
     is_input_error,
+    join_frames,
     parse_payload,
     predictions_to_list,
 )
@@ -84,13 +87,13 @@ class LoadedVersion:
         self.batch_params = (max_batch_size, wait_s)
 
         @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=wait_s)
-        async def score_batch(frames: list[Any]) -> list[Any]:
-            return self._predict_many(frames)
+        async def score_batch(inputs: list[Any]) -> list[Any]:
+            return self._predict_many(inputs)
 
         self.predict = score_batch
 
-    def check(self, frame: Any) -> None:
-        missing = [c for c in self.required if c not in frame.columns]
+    def check(self, inputs: Any) -> None:
+        missing = [c for c in self.required if c not in inputs.columns]
         if missing:
             raise PayloadError(
                 f"missing column{'s' if len(missing) > 1 else ''} "
@@ -101,27 +104,25 @@ class LoadedVersion:
         data = frame if self.tensor_dtype is None else frame.to_numpy(dtype=self.tensor_dtype)
         return predictions_to_list(self.model.predict(data))
 
-    def _predict_many(self, frames: list[Any]) -> list[Any]:
+    def _predict_many(self, inputs: list[Any]) -> list[Any]:
         """One predict call for the whole batch; if it fails, each request alone, so one bad
         request does not fail the others."""
-        import pandas as pd
-
         results: list[Any] = []
-        if len(frames) > 1:
+        if len(inputs) > 1:
             try:
-                joined = pd.concat(frames, ignore_index=True)
+                joined = join_frames(inputs)
                 out = self._predict(joined)
                 if len(out) == len(joined):
                     start = 0
-                    for frame in frames:
-                        results.append(out[start : start + len(frame)])
-                        start += len(frame)
+                    for one in inputs:
+                        results.append(out[start : start + len(one)])
+                        start += len(one)
                     return results
             except Exception:
                 results = []
-        for frame in frames:
+        for one in inputs:
             try:
-                results.append(self._predict(frame))
+                results.append(self._predict(as_frame(one)))
             except Exception as exc:
                 results.append(exc)
         return results
@@ -288,6 +289,9 @@ class Endpoint:
             if path.endswith(("/ping", "/health")):
                 ready = self.route is not None and self.route.stable is not None
                 return Response("\n" if ready else "no model loaded\n", 200 if ready else 503)
+            if path.endswith("/-/revision"):  # polled while a change is applied: cheap
+                revision = self.route.revision if self.route else None
+                return JSONResponse({"revision": revision, "failure": self.failure})
             if path.endswith("/version"):
                 return JSONResponse(self.route_summary())
         if request.method == "POST" and path.endswith("/-/flush"):
@@ -363,9 +367,9 @@ class Endpoint:
         assert route.stable is not None
         if route.canary is None or route.canary_weight <= 0:
             return "stable", route.stable
-        if route.sticky_key and route.sticky_key in frame.columns and len(frame):
-            value = str(frame[route.sticky_key].iloc[0]).encode()
-            draw = float(zlib.crc32(value) % 100)
+        value = first_value(frame, route.sticky_key) if route.sticky_key else None
+        if value is not None:
+            draw = float(zlib.crc32(str(value).encode()) % 100)
         else:
             draw = random.random() * 100
         if draw < route.canary_weight:

@@ -94,25 +94,22 @@ def log_table(entries: list[tuple[Any, ...]]) -> Any:
     import pandas as pd
     import pyarrow as pa
 
-    parts = []
-    for request_id, endpoint, model, version, variant, at, latency, status, frame, preds in entries:
-        n = len(frame)
-        meta = pd.DataFrame(
-            {
-                "request_id": [request_id] * n,
-                "endpoint": [endpoint] * n,
-                "model": [model] * n,
-                "version": [version] * n,
-                "variant": [variant] * n,
-                "time": [at] * n,
-                "latency_ms": [latency] * n,
-                "status": [status] * n,
-                "prediction": list(preds) if preds is not None and len(preds) == n else [None] * n,
-            }
+    from mlops_lab.backends.serving.payload import join_frames
+
+    names = ("request_id", "endpoint", "model", "version", "variant", "time", "latency_ms",
+             "status")  # fmt: skip
+    columns: dict[str, list[Any]] = {name: [] for name in (*names, "prediction")}
+    inputs = []
+    for *meta, data, preds in entries:  # one DataFrame for all entries, built column-wise
+        n = len(data)
+        for name, value in zip(names, meta, strict=True):
+            columns[name].extend([value] * n)
+        columns["prediction"].extend(
+            list(preds) if preds is not None and len(preds) == n else [None] * n
         )
-        inputs = frame.reset_index(drop=True).add_prefix("input.")
-        parts.append(pd.concat([meta, inputs], axis=1))
-    table = pd.concat(parts, ignore_index=True)
+        inputs.append(data)
+    frame = join_frames(inputs).reset_index(drop=True).add_prefix("input.")
+    table = pd.concat([pd.DataFrame(columns), frame], axis=1)
     table["time"] = pd.to_datetime(table["time"], utc=True)
     predictions = table["prediction"].map(
         lambda p: p[0] if isinstance(p, list) and len(p) == 1 else p

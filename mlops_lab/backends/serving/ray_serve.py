@@ -31,12 +31,18 @@ class RayServeBackend:
     def __init__(self, config: Config, dry_run: bool = False) -> None:
         self.config = config
         self.dry_run = dry_run
+        self._urls: dict[str, str] = {}  # endpoint -> URL, as of the last apply
+        self._settled: dict[str, bool] = {}  # endpoint -> running, same replicas, before apply
 
     # --- where the head is ----------------------------------------------------------------
 
     @property
     def head(self) -> LocalHead:
-        return LocalHead(self.config.state_dir / "ray", self.config.training.dashboard_port)
+        return LocalHead(
+            self.config.state_dir / "ray",
+            self.config.training.dashboard_port,
+            self.config.serving.ingress,
+        )
 
     def dashboard(self, start: bool = False) -> str:
         """The head's dashboard URL; ``start`` starts the lab's local head when it is down."""
@@ -88,7 +94,14 @@ class RayServeBackend:
             if name != endpoint and detail.get("deployed_app_config")
         ]
         applications.append(app.application())
+        current = (details.get("applications") or {}).get(endpoint) or {}
+        deployed = (current.get("deployed_app_config") or {}).get("deployments") or [{}]
+        self._settled[endpoint] = (
+            current.get("status") == "RUNNING"
+            and deployed[0].get("num_replicas") == app.num_replicas
+        )
         self._put(dashboard, details, applications)
+        self._urls[endpoint] = self._url(details, app.route_prefix)
 
     def delete(self, endpoint: str) -> bool:
         try:
@@ -153,13 +166,21 @@ class RayServeBackend:
 
     def wait_revision(self, endpoint: str, revision: int, timeout: float) -> None:
         """Block until the replica serves ``revision``; raises with the replica's reason when
-        it could not (e.g. the model failed to load: it keeps serving what it had)."""
+        it could not (e.g. the model failed to load: it keeps serving what it had).
+
+        A new endpoint, or one whose replica count changes, first waits for Serve to report
+        it RUNNING. Otherwise (a change of versions or weights on a running endpoint) the
+        replica is asked directly (``-/revision``, every 50 ms) and Serve's own status only
+        once a second: under load the dashboard answers slowly, and the change is in effect
+        well before Serve reports the application RUNNING again."""
         deadline = time.monotonic() + timeout
-        url = self.wait_running(endpoint, timeout)["url"]
-        seen: Any = None
+        if not self._settled.pop(endpoint, False):  # new, or replicas change: all must run
+            self.wait_running(endpoint, timeout)
+        url = self._urls.get(endpoint) or self.url(endpoint)
+        next_check = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             try:
-                seen = _request("GET", f"{url}/-/status?window=1", timeout=5)
+                seen = _request("GET", f"{url}/-/revision", timeout=5)
             except (BackendError, UnreachableError):
                 seen = None
             if isinstance(seen, dict):
@@ -168,9 +189,18 @@ class RayServeBackend:
                     raise BackendError(f"endpoint '{endpoint}': {failure.get('error')}")
                 if seen.get("revision") == revision:
                     return
-            time.sleep(0.1)
+            if time.monotonic() >= next_check:
+                state = self.describe(endpoint) or {}
+                if state.get("status") in ("DEPLOY_FAILED", "UNHEALTHY"):
+                    message = " ".join(str(state.get("message", "")).split())[:300]
+                    raise BackendError(f"endpoint '{endpoint}' failed to start: {message}")
+                url = state.get("url") or url
+                next_check = time.monotonic() + 1.0
+            time.sleep(0.05)
         raise UnreachableError(
-            f"endpoint '{endpoint}' did not take revision {revision} within {timeout:.0f} s"
+            f"endpoint '{endpoint}' did not take revision {revision} within {timeout:.0f} s "
+            f"(Serve status {(self.describe(endpoint) or {}).get('status')}); see the Ray "
+            "dashboard's Serve page"
         )
 
     # --- helpers ----------------------------------------------------------------------------

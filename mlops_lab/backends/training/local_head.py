@@ -27,6 +27,7 @@ from typing import Any
 from mlops_lab.errors import BackendError, UnreachableError
 
 STATE_FILE = "head.json"
+SERVE_INGRESSES = ("haproxy", "proxy")
 START_TIMEOUT_S = 120.0
 START_ATTEMPTS = 2
 
@@ -126,9 +127,21 @@ def _ray_executable() -> str:
 class LocalHead:
     """The Ray head of one project, started by the lab on 127.0.0.1."""
 
-    def __init__(self, state_dir: Path, dashboard_port: int = 8265) -> None:
+    def __init__(
+        self, state_dir: Path, dashboard_port: int = 8265, serve_ingress: str | None = None
+    ) -> None:
+        from mlops_lab.config import ServingConfig
+
         self.state_dir = state_dir
         self.dashboard_port = dashboard_port
+        self.serve_ingress = serve_ingress or ServingConfig.ingress
+        if self.serve_ingress not in SERVE_INGRESSES:
+            from mlops_lab.errors import UsageError
+
+            raise UsageError(
+                f"[serving] ingress '{self.serve_ingress}' must be one of "
+                f"{', '.join(SERVE_INGRESSES)}"
+            )
 
     @property
     def state_file(self) -> Path:
@@ -137,8 +150,16 @@ class LocalHead:
     @property
     def temp_dir(self) -> Path:
         # Ray's unix sockets live under the temp dir: keep the path short.
-        digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"mlops-ray-{digest}"
+        return Path("/tmp") / f"mlops-ray-{self._digest}"
+
+    @property
+    def haproxy_dir(self) -> Path:
+        # Serve adds a 56-character node id below this; HAProxy's sockets allow 97 in all.
+        return Path("/tmp") / f"mlops-hap-{self._digest}"
+
+    @property
+    def _digest(self) -> str:
+        return hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:10]
 
     def read_state(self) -> dict[str, Any] | None:
         try:
@@ -246,6 +267,8 @@ class LocalHead:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.state_dir / "ray-start.log"
         env = head_environment(os.environ)
+        for key, value in serve_environment(self.serve_ingress, self.haproxy_dir).items():
+            env.setdefault(key, value)
         for attempt in range(START_ATTEMPTS):
             command, port, gcs_port = self._command(num_cpus, num_gpus)
             sid, code = self._start(command, env, log_path)
@@ -335,6 +358,29 @@ def head_environment(environ: Any) -> dict[str, str]:
     }
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     return env
+
+
+def serve_environment(ingress: str, files: Path) -> dict[str, str]:
+    """Ray Serve's settings for ``ingress`` (read by its controller when the head starts).
+
+    "haproxy": Serve's direct ingress (each replica runs its own HTTP server) behind the
+    HAProxy that ships with ray[serve], listening on the HTTP port. The Python proxy actor
+    and the router hop are then off the request path (measured by
+    benchmarks/serving_throughput.py). HAProxy's files and side ports default to fixed
+    places (/tmp/haproxy-serve, 8404, 9101): each head gets its own (``files``), so several
+    heads can share a machine."""
+    if ingress != "haproxy":
+        return {}
+    return {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+    }
 
 
 def _session_pids(sid: int) -> list[int]:

@@ -1,0 +1,32 @@
+"""`[serving] ingress` becomes Ray Serve settings of the head the lab starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_lab.backends.training.local_head import LocalHead, serve_environment
+from mlops_lab.errors import UsageError
+
+
+def test_haproxy_gets_its_own_files_and_ports_per_head(tmp_path: Path) -> None:
+    one = LocalHead(tmp_path / "a" / ".mlops" / "ray", serve_ingress="haproxy")
+    two = LocalHead(tmp_path / "b" / ".mlops" / "ray", serve_ingress="haproxy")
+    first = serve_environment(one.serve_ingress, one.haproxy_dir)
+    second = serve_environment(two.serve_ingress, two.haproxy_dir)
+    assert first["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    for key in ("RAY_SERVE_HAPROXY_SOCKET_PATH", "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"):
+        assert first[key].startswith(str(one.haproxy_dir)) and first[key] != second[key]
+        # Serve puts the sockets in a folder named by the 56-character node id
+        assert len(first[key]) + 57 <= 97
+    assert first["RAY_SERVE_HAPROXY_STATS_PORT"] != first["RAY_SERVE_HAPROXY_METRICS_PORT"]
+
+
+def test_proxy_leaves_serve_at_its_defaults(tmp_path: Path) -> None:
+    assert serve_environment("proxy", tmp_path) == {}
+
+
+def test_an_unknown_ingress_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="must be one of haproxy, proxy"):
+        LocalHead(tmp_path, serve_ingress="nginx")
