@@ -4,8 +4,8 @@ environment, then `mlops-lab demo`.
 torch comes only with the `[torch]` extra, so here the quickstart's `%%mlops train` cell
 takes its scikit-learn body, and a script that imports torch is refused before anything
 is submitted, with one line naming the extra. Builds and installs everything (tens of
-minutes on a small machine): marked `install`, which the default run leaves out; CI runs it
-in a job of its own with `pytest -m install`.
+minutes on a small machine): marked `install`, which the default run (and so CI) leaves out;
+run it before a release with `pytest -m install`.
 """
 
 from __future__ import annotations
