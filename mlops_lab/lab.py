@@ -57,7 +57,8 @@ class Service(Generic[T]):
         return cast(T, lab.service(self.name))
 
 
-GITIGNORE_ENTRY = ".mlops/"
+GITIGNORE_ENTRIES = (".mlops/", "mlops-runs/")
+"""The lab's own state and the executed notebooks of the default [notebooks] output_dir."""
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,12 @@ class Lab:
 
         gitignore = root / ".gitignore"
         existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
-        if GITIGNORE_ENTRY in existing.splitlines():
+        missing = [e for e in GITIGNORE_ENTRIES if e not in existing.splitlines()]
+        if not missing:
             unchanged.append(".gitignore entry")
         else:
             prefix = "" if not existing or existing.endswith("\n") else "\n"
-            _write_atomic(gitignore, existing + prefix + GITIGNORE_ENTRY + "\n")
+            _write_atomic(gitignore, existing + prefix + "\n".join(missing) + "\n")
             created.append(".gitignore entry")
 
         from mlops_lab.backends.checks import checked

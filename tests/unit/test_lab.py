@@ -43,17 +43,17 @@ def test_init_creates_and_is_idempotent(tmp_path: Path) -> None:
     lab = mlops_lab.connect(tmp_path)
     first = lab.init()
     assert "mlops.toml" in first.created and ".mlops/" in first.created
-    assert (tmp_path / ".gitignore").read_text() == ".mlops/\n"
+    assert (tmp_path / ".gitignore").read_text() == ".mlops/\nmlops-runs/\n"
     assert lab.config.file == tmp_path / "mlops.toml"
     second = mlops_lab.connect(tmp_path).init()
     assert second.created == ()
-    assert (tmp_path / ".gitignore").read_text() == ".mlops/\n"
+    assert (tmp_path / ".gitignore").read_text() == ".mlops/\nmlops-runs/\n"
 
 
 def test_init_appends_to_an_existing_gitignore(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("*.pyc")
     mlops_lab.connect(tmp_path).init()
-    assert (tmp_path / ".gitignore").read_text() == "*.pyc\n.mlops/\n"
+    assert (tmp_path / ".gitignore").read_text() == "*.pyc\n.mlops/\nmlops-runs/\n"
 
 
 def test_init_keeps_a_different_config_unless_forced(tmp_path: Path) -> None:
