@@ -68,13 +68,15 @@ async def test_a_job_started_outside_the_server_shows_progress_cancels_and_opens
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # as `%mlops run` or `mlops-lab run` would: in another thread, not through the server
         running = pool.submit(lab.notebooks.execute, source, raise_on_failure=False)
-        listed = await _until(api, lambda jobs: jobs and jobs[0].get("running_cell") == 4)
+        # the sleep is the last cell but one (papermill injects a cell only with parameters)
+        sleeping = lambda jobs: jobs and jobs[0].get("running_cell") == jobs[0]["cells"] - 1  # noqa: E731
+        listed = await _until(api, sleeping)
         job = listed["jobs"][0]
         assert listed["folder"] == "mlops-runs"
         assert job["notebook"] == "slow.ipynb"
         assert job["state"] == "running" and job["cancellable"]
-        # the parameters cell, papermill's injected one, print: done; the sleep: running
-        assert (job["cells_done"], job["cells"]) == (3, 5)
+        # every cell before the sleep is done
+        assert job["cells_done"] == job["cells"] - 2 >= 2
         assert job["output"] == f"mlops-runs/{job['id']}.ipynb"
 
         cancelled = await api(f"notebooks/jobs/{job['id']}/cancel", "POST")
