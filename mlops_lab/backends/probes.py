@@ -168,3 +168,15 @@ def _postgres_answer(reader: Any) -> tuple[bool, str]:
             name, _, value = body.partition(b"\0")
             if name == b"server_version":
                 return True, "PostgreSQL " + value.rstrip(b"\0").decode()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this machine (one owned by another user
+    counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

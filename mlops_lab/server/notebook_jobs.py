@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_lab.backends.probes import process_alive
 from mlops_lab.errors import NotFoundError, UsageError
 from mlops_lab.jobenv import variable
 from mlops_lab.services.notebooks.execution import cancel_flag_of
@@ -141,7 +142,7 @@ def _job(path: Path, notebook: dict[str, Any], mtime: float) -> NotebookJob:
         failed = bool(paper.get("exception")) or error is not None
         state = ("cancelled" if cancelled else "failed") if failed else "succeeded"
     elif pid and host == socket.gethostname():
-        state = "running" if _alive(int(pid)) else "stopped"
+        state = "running" if process_alive(int(pid)) else "stopped"
     else:
         state = "running" if _now() - mtime < STALE_S else "stopped"
     return NotebookJob(
@@ -186,19 +187,9 @@ def _now() -> float:
     return dt.datetime.now(dt.UTC).timestamp()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _runs_job(job: NotebookJob) -> bool:
     """The process is still this job's kernel (not a later process given the same pid)."""
-    if not _alive(job.kernel_pid or 0):
+    if not process_alive(job.kernel_pid or 0):
         return False
     try:
         environ = Path(f"/proc/{job.kernel_pid}/environ").read_bytes()

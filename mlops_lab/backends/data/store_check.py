@@ -11,12 +11,12 @@ when no pid can be read).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab.backends.data.store_format import sha256_file
+from mlops_lab.backends.probes import process_alive
 from mlops_lab.errors import LabError
 
 if TYPE_CHECKING:
@@ -153,7 +153,11 @@ def _leftovers(root: Path, branch: str, cutoff: float | None) -> list[Path]:
         found = list((root / "staging").glob(f".{branch}.json.*.tmp"))
     for path in unlocked:
         pid = _writer_pid(path)
-        dead = not _alive(pid) if pid is not None else cutoff is not None and _older(path, cutoff)
+        dead = (
+            not process_alive(pid)
+            if pid is not None
+            else cutoff is not None and _older(path, cutoff)
+        )
         if dead:
             found.append(path)
     return [p for p in found if p.is_file()]
@@ -165,18 +169,6 @@ def _writer_pid(path: Path) -> int | None:
     parts = name.rsplit(".", 3) if name.startswith(".") else name.split("-", 1)[:1]
     text = parts[-3] if name.startswith(".") and len(parts) == 4 else parts[0]
     return int(text) if text.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _older(path: Path, cutoff: float) -> bool:
