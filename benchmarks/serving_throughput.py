@@ -15,10 +15,9 @@ so every ratio compares runs minutes apart on the same machine. Prints:
   the proxy actor;
 - for each ingress, a plain Ray Serve deployment answering a fixed body (no model, no
   application code): the bound Ray Serve itself puts on this machine;
-- the canary split's added cost per request (goal <= 0.1 ms);
 - set-weight, promote and rollback under 32-client load: when the endpoint first answers
-  with the new revision and when the call returns (goal <= 2 s), and failed requests (goal 0);
-- the prediction log's throughput cost (goal <= 5%).
+  with the new revision and when the call returns (goal <= 2 s), and failed requests (goal 0).
+The prediction log's and the canary split's costs: benchmarks/serving_costs.py.
 
 Ingresses: "haproxy" and "proxy" are `[serving] ingress`; "direct" is Ray Serve's direct
 ingress without HAProxy, the client sent straight to the replica's own HTTP port (not a
@@ -50,7 +49,6 @@ OPTIONS = (  # measured on the first ingress, each on its own endpoint
     ("max_batch_size 1 (no batching)", {"MLOPS_SERVING_MAX_BATCH_SIZE": "1"}),
     ("batch_wait_timeout_s 0.002", {"MLOPS_SERVING_BATCH_WAIT_TIMEOUT_S": "0.002"}),
     ("2 replicas", {"MLOPS_SERVING_REPLICAS": "2"}),
-    ("prediction log off", {"MLOPS_SERVING_PREDICTION_LOG": "false"}),
 )
 SETTINGS = (  # environment variables a configuration sets, cleared between configurations
     "MLOPS_SERVING_INGRESS", "MLOPS_SERVING_MAX_BATCH_SIZE", "MLOPS_SERVING_REPLICAS",
@@ -445,7 +443,7 @@ def main() -> int:
     parser.add_argument("--skip-changes", action="store_true", help="only the throughput table")
     parser.add_argument("--profile", action="store_true", help="py-spy the replica and proxy")
     parser.add_argument(
-        "--options", default="max_batch_size,batch_wait,2 replicas,prediction log",
+        "--options", default="max_batch_size,batch_wait,2 replicas",
         help="Serve options to measure on the first ingress (names' beginnings)",
     )  # fmt: skip
     args = parser.parse_args()
@@ -501,19 +499,9 @@ def main() -> int:
                 wait_http(option_url, body.read_bytes())
                 rows.append(compare(f"{ingress}: {name}", option_url, peer, body, args.requests))
                 other.serving.undeploy("bench-option")
-            logged = next(r for r in rows if r["config"].endswith("lab endpoint"))["lab@32"]["rps"]
-            unlogged = rows[-1]["lab@32"]["rps"] if "log off" in rows[-1]["config"] else 0.0
-            if unlogged:
-                print(f"prediction log: {logged:.1f} vs {unlogged:.1f} req/s without it: "
-                      f"{1 - logged / unlogged:.1%} of throughput (goal <= 5%)", flush=True)  # fmt: skip
             if args.skip_changes:
                 continue
-            # the canary split: the same endpoint with the challenger at 50%
-            plain = [ab(url, body, 1, args.requests)["mean_ms"] for _ in range(2)]
-            lab.serving.deploy("fraud@challenger", endpoint="bench", canary=50)
-            split = [ab(url, body, 1, args.requests)["mean_ms"] for _ in range(2)]
-            print(f"canary split added cost per request: {min(split) - min(plain):+.3f} ms "
-                  "(mean latency at 1 client, best of 2; goal <= 0.1 ms)", flush=True)  # fmt: skip
+            lab.serving.deploy("fraud@challenger", endpoint="bench", canary=10)
             changes_under_load(lab, url, body, args.seconds)
         print_table(rows)
     finally:

