@@ -35,6 +35,4 @@ def test_the_recorder_process_opens_collects_and_finishes_the_job_run(tmp_path: 
     run = client.get_run(run_id)
     assert run.info.status == "FAILED"
     assert run.data.tags["mlops.job.status"] == "failed"
-    assert [a.path for a in client.list_artifacts(run_id, "notebook")] == [
-        "notebook/job.out.ipynb"
-    ]
+    assert [a.path for a in client.list_artifacts(run_id, "notebook")] == ["notebook/job.out.ipynb"]
