@@ -1,7 +1,7 @@
 """`mlops-lab run` against the plain `papermill` CLI: the same notebook, the same kernel.
 
     python benchmarks/notebooks_run.py [--repeat 5] [--notebook train|tiny|PATH]
-                                       [--tracking-uri http://HOST:PORT]
+                                       [--tracking-uri http://HOST:PORT | --tracking-server]
 
 ``train`` (default) is the shipped pipeline's training notebook, a real production job:
 it reads the quickstart's transactions at a data commit, fits, logs to MLflow and registers
@@ -9,7 +9,9 @@ the model. ``tiny`` prints one line, so its difference is the fixed cost of a tr
 (opening the MLflow run, lineage, logging the executed notebook). Both commands run as
 subprocesses, alternating, in the same project; prints the median wall time of each, the
 difference, and the ratio (goal <= 1.1). ``--tracking-uri`` points both at a tracking server
-(MLFLOW_TRACKING_URI) instead of the project's embedded SQLite store.
+(MLFLOW_TRACKING_URI) instead of the project's embedded SQLite store; ``--tracking-server``
+starts a throwaway `mlflow server` (SQLite backend, artifacts served) for that, stopped at
+the end.
 """
 
 from __future__ import annotations
@@ -33,7 +35,26 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--notebook", default="train")
     parser.add_argument("--tracking-uri", default="", help="an MLflow tracking server's URL")
+    parser.add_argument(
+        "--tracking-server", action="store_true", help="start a throwaway mlflow server"
+    )
     args = parser.parse_args()
+    if not args.tracking_server:
+        return measure(args)
+    sys.path.insert(0, str(ROOT / "tests" / "team"))
+    from shared_servers import MlflowServer
+
+    home = Path(tempfile.mkdtemp(prefix="mlops-bench-mlflow-"))
+    server = MlflowServer(home, f"sqlite:///{home / 'mlflow.db'}")
+    server.start()
+    try:
+        args.tracking_uri = server.url
+        return measure(args)
+    finally:
+        server.stop()
+
+
+def measure(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
 

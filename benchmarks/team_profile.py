@@ -108,18 +108,57 @@ def stamping(team: Lab, label: str) -> None:
     )
 
 
-def quickstart(root: Path, env: dict[str, str]) -> float:
+def quickstart(root: Path, env: dict[str, str]) -> tuple[float, dict[int, float]]:
+    """The quickstart's wall time under `mlops-lab run`, and each code cell's seconds (as
+    papermill records them in the executed notebook), keyed by the cell's index."""
+    import nbformat
+
     notebook = root / "quickstart.ipynb"
+    executed = root / "quickstart.out.ipynb"
     shutil.copy(resources.notebook("quickstart.ipynb"), notebook)
     start = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "mlops-lab"), "run", str(notebook)],
+        [
+            str(Path(sys.executable).parent / "mlops-lab"),
+            "run",
+            str(notebook),
+            "--output",
+            str(executed),
+        ],
         cwd=root,
         env=env,
         check=True,
         capture_output=True,
     )
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    cells = [
+        c
+        for c in nbformat.read(executed, as_version=4).cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
+    durations = {
+        i: float(c.metadata.get("papermill", {}).get("duration") or 0.0)
+        for i, c in enumerate(cells)
+    }
+    return seconds, durations
+
+
+def where_the_time_goes(
+    embedded: dict[int, float], team: dict[int, float], notebook: Path, top: int = 8
+) -> None:
+    import nbformat
+
+    sources = [
+        c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"
+    ]
+    print("slowest cells (embedded s / team s, team - embedded):")
+    for index in sorted(team, key=lambda i: -team[i])[:top]:
+        first = sources[index].splitlines()[0] if index < len(sources) else "?"
+        if first.startswith("#") and len(sources[index].splitlines()) > 1:
+            first = sources[index].splitlines()[1]
+        e, t = embedded.get(index, 0.0), team[index]
+        print(f"  {e:6.1f} / {t:6.1f}  {t - e:+6.1f}  {first[:70]}")
+    print(f"  all cells: embedded {sum(embedded.values()):.0f} s, team {sum(team.values()):.0f} s")
 
 
 def main() -> None:
@@ -153,14 +192,15 @@ def main() -> None:
         stamping(embedded, "embedded SQLite (same machine, for scale)")
         if run_quickstart:
             env = {**os.environ, "MLOPS_SERVING_HTTP_PORT": str(free_port())}
-            team_s = quickstart(root / "team", env)
+            team_s, team_cells = quickstart(root / "team", env)
             env.pop("RAY_ADDRESS", None)
             embedded_head.up(num_cpus=4)  # started beforehand, as the team's head is
-            embedded_s = quickstart(root / "embedded", env)
+            embedded_s, embedded_cells = quickstart(root / "embedded", env)
             print(
                 f"quickstart under mlops-lab run: embedded {embedded_s:.0f} s, team "
                 f"{team_s:.0f} s; ratio team/embedded = {team_s / embedded_s:.2f}"
             )
+            where_the_time_goes(embedded_cells, team_cells, root / "team" / "quickstart.ipynb")
     finally:
         embedded_head.down()
         head.down()

@@ -200,6 +200,14 @@ def test_failed_cell_cli_exit_and_output(project: Any, notebook: Any) -> None:
     assert any("before" in json.dumps(c.get("outputs", [])) for c in nb.cells)
     assert any("bad 1" in json.dumps(c.get("outputs", [])) for c in nb.cells)
     assert not any("never" in json.dumps(c.get("outputs", [])) for c in nb.cells)
+    # the CLI records in a process of its own: the failed job is still a failed run
+    run_id = error_lines[0].rsplit(" ", 1)[-1].rstrip(")")
+    client = project.tracking.client
+    assert client.get_run(run_id).info.status == "FAILED"
+    assert client.get_run(run_id).data.tags["mlops.job.failed_cell"] == "2"
+    assert [a.path for a in client.list_artifacts(run_id, "notebook")] == [
+        "notebook/boom.out.ipynb"
+    ]
 
 
 def test_failure_raises_with_fields(project: Any, notebook: Any) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import limits, lineage
-from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder, source_tags
+from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, source_tags
 from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv
@@ -35,6 +35,7 @@ from mlops_lab.services.notebooks.parameters import (
     load_parameters_file,
     read_parameters,
 )
+from mlops_lab.services.notebooks.recorder import RecordingFailed, job_recorder
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -222,115 +223,121 @@ class NotebookService:
             raise UsageError(f"output {out} must end in .ipynb")
         execution.check_kernel(config.notebooks.kernel)
 
-        tracker = JobRecorder(self.lab.tracking)
-        tags = {
-            JOB_KIND_TAG: "notebook",
-            lineage.NOTEBOOK_PATH: str(source),
-            **lineage.git_state(source, only_path=True),
-            **source_tags(str(source)),
-            **(extra_tags or {}),
-        }
-        started = time.time()
-        job_id = uuid.uuid4().hex
-        tags[JOB_ID_TAG] = job_id
-        out.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **JobEnv(project=str(config.root), job_id=job_id).to_env(),
-            **execution.notebook_env(str(source)),
-        }
-        # The job's MLflow run is opened while the kernel starts (importing MLflow and opening
-        # the store take about as long); no cell runs before it exists.
-        opening = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mlops-job")
-        pending = opening.submit(
-            tracker.start, run_name or source.stem, tags, values, parent_run_id, experiment
-        )
-        opening.shutdown(wait=False)
-        run_ids: list[str] = []
-
-        def job_run_opened() -> None:
-            run_ids.append(pending.result())
-
-        error: LabError | None = None
-        failed_cell: int | None = None
-        try:
-            execution.execute(
-                source, out, values, config.notebooks.kernel, workdir, timeout, env, job_run_opened
+        with job_recorder(self.lab) as tracker:
+            tags = {
+                JOB_KIND_TAG: "notebook",
+                lineage.NOTEBOOK_PATH: str(source),
+                **lineage.git_state(source, only_path=True),
+                **source_tags(str(source)),
+                **(extra_tags or {}),
+            }
+            started = time.time()
+            job_id = uuid.uuid4().hex
+            tags[JOB_ID_TAG] = job_id
+            out.parent.mkdir(parents=True, exist_ok=True)
+            env = {
+                **JobEnv(project=str(config.root), job_id=job_id).to_env(),
+                **execution.notebook_env(str(source)),
+            }
+            # The job's MLflow run is opened while the kernel starts (by the recorder's process,
+            # or a thread where MLflow is imported already); no cell runs before it exists.
+            opening = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mlops-job")
+            pending = opening.submit(
+                tracker.start, run_name or source.stem, tags, values, parent_run_id, experiment
             )
-            run_id = run_ids[0]
-        except execution.CellFailed as failure:
-            run_id = run_ids[0]
-            failed_cell = failure.cell
-            error = NotebookRunError(
-                f"{source.name}: cell {failure.cell} failed: {failure.ename}: "
-                f"{first_line(failure.evalue)} (executed notebook kept at {out}; "
-                f"MLflow run {run_id})",
-                output=str(out),
-                cell=failure.cell,
+            opening.shutdown(wait=False)
+            run_ids: list[str] = []
+
+            def job_run_opened() -> None:
+                run_ids.append(pending.result())
+
+            error: LabError | None = None
+            failed_cell: int | None = None
+            try:
+                execution.execute(
+                    source,
+                    out,
+                    values,
+                    config.notebooks.kernel,
+                    workdir,
+                    timeout,
+                    env,
+                    job_run_opened,
+                )
+                run_id = run_ids[0]
+            except execution.CellFailed as failure:
+                run_id = run_ids[0]
+                failed_cell = failure.cell
+                error = NotebookRunError(
+                    f"{source.name}: cell {failure.cell} failed: {failure.ename}: "
+                    f"{first_line(failure.evalue)} (executed notebook kept at {out}; "
+                    f"MLflow run {run_id})",
+                    output=str(out),
+                    cell=failure.cell,
+                    run_id=run_id,
+                )
+            except BaseException as exc:
+                reason = {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: first_line(str(exc))[:250]}
+                if run_ids:
+                    tracker.finish(run_ids[0], out if out.exists() else None, "FAILED", reason)
+                else:  # the kernel did not start, or the job run could not be opened: no cell ran
+                    out.unlink(missing_ok=True)
+                    try:
+                        opened = pending.result(timeout=120)
+                    except BaseException:
+                        opened = None
+                    if opened:
+                        tracker.finish(opened, None, "KILLED", reason)
+                if isinstance(exc, LabError | KeyboardInterrupt | SystemExit):
+                    raise
+                raise BackendError(
+                    f"{source.name}: the notebook job could not run: {describe(exc)}"
+                    + (f" (executed notebook kept at {out})" if out.exists() else "")
+                ) from exc
+            finish_tags = {JOB_STATUS_TAG: "failed" if error else "succeeded"}
+            if error is not None:
+                finish_tags[JOB_FAILED_CELL_TAG] = str(failed_cell)
+                finish_tags[JOB_ERROR_TAG] = str(error)[:250]
+            # MLflow logs a failing store write with its traceback before raising; the one
+            # line below says it instead.
+            store_log = logging.getLogger("mlflow.store.db.utils")
+            store_level = store_log.level
+            store_log.setLevel(logging.CRITICAL)
+            try:
+                produced, metrics, params, all_tags = tracker.collect(
+                    run_id, str(source), started, job_id
+                )
+                finish_tags.update({k: lineage.encode(v) for k, v in produced.items() if v})
+                tracker.finish(run_id, out, "FAILED" if error else "FINISHED", finish_tags)
+            except Exception as exc:  # the store went away under the job (a cell deleted it)
+                raise BackendError(
+                    f"{source.name} ran (executed notebook kept at {out}) but its MLflow run "
+                    f"{run_id} could not be recorded in {config.tracking.uri}: "
+                    f"{describe(exc)}; check the tracking store"
+                ) from None
+            finally:
+                store_log.setLevel(store_level)
+            for key, values_ in produced.items():
+                for value in values_:
+                    lineage.note(key, value)
+            result = NotebookRun(
+                notebook=source,
+                output=out,
+                parameters=values,
                 run_id=run_id,
+                status="failed" if error else "succeeded",
+                duration_s=time.time() - started,
+                produced=produced,
+                metrics=metrics,
+                params=params,
+                tags=all_tags,
+                error=str(error) if error else "",
+                failed_cell=failed_cell,
+                tracking_ui=tracking_ui(self.lab.config),
             )
-        except BaseException as exc:
-            reason = {JOB_STATUS_TAG: "failed", JOB_ERROR_TAG: first_line(str(exc))[:250]}
-            if run_ids:
-                tracker.finish(run_ids[0], out if out.exists() else None, "FAILED", reason)
-            else:  # the kernel did not start, or the job run could not be opened: no cell ran
-                out.unlink(missing_ok=True)
-                try:
-                    opened = pending.result(timeout=120)
-                except BaseException:
-                    opened = None
-                if opened:
-                    tracker.finish(opened, None, "KILLED", reason)
-            if isinstance(exc, LabError | KeyboardInterrupt | SystemExit):
-                raise
-            raise BackendError(
-                f"{source.name}: the notebook job could not run: {type(exc).__name__}: "
-                f"{first_line(str(exc))}"
-                + (f" (executed notebook kept at {out})" if out.exists() else "")
-            ) from exc
-        finish_tags = {JOB_STATUS_TAG: "failed" if error else "succeeded"}
-        if error is not None:
-            finish_tags[JOB_FAILED_CELL_TAG] = str(failed_cell)
-            finish_tags[JOB_ERROR_TAG] = str(error)[:250]
-        # MLflow logs a failing store write with its traceback before raising; the one
-        # line below says it instead.
-        store_log = logging.getLogger("mlflow.store.db.utils")
-        store_level = store_log.level
-        store_log.setLevel(logging.CRITICAL)
-        try:
-            produced, metrics, params, all_tags = tracker.collect(
-                run_id, str(source), started, job_id
-            )
-            finish_tags.update({k: lineage.encode(v) for k, v in produced.items() if v})
-            tracker.finish(run_id, out, "FAILED" if error else "FINISHED", finish_tags)
-        except Exception as exc:  # the store went away under the job (a cell deleted it)
-            raise BackendError(
-                f"{source.name} ran (executed notebook kept at {out}) but its MLflow run "
-                f"{run_id} could not be recorded in {config.tracking.uri}: "
-                f"{type(exc).__name__}: {first_line(str(exc))}; check the tracking store"
-            ) from None
-        finally:
-            store_log.setLevel(store_level)
-        for key, values_ in produced.items():
-            for value in values_:
-                lineage.note(key, value)
-        result = NotebookRun(
-            notebook=source,
-            output=out,
-            parameters=values,
-            run_id=run_id,
-            status="failed" if error else "succeeded",
-            duration_s=time.time() - started,
-            produced=produced,
-            metrics=metrics,
-            params=params,
-            tags=all_tags,
-            error=str(error) if error else "",
-            failed_cell=failed_cell,
-            tracking_ui=tracking_ui(self.lab.config),
-        )
-        if error is not None and raise_on_failure:
-            raise error
-        return result
+            if error is not None and raise_on_failure:
+                raise error
+            return result
 
     # -- schedules ------------------------------------------------------------------------
 
@@ -421,3 +428,10 @@ class NotebookService:
         config = self.lab.config
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return config.resolve(config.notebooks.output_dir) / f"{source.stem}-{stamp}.ipynb"
+
+
+def describe(exc: BaseException) -> str:
+    """'ErrorType: first line' of a failure, also of one that happened in the recorder."""
+    if isinstance(exc, RecordingFailed):
+        return first_line(str(exc))
+    return f"{type(exc).__name__}: {first_line(str(exc))}"
