@@ -35,8 +35,9 @@ async def test_operations_show_running_ended_and_stopped_ones(api: Any, jp_root_
     died = textwrap.dedent(
         f"""
         import os
+        from pathlib import Path
         from mlops_lab.services.progress import Tracker
-        Tracker({str(jp_root_dir)!r}, "data commit", "commit big.parquet", 10, "MiB", None).advance(3)
+        Tracker(Path({str(jp_root_dir)!r}), "data commit", "commit big.parquet", 10, "MiB", None).advance(3)
         os._exit(0)
         """
     )
@@ -105,3 +106,23 @@ async def test_jobs_written_elsewhere_or_run_by_a_schedule_are_listed(
     assert not job["cancellable"]
     cancel = await api(f"notebooks/jobs/{ran.run_id}/cancel", "POST")
     assert cancel.code == 404
+
+
+def test_only_notebooks_outside_the_output_folder_are_noted(tmp_path: Path) -> None:
+    from mlops_lab.services.notebooks import outputs
+
+    lab = mlops_lab.connect(tmp_path)
+    lab.init()
+    config = lab.config
+    outputs.remember(config, tmp_path / "mlops-runs" / "a-1.ipynb")
+    assert outputs.recorded(config) == []
+    first, second = tmp_path / "reports" / "a.ipynb", tmp_path / "b.ipynb"
+    for path in (first, second, first):
+        outputs.remember(config, path)
+    assert outputs.recorded(config) == [first, second]  # newest first, each once
+    for n in range(2 * outputs.KEEP + 1):
+        outputs.remember(config, tmp_path / f"r{n}.ipynb")
+    kept = outputs.recorded(config)
+    # the index is cut back to the newest when it grows past twice what it keeps
+    assert outputs.KEEP <= len(kept) <= 2 * outputs.KEEP
+    assert kept[0] == tmp_path / f"r{2 * outputs.KEEP}.ipynb" and first not in kept

@@ -17,10 +17,12 @@ function venv(program: string): string {
 /** A data commit of five files, reported as the data store reports one, held at 2/5. */
 const COMMITTING = `
 import sys, time
+from pathlib import Path
 from mlops_lab.services.progress import track
-with track(sys.argv[1], "materialize", "materialize fraud_features", 2, "views") as done:
+root = Path(sys.argv[1])
+with track(root, "materialize", "materialize fraud_features", 2, "views") as done:
     done.advance(1)
-with track(sys.argv[1], "data commit", "commit 5 files", 5, "files") as commit:
+with track(root, "data commit", "commit 5 files", 5, "files") as commit:
     commit.advance(2, "commit transactions-2.parquet (3/5)")
     print("ready", flush=True)
     time.sleep(600)
