@@ -76,7 +76,7 @@ export class NotebookRunsSection extends Section {
     const started = job.started ?? 0;
     const elapsed = job.started ? duration((job.finished ?? Date.now() / 1000) - job.started) : '';
     const origin = job.schedule
-      ? h('span', { class: 'mlops-secondary mlops-schedule', title: `started by schedule ${job.schedule} (a Kubernetes CronJob)` }, `⏱ ${job.schedule}`)
+      ? h('span', { class: 'mlops-secondary mlops-schedule', title: `started by schedule ${job.schedule} (a Kubernetes CronJob)` }, `schedule ${job.schedule}`)
       : null;
     return [
       h(

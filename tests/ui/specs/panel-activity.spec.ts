@@ -58,7 +58,7 @@ test.describe('What runs in the project, in the MLOps panel', () => {
       const jobs = section(panel, 'notebook-runs');
       const row = jobs.locator('tr', { hasText: 'nightly-report' });
       await expect(row.locator('.mlops-run-path')).toHaveText(name, { timeout: 60000 });
-      await expect(row.locator('.mlops-schedule')).toHaveText('⏱ nightly-report');
+      await expect(row.locator('.mlops-schedule')).toHaveText('schedule nightly-report');
       await expect(row.locator('.mlops-state')).toHaveText('succeeded');
       await expect(row.locator('.mlops-mlflow-link')).toHaveAttribute('title', /^MLflow run [0-9a-f]{32}\nthe executed notebook is not on this machine: a pod of schedule nightly-report/);
       await expect(row.getByRole('button', { name: 'open' })).toHaveCount(0);
