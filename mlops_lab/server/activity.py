@@ -39,7 +39,11 @@ RUN_STATES = {
 
 
 def _recorded_jobs(lab: Lab) -> list[RunSummary]:
-    """The newest notebook job runs in MLflow (``mlops.job.kind = notebook``)."""
+    """The newest notebook job runs in MLflow (``mlops.job.kind = notebook``); none while a
+    local store is not created yet (creating it takes seconds; the panel only looks)."""
+    uri = lab.tracking.uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []
     return lab.tracking.runs(None, LISTED, f"tags.`{JOB_KIND}` = 'notebook'")
 
 
