@@ -167,7 +167,7 @@ export interface IRunNotebookRequest {
   timeout?: number | null;
 }
 
-export type RunState = 'queued' | 'running' | 'succeeded' | 'failed';
+export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface INotebookRun {
   id: string;
@@ -205,11 +205,42 @@ export interface INotebookJob {
   output_note: string | null;
   error: string | null;
   cancellable: boolean;
+  /** Why a running job cannot be cancelled from here. */
+  cancel_note: string | null;
+  /** The schedule that started the job (its pod ran it in Kubernetes). */
+  schedule: string | null;
+  mlflow_run_id: string | null;
+  /** The job's run in the MLflow UI, when one is configured. */
+  mlflow_url: string | null;
 }
 
 export interface INotebookJobs {
   folder: string;
   jobs: INotebookJob[];
+  /** Why jobs recorded only in MLflow (a schedule's) could not be listed. */
+  tracking_note: string | null;
+}
+
+export type OperationState = 'running' | 'succeeded' | 'failed' | 'stopped';
+
+/** A long operation (a data commit, a feature materialization) and how far it got. */
+export interface IOperation {
+  operation: string;
+  label: string;
+  done: number;
+  total: number | null;
+  unit: string;
+  state: OperationState;
+  started: number;
+  /** Seconds so far (to its end once it ended). */
+  elapsed: number;
+  /** Share done, when the total is known. */
+  fraction: number | null;
+  error: string;
+}
+
+export interface IOperations {
+  operations: IOperation[];
 }
 
 export interface INotebookJobCancel {
@@ -456,6 +487,10 @@ export class MLOpsClient {
 
   notebookJobs(): Promise<INotebookJobs> {
     return this.get('notebooks/jobs');
+  }
+
+  operations(): Promise<IOperations> {
+    return this.get('operations');
   }
 
   cancelNotebookJob(id: string): Promise<INotebookJobCancel> {

@@ -14,11 +14,13 @@ import {
   IJob,
   IModelVersion,
   IRegisteredModel,
-  ILineageStep,
-  MLOpsClient,
-  INotebookJob
+  MLOpsClient
 } from './api';
+import { NotebookRunsSection, OperationsSection } from './activity';
+import { lineageGraph } from './lineage';
+import { formatMetric, orderMetrics } from './metrics';
 import { age, button, clock, h, table } from './dom';
+import { Section } from './section';
 
 export interface IPanelOptions {
   client: MLOpsClient;
@@ -26,49 +28,6 @@ export interface IPanelOptions {
   open: (path: string) => Promise<unknown>;
   /** Milliseconds between refreshes while the panel is visible. */
   interval?: number;
-}
-
-abstract class Section {
-  readonly node: HTMLElement;
-  protected readonly body: HTMLElement;
-  private readonly message: HTMLElement;
-
-  constructor(
-    readonly id: string,
-    title: string
-  ) {
-    this.body = h('div', { class: 'mlops-section-body' });
-    this.message = h('div', { class: 'mlops-message', hidden: '' });
-    this.node = h(
-      'section',
-      { class: `mlops-section mlops-${id}`, 'data-section': id },
-      h('h3', { class: 'mlops-section-title' }, title),
-      this.message,
-      this.body
-    );
-  }
-
-  async refresh(): Promise<void> {
-    try {
-      await this.load();
-      this.message.hidden = true;
-      this.message.textContent = '';
-    } catch (error) {
-      this.fail(error);
-    }
-  }
-
-  protected fail(error: unknown): void {
-    this.message.hidden = false;
-    this.message.textContent =
-      error instanceof ApiError ? error.message : typeof error === 'string' ? error : `failed: ${String(error)}`;
-  }
-
-  protected show(...nodes: Node[]): void {
-    this.body.replaceChildren(...nodes);
-  }
-
-  protected abstract load(): Promise<void>;
 }
 
 class StatusSection extends Section {
@@ -211,96 +170,6 @@ class ModelsSection extends Section {
   }
 }
 
-/** How lineage steps stack in the narrow panel: what the run read, the run, what it made. */
-const LINEAGE_ORDER = ['notebook', 'data', 'features', 'training', 'run', 'model', 'used by'];
-
-/**
- * The lineage read top to bottom: one tier per step (inputs side by side, then the run,
- * then the model), arrows only between tiers, and the runs that merely used the same data
- * folded ("used by 8 runs ▸"). Same rows as `lab.lineage(target)` and the notebook's graph.
- */
-export function lineageGraph(steps: ILineageStep[]): HTMLElement {
-  const card = (s: ILineageStep) =>
-    h(
-      'div',
-      { class: `mlops-lineage-card mlops-lineage-${s.step.replace(' ', '-')}`, 'data-step': s.step },
-      h('div', { class: 'mlops-lineage-kind' }, `${s.step} · ${s.kind}`),
-      h('div', { class: 'mlops-lineage-id' }, shortId(s.id), copyButton(s.id)),
-      s.detail ? h('div', { class: 'mlops-lineage-detail', title: s.detail }, s.detail) : null
-    );
-  const tiers: HTMLElement[] = [];
-  const inputs = steps.filter(s => ['notebook', 'data', 'features'].includes(s.step));
-  if (inputs.length) {
-    tiers.push(h('div', { class: 'mlops-lineage-tier mlops-lineage-inputs' }, inputs.map(card)));
-  }
-  for (const step of ['training', 'run', 'model']) {
-    const found = steps.filter(s => s.step === step);
-    if (found.length) {
-      tiers.push(h('div', { class: 'mlops-lineage-tier' }, found.map(card)));
-    }
-  }
-  const uses = steps.filter(s => s.step === 'used by');
-  const direct = uses.filter(s => ['model version', 'validation', 'deployment'].includes(s.kind));
-  if (direct.length) {
-    tiers.push(h('div', { class: 'mlops-lineage-tier' }, direct.map(card)));
-  }
-  const other = steps.filter(s => !LINEAGE_ORDER.includes(s.step));
-  if (other.length) {
-    tiers.push(h('div', { class: 'mlops-lineage-tier' }, other.map(card)));
-  }
-  const nodes: Node[] = [];
-  tiers.forEach((tier, index) => {
-    if (index) {
-      nodes.push(h('div', { class: 'mlops-lineage-arrow', 'aria-hidden': 'true' }, '↓'));
-    }
-    nodes.push(tier);
-  });
-  const folded = new Map<string, ILineageStep[]>();
-  for (const use of uses.filter(s => !direct.includes(s))) {
-    folded.set(use.kind, [...(folded.get(use.kind) ?? []), use]);
-  }
-  for (const [kind, group] of folded) {
-    const label =
-      kind === 'run on same data'
-        ? `used by ${group.length} ${group.length === 1 ? 'run' : 'runs'} on the same data`
-        : `${group.length} ${kind}${group.length === 1 ? '' : 's'}`;
-    nodes.push(
-      h('details', { class: 'mlops-lineage-folded' }, h('summary', {}, label), h('div', { class: 'mlops-lineage-tier' }, group.map(card)))
-    );
-  }
-  return h('div', { class: 'mlops-lineage-graph' }, nodes);
-}
-
-function shortId(id: string): HTMLElement {
-  const short = /^[0-9a-f]{16,}$/i.test(id) ? id.slice(0, 12) : id;
-  return h('code', { title: id, class: 'mlops-id' }, short.length > 34 ? `…${short.slice(-33)}` : short);
-}
-
-function copyButton(text: string): HTMLElement {
-  const copy = button('copy', `Copy ${text}`, () => void navigator.clipboard?.writeText(text), 'mlops-copy');
-  return copy;
-}
-
-/** Bookkeeping figures that are never the number people compare. */
-const COUNTERS = new Set(['epoch', 'epochs', 'step', 'steps', 'iteration', 'time_s', 'duration_s']);
-/** Metrics that say how good a model is, the first present leads the row. */
-const KEY_METRICS = ['auc', 'roc_auc', 'val_auc', 'f1', 'val_f1', 'accuracy', 'val_accuracy', 'r2', 'rmse', 'val_rmse', 'mae', 'val_loss', 'loss'];
-
-export function orderMetrics(metrics: Record<string, number>): [string, number][] {
-  const rank = (name: string) => {
-    const key = KEY_METRICS.indexOf(name.toLowerCase());
-    if (key >= 0) {
-      return key;
-    }
-    return COUNTERS.has(name.toLowerCase()) ? 1000 : 100;
-  };
-  return Object.entries(metrics).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
-}
-
-function formatMetric(value: number): string {
-  const n = Number(value);
-  return Number.isInteger(n) ? String(n) : n.toPrecision(4);
-}
 
 /** Training jobs of the project: state, logs and stop. */
 class JobsSection extends Section {
@@ -654,87 +523,6 @@ class EndpointsSection extends Section {
   }
 }
 
-/**
- * Every notebook job of the project, however it was started (%mlops run, mlops-lab run, a
- * pipeline, Run as job…), with its cell progress, cancel while it runs, and its executed
- * notebook one click away.
- */
-class NotebookRunsSection extends Section {
-  constructor(
-    private readonly client: MLOpsClient,
-    private readonly open: (path: string) => Promise<unknown>
-  ) {
-    super('notebook-runs', 'Notebook jobs');
-  }
-
-  protected async load(): Promise<void> {
-    const { jobs, folder } = await this.client.notebookJobs();
-    if (!jobs.length) {
-      this.show(
-        h('div', { class: 'mlops-empty' }, `No notebook jobs yet in ${folder}: %mlops run, mlops-lab run or "Run as job…".`)
-      );
-      return;
-    }
-    this.show(table(['notebook', 'state', 'started', ''], jobs.map(j => this.row(j)), 'mlops-runs-table'));
-  }
-
-  private row(job: INotebookJob): (Node | string)[] {
-    const name = job.notebook.split('/').pop() ?? job.notebook;
-    const params = Object.entries(job.parameters)
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-      .join(' ');
-    const state = h(
-      'span',
-      { class: `mlops-state mlops-state-${job.state}`, 'data-run': job.id, title: job.error ?? '' },
-      job.state
-    );
-    const progress =
-      job.cells && (job.state === 'running' || job.cells_done < job.cells)
-        ? h(
-            'span',
-            {
-              class: 'mlops-progress',
-              'data-progress': `${job.cells_done}/${job.cells}`,
-              title: job.running_cell ? `running cell ${job.running_cell} of ${job.cells}` : `${job.cells_done} of ${job.cells} cells ran`
-            },
-            h('span', { class: 'mlops-bar' }, h('span', { class: 'mlops-bar-fill', style: `width:${Math.round((100 * job.cells_done) / job.cells)}%` })),
-            ` ${job.cells_done}/${job.cells}`
-          )
-        : null;
-    const started = job.started ?? 0;
-    const elapsed = job.started ? ((job.finished ?? Date.now() / 1000) - job.started).toFixed(0) : '';
-    return [
-      h(
-        'span',
-        { class: 'mlops-run-path', title: `${job.notebook}${params ? '\n' + params : ''}\njob ${job.id}` },
-        name
-      ),
-      h('span', { class: 'mlops-job-state' }, state, progress),
-      started ? h('span', { title: `${age(started)}${elapsed ? `, ran ${elapsed} s` : ''}` }, clock(started)) : '',
-      h(
-        'span',
-        { class: 'mlops-actions' },
-        job.output || job.output_note ? button('open', job.output ? `Open the executed notebook ${job.output}` : job.output_note ?? '', () => this.openOutput(job)) : null,
-        job.cancellable
-          ? button('cancel', `Cancel ${name}: stop before the next cell and interrupt the running one`, () => {
-              void this.client.cancelNotebookJob(job.id).then(() => this.refresh(), error => this.fail(error));
-            }, 'mlops-stop mlops-cancel-job')
-          : null
-      )
-    ];
-  }
-
-  private openOutput(job: INotebookJob): void {
-    if (!job.output) {
-      this.fail(job.output_note ?? 'the executed notebook cannot be opened from the browser');
-      return;
-    }
-    this.open(job.output).catch(error =>
-      this.fail(`${job.output} could not be opened: ${error instanceof Error ? error.message : String(error)}`)
-    );
-  }
-}
-
 export class MLOpsPanel extends Widget {
   private readonly sections: Section[];
   private timer: number | undefined;
@@ -753,7 +541,8 @@ export class MLOpsPanel extends Widget {
       new ModelsSection(options.client),
       new EndpointsSection(options.client),
       new JobsSection(options.client),
-      new NotebookRunsSection(options.client, options.open)
+      new NotebookRunsSection(options.client, options.open),
+      new OperationsSection(options.client)
     ];
     const header = h(
       'div',

@@ -29,7 +29,6 @@ from mlops_lab.server import models
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
     from mlops_lab.server.app import MLOpsExtension
-    from mlops_lab.server.notebook_jobs import NotebookJob
     from mlops_lab.server.runs import RunRecord
 
 T = TypeVar("T")
@@ -486,71 +485,6 @@ class NotebookSchedulesHandler(LabHandler):
             ),
             status=200 if request.dry_run else 201,
         )
-
-
-class NotebookJobsHandler(LabHandler):
-    """Every notebook job with its cell progress: the executed notebooks under [notebooks]
-    output_dir, and the "Run as job…" runs still waiting for their kernel."""
-
-    @web.authenticated
-    async def get(self) -> None:
-        folder = self.lab.config.resolve(self.lab.config.notebooks.output_dir)
-        found = await self.call(self.app.notebook_jobs.list, folder)
-        jobs = [self._model(j) for j in found]
-        for record in self.app.notebook_runs.list():
-            if not any(self._same(record, j) for j in found):
-                jobs.append(self._waiting(record))
-        jobs.sort(key=lambda j: j.started or 0.0, reverse=True)
-        self.reply(models.NotebookJobsResponse(folder=self.relative(folder), jobs=jobs))
-
-    def _model(self, job: NotebookJob) -> models.NotebookJob:
-        output, note = self.openable(job.output)
-        return models.NotebookJob(
-            id=job.id,
-            notebook=self.relative(Path(job.notebook)) if job.notebook else job.id,
-            parameters=job.parameters,
-            state=job.state,  # type: ignore[arg-type]
-            started=job.started,
-            finished=job.finished,
-            cells=job.cells,
-            cells_done=job.cells_done,
-            running_cell=job.running_cell,
-            output=output,
-            output_note=note,
-            error=job.error,
-            cancellable=job.state == "running",
-        )
-
-    def _same(self, record: RunRecord, job: NotebookJob) -> bool:
-        if record.output is not None:
-            return record.output.resolve() == job.output.resolve()
-        source = (self.app.root_dir / record.path).resolve()
-        return job.notebook == str(source) and (job.started or 0.0) >= record.started - 5
-
-    def _waiting(self, record: RunRecord) -> models.NotebookJob:
-        output, note = self.openable(record.output) if record.output else (None, None)
-        state = "running" if record.state == "running" else record.state
-        return models.NotebookJob(
-            id=record.id,
-            notebook=record.path,
-            parameters=record.parameters,
-            state=state,  # type: ignore[arg-type]
-            started=record.started,
-            finished=record.finished,
-            output=output,
-            output_note=note,
-            error=record.error,
-        )
-
-
-class NotebookJobCancelHandler(LabHandler):
-    @web.authenticated
-    async def post(self, job: str) -> None:
-        folder = self.lab.config.resolve(self.lab.config.notebooks.output_dir)
-        jobs = self.app.notebook_jobs
-        found = await self.call(jobs.find, folder, job)
-        message = await self.call(jobs.cancel, found)
-        self.reply(models.NotebookJobCancelResponse(id=job, message=message))
 
 
 class NotebookRunHandler(LabHandler):

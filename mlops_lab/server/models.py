@@ -205,7 +205,7 @@ class RunNotebookRequest(Model):
     """Seconds each cell may run; none means no limit."""
 
 
-RunState = Literal["queued", "running", "succeeded", "failed"]
+RunState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class NotebookRun(Model):
@@ -247,12 +247,43 @@ class NotebookJob(Model):
     """Why the executed notebook cannot be opened from the browser (and what to do)."""
     error: str | None = None
     cancellable: bool = False
+    cancel_note: str | None = None
+    """Why a running job cannot be cancelled from here."""
+    schedule: str | None = None
+    """The schedule that started the job (its pod ran it in Kubernetes)."""
+    mlflow_run_id: str | None = None
+    mlflow_url: str | None = None
+    """The job's run in the MLflow UI, when one is configured."""
 
 
 class NotebookJobsResponse(Model):
     folder: str
     """Where executed notebooks are kept ([notebooks] output_dir)."""
     jobs: list[NotebookJob]
+    tracking_note: str | None = None
+    """Why jobs recorded only in MLflow (a schedule's) could not be listed."""
+
+
+class Operation(Model):
+    """A long operation (a data commit, a feature materialization) and how far it got."""
+
+    operation: str
+    label: str
+    done: int
+    total: int | None
+    unit: str
+    state: Literal["running", "succeeded", "failed", "stopped"]
+    started: float
+    elapsed: float
+    """Seconds so far (to its end once it ended)."""
+    fraction: float | None
+    """Share done, when its total is known."""
+    error: str = ""
+
+
+class OperationsResponse(Model):
+    operations: list[Operation]
+    """Newest first: the running ones and the last ones that ended."""
 
 
 class NotebookJobCancelResponse(Model):

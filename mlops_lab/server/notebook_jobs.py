@@ -1,5 +1,6 @@
 """Every notebook job of the project, whoever started it (``%mlops run``, ``mlops-lab run``, a
-pipeline, "Run as job…"), read from the executed notebooks under ``[notebooks] output_dir``.
+pipeline, "Run as job…"), read from the executed notebooks under ``[notebooks] output_dir``
+and those written elsewhere with ``--output`` (noted in ``.mlops/notebook-outputs``).
 
 papermill saves the executed notebook as each cell starts and ends, with each cell's state in
 its metadata, so the file says how far a job got; the lab's engine adds which kernel runs it
@@ -16,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +62,18 @@ class NotebookJobs:
         self._lock = threading.Lock()
         self._parsed: dict[Path, tuple[tuple[int, int], dict[str, Any] | None]] = {}
 
-    def list(self, folder: Path, limit: int = LISTED) -> list[NotebookJob]:
+    def list(
+        self, folder: Path, elsewhere: Iterable[Path] = (), limit: int = LISTED
+    ) -> list[NotebookJob]:
+        """The newest jobs of ``folder`` and of the executed notebooks ``elsewhere``."""
         found: list[tuple[float, Path]] = []
-        for path in [*folder.glob("*.ipynb"), *folder.glob("*/*.ipynb")]:
-            if any(part.startswith(".") for part in path.relative_to(folder).parts):
-                continue  # .ipynb_checkpoints, cancel flags
+        paths = [
+            path
+            for path in [*folder.glob("*.ipynb"), *folder.glob("*/*.ipynb")]
+            # .ipynb_checkpoints, cancel flags
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        ]
+        for path in dict.fromkeys([*paths, *elsewhere]):
             try:
                 found.append((path.stat().st_mtime, path))
             except OSError:
@@ -74,10 +83,11 @@ class NotebookJobs:
         jobs.sort(key=lambda j: j.started or 0.0, reverse=True)
         return jobs
 
-    def find(self, folder: Path, job: str) -> NotebookJob:
+    def find(self, folder: Path, job: str, elsewhere: Iterable[Path] = ()) -> NotebookJob:
         if job.startswith("."):
             raise NotFoundError(f"no notebook job '{job}' under {folder}; list them with GET jobs")
-        for path in (folder / f"{job}.ipynb", *folder.glob(f"*/{job}.ipynb")):
+        named = [p for p in elsewhere if p.name == f"{job}.ipynb"]
+        for path in (folder / f"{job}.ipynb", *folder.glob(f"*/{job}.ipynb"), *named):
             if path.is_file() and (found := self.read(path)) is not None:
                 return found
         raise NotFoundError(f"no notebook job '{job}' under {folder}; list them with GET jobs")

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from tornado import web
 
+from mlops_lab.server.activity import (
+    NotebookJobCancelHandler,
+    NotebookJobsHandler,
+    OperationsHandler,
+)
 from mlops_lab.server.handlers import (
     DataBranchesHandler,
     DataDiffHandler,
@@ -25,8 +30,6 @@ from mlops_lab.server.handlers import (
     LineageHandler,
     ModelsHandler,
     ModelVersionsHandler,
-    NotebookJobCancelHandler,
-    NotebookJobsHandler,
     NotebookParametersHandler,
     NotebookRunHandler,
     NotebookRunsHandler,
@@ -80,6 +83,7 @@ ROUTES: tuple[Route, ...] = (
         "notebooks/jobs/train-20261130T101010123/cancel",
     ),
     Route("notebooks/schedules", NotebookSchedulesHandler, "notebooks/schedules"),
+    Route("operations", OperationsHandler, "operations"),
     Route("drift/metrics", DriftMetricsHandler, "drift/metrics"),
     Route("serving/endpoints", EndpointsHandler, "serving/endpoints"),
     Route(f"{_ENDPOINT}/deploy", EndpointDeployHandler, f"{_FRAUD}/deploy"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -29,8 +30,10 @@ class Progress:
     unit: str
     started: float
     updated: float
-    state: str = "running"  # running | succeeded | failed
+    state: str = "running"  # running | succeeded | failed | stopped (its process ended)
     error: str = ""
+    pid: int = 0
+    host: str = ""
 
     @property
     def elapsed(self) -> float:
@@ -62,7 +65,9 @@ class Tracker:
         callback: ProgressCallback | None,
     ) -> None:
         now = time.time()
-        self.current = Progress(operation, label, 0, total, unit, now, now)
+        self.current = Progress(
+            operation, label, 0, total, unit, now, now, pid=os.getpid(), host=socket.gethostname()
+        )
         self.callback = callback
         self.file = root / ".mlops" / "operations" / f"{os.getpid()}-{time.time_ns()}.json"
         self._report()
@@ -144,12 +149,19 @@ def each(
 
 
 def recent(root: Path, limit: int = KEEP) -> list[Progress]:
-    """The project's operations, newest first: running ones and the last ones that ended."""
+    """The project's operations, newest first: running ones and the last ones that ended
+    (one whose process on this machine is gone while it ran is ``stopped``)."""
+    from mlops_lab.backends.probes import process_alive
+
     folder = root / ".mlops" / "operations"
     found = []
+    here = socket.gethostname()
     for path in folder.glob("*.json") if folder.is_dir() else ():
         with contextlib.suppress(OSError, ValueError, TypeError):
-            found.append(Progress(**json.loads(path.read_text(encoding="utf-8"))))
+            record = Progress(**json.loads(path.read_text(encoding="utf-8")))
+            if record.state == "running" and record.host == here and not process_alive(record.pid):
+                record = replace(record, state="stopped", error="its process ended mid-way")
+            found.append(record)
     found.sort(key=lambda p: p.started, reverse=True)
     return found[:limit]
 

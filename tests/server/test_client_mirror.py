@@ -42,6 +42,8 @@ MIRRORS = {
     "INotebookJob": models.NotebookJob,
     "INotebookJobs": models.NotebookJobsResponse,
     "INotebookJobCancel": models.NotebookJobCancelResponse,
+    "IOperation": models.Operation,
+    "IOperations": models.OperationsResponse,
     "IScheduleRequest": models.ScheduleRequest,
     "ISchedule": models.ScheduleResponse,
     "IEndpointVersion": models.EndpointVersion,

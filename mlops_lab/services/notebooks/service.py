@@ -26,8 +26,8 @@ from mlops_lab import limits, lineage
 from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, source_tags
 from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
-from mlops_lab.jobenv import JobEnv
-from mlops_lab.services.notebooks import execution, schedules
+from mlops_lab.jobenv import JobEnv, variable
+from mlops_lab.services.notebooks import execution, outputs, schedules
 from mlops_lab.services.notebooks.parameters import (
     NotebookParameters,
     coerce_parameters,
@@ -44,6 +44,8 @@ JOB_KIND_TAG = "mlops.job.kind"
 JOB_STATUS_TAG = "mlops.job.status"
 JOB_FAILED_CELL_TAG = "mlops.job.failed_cell"
 JOB_ERROR_TAG = "mlops.job.error"
+JOB_SCHEDULE_TAG = "mlops.job.schedule"
+"""The schedule (CronJob) that started the job, from its pod's ``MLOPS_SCHEDULE``."""
 
 
 # How the result labels what the notebook's code produced (lineage key -> label).
@@ -218,7 +220,7 @@ class NotebookService:
         workdir = Path(cwd).resolve() if cwd else config.root
         if not workdir.is_dir():
             raise NotFoundError(f"working directory {workdir} not found; check --cwd")
-        out = Path(output).resolve() if output else self._default_output(source)
+        out = Path(output).resolve() if output else self.default_output(source)
         if out.suffix != ".ipynb":
             raise UsageError(f"output {out} must end in .ipynb")
         execution.check_kernel(config.notebooks.kernel)
@@ -231,10 +233,13 @@ class NotebookService:
                 **source_tags(str(source)),
                 **(extra_tags or {}),
             }
+            if schedule := os.environ.get(variable("schedule")):
+                tags[JOB_SCHEDULE_TAG] = schedule
             started = time.time()
             job_id = uuid.uuid4().hex
             tags[JOB_ID_TAG] = job_id
             out.parent.mkdir(parents=True, exist_ok=True)
+            outputs.remember(config, out)
             env = {
                 **JobEnv(project=str(config.root), job_id=job_id).to_env(),
                 **execution.notebook_env(str(source)),
@@ -424,7 +429,8 @@ class NotebookService:
         self._fetched[uri] = target.resolve()
         return self._fetched[uri]
 
-    def _default_output(self, source: Path) -> Path:
+    def default_output(self, source: Path) -> Path:
+        """Where a job of ``source`` keeps its executed notebook unless told otherwise."""
         config = self.lab.config
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return config.resolve(config.notebooks.output_dir) / f"{source.stem}-{stamp}.ipynb"
