@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,18 +43,42 @@ print(json.dumps({
 """
 
 
-def _run(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "VIRTUAL_ENV"))}
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _errors(notebook: Path) -> list[str]:
+    if not notebook.is_file():
+        return []
+    executed = nbformat.read(notebook, as_version=4)
+    return [
+        f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
+        for i, cell in enumerate(executed.cells)
+        for o in cell.get("outputs", [])
+        if o.output_type == "error"
+    ]
+
+
+def _run(
+    command: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "VIRTUAL_ENV"))}
     done = subprocess.run(
         ["nice", *command],
         cwd=cwd,
-        env=env,
+        env={**clean, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-3000:])
+    assert done.returncode == 0, (
+        f"{' '.join(command)} exited {done.returncode}\n"
+        f"stdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}\n"
+        f"errors in {cwd / 'quickstart.out.ipynb'}: {_errors(cwd / 'quickstart.out.ipynb')}"
+    )
     return done
 
 
@@ -72,13 +97,17 @@ def test_wheel_without_extras_runs_the_demo(tmp_path: Path) -> None:
     assert missing.returncode != 0, "torch is installed without the [torch] extra"
 
     demo = tmp_path / "demo"
-    shown = _run([str(venv / "bin" / "mlops-lab"), "demo", "--dir", str(demo)], tmp_path, 1800)
+    demo.mkdir()
+    # free ports, so another Ray head or Serve proxy on this machine (8265, 8000) is no obstacle
+    ports = {
+        "MLOPS_TRAINING_DASHBOARD_PORT": str(_free_port()),
+        "MLOPS_SERVING_HTTP_PORT": str(_free_port()),
+    }
+    shown = _run([str(venv / "bin" / "mlops-lab"), "demo", "--dir", str(demo)], demo, 1800, ports)
     assert "Executed notebook" in shown.stdout
-    executed = nbformat.read(demo / "quickstart.out.ipynb", as_version=4)
-    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == []
+    assert _errors(demo / "quickstart.out.ipynb") == []
 
-    found = json.loads(_run([str(python), "-c", CHECKS, str(demo)], demo, 300).stdout)
+    found = json.loads(_run([str(python), "-c", CHECKS, str(demo)], demo, 300, ports).stdout)
     assert found["flavors"] == ["python_function", "sklearn"]  # the scikit-learn body ran
     assert found["verdict"] == "passed"  # the quickstart validated the challenger
     assert found["refused"].startswith("the training script imports torch, which is not")
