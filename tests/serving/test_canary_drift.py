@@ -6,6 +6,7 @@ the head)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -159,10 +160,15 @@ def test_the_policy_checks_the_canary_on_the_head_between_looks(project: Path) -
     except AssertionError as exc:
         logs = _drift_watch.logs(lab, ENDPOINT, job["submission_id"])
         raise AssertionError(f"{exc}; the check's logs:\n{logs}") from None
-    assert back.action == "rollback" and back.canary is None and back.stable is not None
-    assert back.stable["version"] == "1"
-    assert "canary drift 67% of input columns >= rollback_on_drift 0.2" in back.note
-    assert "predictions drifted vs training" in back.note
+    assert back.action == "rollback" and back.canary is None and back.canary_weight == 0
+    assert back.stable is not None and back.stable["version"] == "1"
+    # which requests the canary answered is chance: a look may see 2 or 3 columns drifted
+    assert re.search(
+        r"canary drift (67|100)% of input columns >= rollback_on_drift 0\.2", back.note
+    )
+    assert "amount" in back.note and "predictions drifted vs training" in back.note
+    answer = lab.serving.predict(ENDPOINT, make_frame(1, 98))
+    assert (answer["version"], answer["variant"]) == ("1", "stable")
     done = wait_for(
         "the check ending after its rollback",
         lambda: [
