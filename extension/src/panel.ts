@@ -365,6 +365,9 @@ class EndpointCard {
             d.drifted.length ? ` (${d.drifted.join(', ')})` : ''
           )
         : null;
+    /** Predictions are one column: they moved or they did not. */
+    const moved = (what: string, d: ICanaryDrift['predictions_vs_training']) =>
+      d ? h('li', { 'data-drift': what, title: d.title }, `${what}: ${d.drifted.length ? 'drifted' : 'steady'}`) : null;
     this.drift.replaceChildren(
       h(
         'div',
@@ -377,7 +380,8 @@ class EndpointCard {
         { class: 'mlops-drift-lines' },
         line('inputs vs training', drift.inputs_vs_training),
         line('inputs vs stable', drift.inputs_vs_stable),
-        line('predictions vs stable', drift.predictions_vs_stable),
+        moved('predictions vs training', drift.predictions_vs_training),
+        moved('predictions vs stable', drift.predictions_vs_stable),
         ...(drift.notes ?? []).map(n => h('li', { class: 'mlops-detail' }, n))
       )
     );

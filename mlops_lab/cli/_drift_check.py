@@ -11,6 +11,7 @@ the canary is gone (promoted, rolled back, replaced, undeployed) or the policy i
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -49,6 +50,10 @@ def main(argv: list[str]) -> int:
     from mlops_lab.services.endpoint_state import age_s
 
     endpoint, since = argv[1], int(argv[2])
+    # Ray points a job's driver at the head's GCS (RAY_ADDRESS): read as mlops.toml's
+    # [training] address, it would send the endpoint's requests there instead of to the
+    # dashboard that the project's head.json names, as in the kernel that deployed.
+    os.environ.pop("RAY_ADDRESS", None)
     root = JobEnv.current().project or None
     lab = connect(root)
     settings = lab.config.serving
@@ -81,6 +86,9 @@ def main(argv: list[str]) -> int:
             drift = check(lab, endpoint, window, settings.rollback_on_drift)
         except LabError as exc:
             print(f"{MARK} check failed: {exc}", flush=True)
+            continue
+        except Exception as exc:  # e.g. a head that answers garbage: the next look may pass
+            print(f"{MARK} check failed: {type(exc).__name__}: {exc}", flush=True)
             continue
         took = time.perf_counter() - started
         print(

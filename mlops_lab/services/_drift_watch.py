@@ -14,15 +14,13 @@ The job is ``python -m mlops_lab.cli._drift_check ENDPOINT SINCE`` with the proj
 
 from __future__ import annotations
 
-import json
 import secrets
 import shlex
 import sys
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.errors import BackendError, LabError, UnreachableError
+from mlops_lab.errors import LabError
+from mlops_lab.services.endpoint_http import request_json
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -34,6 +32,7 @@ META_ENDPOINT = "mlops.drift.endpoint"
 META_SINCE = "mlops.drift.since"
 """The revision that brought the watched canary."""
 TIMEOUT_S = 10.0
+JOB_API = "the Ray head's Job API"
 
 
 def check(lab: Lab, endpoint: str, window: str, limit: float) -> CanaryDrift:
@@ -97,15 +96,22 @@ def ensure(lab: Lab, endpoint: str) -> str | None:
         },
         "entrypoint_num_cpus": 0,
     }
-    _request("POST", url, body)
+    request_json("POST", url, body, TIMEOUT_S, JOB_API)
     return job_id
 
 
 def watch(lab: Lab, endpoint: str) -> None:
     """:func:`ensure`, after a change that stands either way: a head that refuses is a
-    notice, not an error."""
+    notice, not an error; so is an endpoint the check cannot cover (not on a Ray head)."""
     from mlops_lab.notices import notice
 
+    if lab.config.serving.rollback_on_drift and _jobs_url(lab, endpoint) is None:
+        notice(
+            f"[serving] rollback_on_drift covers endpoints on the lab's Ray head only: "
+            f"'{endpoint}' runs on Kubernetes, where its requests are not logged for the lab, "
+            "so its canary is not checked for drift"
+        )
+        return
     try:
         ensure(lab, endpoint)
     except LabError as exc:
@@ -122,7 +128,7 @@ def jobs(lab: Lab, endpoint: str) -> list[dict[str, Any]]:
 
     url = _jobs_url(lab, endpoint)
     found = []
-    for job in (_request("GET", url) if url else None) or []:
+    for job in (request_json("GET", url, None, TIMEOUT_S, JOB_API) if url else None) or []:
         meta = job.get("metadata") or {}
         if meta.get(base.META_PROJECT) == str(lab.root) and meta.get(META_ENDPOINT) == endpoint:
             found.append({**job, "metadata": meta})
@@ -131,7 +137,7 @@ def jobs(lab: Lab, endpoint: str) -> list[dict[str, Any]]:
 
 def logs(lab: Lab, endpoint: str, job_id: str) -> str:
     url = _jobs_url(lab, endpoint)
-    answer = _request("GET", f"{url}{job_id}/logs") if url else None
+    answer = request_json("GET", f"{url}{job_id}/logs", None, TIMEOUT_S, JOB_API) if url else None
     return str((answer or {}).get("logs") or "")
 
 
@@ -140,23 +146,3 @@ def _jobs_url(lab: Lab, endpoint: str) -> str | None:
     backend = lab.serving.backend(lab.serving.store.read(endpoint).get("backend"))
     dashboard = getattr(backend, "dashboard", None)  # the Ray Serve backend's head
     return f"{dashboard()}/api/jobs/" if dashboard is not None else None
-
-
-def _request(method: str, url: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            text = response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", errors="replace").strip().splitlines()
-        raise BackendError(
-            f"the Ray head refused {method} /api/jobs/ ({exc.code}): {' '.join(detail[-1:])[:300]}"
-        ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise UnreachableError(
-            f"the Ray head's Job API at {url} did not answer ({exc}); see %mlops ray status"
-        ) from None
-    return json.loads(text) if text.strip() else None

@@ -32,8 +32,11 @@ def scoring_payload(data: Any) -> dict[str, Any]:
     return {"dataframe_split": {"columns": split["columns"], "data": split["data"]}}
 
 
-def request_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
-    """``body`` sent as JSON to ``url``; the JSON answer, or one line saying what failed."""
+def request_json(
+    method: str, url: str, body: Any = None, timeout: float = 30, what: str = "the endpoint"
+) -> Any:
+    """``body`` sent as JSON to ``url``; the JSON answer, or one line saying what failed
+    (``what`` names the service that answered, e.g. "the Ray head's Job API")."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
@@ -42,14 +45,20 @@ def request_json(method: str, url: str, body: Any = None, timeout: float = 30) -
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode("utf-8") or "null")
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read().decode("utf-8")).get("message", exc.reason)
-        except (ValueError, AttributeError):
-            message = exc.reason
+        message = _message(exc)
         if exc.code == 404:
             raise NotFoundError(f"{url} is not served here ({message})") from None
         if 400 <= exc.code < 500:
-            raise UsageError(f"the endpoint refused the request ({exc.code}): {message}") from None
-        raise BackendError(f"the endpoint failed ({exc.code}): {message}") from None
+            raise UsageError(f"{what} refused the request ({exc.code}): {message}") from None
+        raise BackendError(f"{what} failed ({exc.code}): {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise UnreachableError(f"{url.rsplit('/', 1)[0]} did not answer ({exc})") from None
+
+
+def _message(error: urllib.error.HTTPError) -> str:
+    """An error answer's message: its JSON ``message``, else its last line of text."""
+    text = error.read().decode("utf-8", errors="replace").strip()
+    try:
+        return str(json.loads(text).get("message", error.reason))
+    except (ValueError, AttributeError):
+        return text.splitlines()[-1][:300] if text else str(error.reason)

@@ -6,6 +6,7 @@ the head)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -124,10 +125,6 @@ def wait_for(what: str, found: Callable[[], Any], timeout: float) -> Any:
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
-@pytest.mark.skip(
-    reason="the check job starts on the head but its rollback did not appear within 120 s in "
-    "the one run so far (cause not yet found: read the job's logs with _drift_watch.logs)"
-)
 def test_the_policy_checks_the_canary_on_the_head_between_looks(project: Path) -> None:
     """Follows the test above: the policy is on, fraud/1 serves, fraud/2 was rolled back."""
     toml = project / "mlops.toml"
@@ -154,15 +151,24 @@ def test_the_policy_checks_the_canary_on_the_head_between_looks(project: Path) -
     for seed in range(20, 30):
         lab.serving.predict(ENDPOINT, shifted(40, seed))
 
-    back = wait_for(
-        "a rollback by the check on the head",
-        lambda: [r for r in lab.serving.revisions(ENDPOINT) if r.number > since],
-        120,
-    )[0]
-    assert back.action == "rollback" and back.canary is None and back.stable is not None
-    assert back.stable["version"] == "1"
-    assert "canary drift 67% of input columns >= rollback_on_drift 0.2" in back.note
-    assert "predictions drifted vs training" in back.note
+    try:
+        back = wait_for(
+            "a rollback by the check on the head",
+            lambda: [r for r in lab.serving.revisions(ENDPOINT) if r.number > since],
+            120,
+        )[0]
+    except AssertionError as exc:
+        logs = _drift_watch.logs(lab, ENDPOINT, job["submission_id"])
+        raise AssertionError(f"{exc}; the check's logs:\n{logs}") from None
+    assert back.action == "rollback" and back.canary is None and back.canary_weight == 0
+    assert back.stable is not None and back.stable["version"] == "1"
+    # which requests the canary answered is chance: a look may see 2 or 3 columns drifted
+    assert re.search(
+        r"canary drift (67|100)% of input columns >= rollback_on_drift 0\.2", back.note
+    )
+    assert "amount" in back.note and "predictions drifted vs training" in back.note
+    answer = lab.serving.predict(ENDPOINT, make_frame(1, 98))
+    assert (answer["version"], answer["variant"]) == ("1", "stable")
     done = wait_for(
         "the check ending after its rollback",
         lambda: [

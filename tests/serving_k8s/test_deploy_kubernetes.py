@@ -368,3 +368,23 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert len(down.serving.revisions("fraud-u")) == 2
     monkeypatch.delenv("KUBECONFIG")
     serving.undeploy("fraud-u")
+
+
+def test_the_drift_policy_says_it_does_not_check_a_kubernetes_canary(
+    lab: Lab, kube: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[serving] rollback_on_drift`` is checked by a job on the lab's Ray head over the
+    prediction log that only the head's endpoints write: a canary on Kubernetes says so."""
+    monkeypatch.setenv("MLOPS_SERVING_ROLLBACK_ON_DRIFT", "0.2")
+    cli = CliRunner()
+    stable = cli.invoke(main, ["deploy", "fraud/1", "--endpoint", "fraud-d", "--on", "k8s"])
+    assert stable.exit_code == 0 and "rollback_on_drift" not in stable.output, stable.output
+    canary = cli.invoke(main, ["deploy", "fraud/2", "--endpoint", "fraud-d", "--canary", "20"])
+    assert canary.exit_code == 0, canary.output
+    assert "fraud-d revision 2: canary -> fraud/1 80% / fraud/2 20% canary" in canary.output
+    assert [line for line in canary.output.splitlines() if "rollback_on_drift" in line] == [
+        "note: [serving] rollback_on_drift covers endpoints on the lab's Ray head only: "
+        "'fraud-d' runs on Kubernetes, where its requests are not logged for the lab, so its "
+        "canary is not checked for drift"
+    ]
+    assert cli.invoke(main, ["undeploy", "fraud-d"]).exit_code == 0
