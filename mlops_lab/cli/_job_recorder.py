@@ -20,6 +20,10 @@ from mlops_lab.backends.tracking.mlflow import JobRecorder
 def serve() -> None:
     # Ctrl-C is for the CLI: it still records the interrupted job through this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Replies own stdout; whatever MLflow or a library prints goes to stderr instead.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     from mlops_lab.lab import Lab
     from mlops_lab.notices import quiet_kernel
 
@@ -46,9 +50,8 @@ def serve() -> None:
         except Exception as exc:
             text = str(exc).strip().splitlines()
             reply = {"error": f"{type(exc).__name__}: {text[0] if text else ''}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
-    sys.stdout.flush()
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
     os._exit(0)  # not the interpreter's teardown of MLflow's modules
 
 
