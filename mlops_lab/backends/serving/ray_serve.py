@@ -8,6 +8,7 @@ e.g. another project's endpoints, are written back unchanged.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -240,7 +241,7 @@ def _request(method: str, url: str, body: Any = None, timeout: float = TIMEOUT_S
         detail = exc.read().decode("utf-8", errors="replace").strip().splitlines()
         message = " ".join(detail[-1:])[:300] if detail else exc.reason
         raise BackendError(f"Ray Serve refused {method} {API} ({exc.code}): {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         raise UnreachableError(
             f"the Ray head at {url.split('/api/')[0]} did not answer ({exc}); "
             "check it with %mlops ray status"
