@@ -29,8 +29,8 @@ def test_proxy_leaves_serve_at_its_defaults(tmp_path: Path) -> None:
     assert serve_environment("proxy", tmp_path) == {}
 
 
-def test_haproxy_is_the_default(tmp_path: Path) -> None:
-    assert LocalHead(tmp_path).serve_ingress == "haproxy"
+def test_serves_proxy_is_the_default(tmp_path: Path) -> None:
+    assert LocalHead(tmp_path).serve_ingress == "proxy"
 
 
 def test_an_unknown_ingress_is_one_line(tmp_path: Path) -> None:
