@@ -29,6 +29,7 @@ from mlops_lab import lineage
 from mlops_lab.backends import training as training_backends
 from mlops_lab.backends.training import base
 from mlops_lab.backends.training.local_head import HeadInfo, LocalHead
+from mlops_lab.backends.training.ray_jobs import probe
 from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv
 
@@ -261,6 +262,8 @@ class TrainingService:
                 return RayJobBackend(self.lab).render(spec)
             backend = self.backend(on)
             self._check_resources(backend, spec)
+            if kind != "kubernetes":  # a head that is down says so before the store is made
+                probe(backend.target)
             self._prepare_tracking(kind)
             submitted = backend.submit(spec)
         return Job(backend, submitted, name)
