@@ -77,8 +77,8 @@ class ServingConfig:
     """"ray-serve" (the lab's Ray head, or [training] address) or "rayservice" (KubeRay)."""
     http_port: int = 8000
     """Port of Ray Serve's HTTP proxy when the lab starts Serve on its head."""
-    ingress: str = "proxy"
-    """How requests reach the replicas on a head the lab starts: "proxy" (Ray Serve's Python proxy actor) or "haproxy" (HAProxy on http_port forwards to each replica's own HTTP server, Ray Serve's direct ingress: about twice the throughput; ray[serve] installs HAProxy on Linux, elsewhere it must be on PATH, else the proxy is used). Takes effect when the head starts."""
+    ingress: str = "haproxy"
+    """How requests reach the replicas on a head the lab starts: "haproxy" (HAProxy on http_port forwards to each replica's own HTTP server, Ray Serve's direct ingress: about twice the throughput of mlflow models serve; ray[serve] installs HAProxy on Linux, elsewhere it must be on PATH, else the proxy is used) or "proxy" (Ray Serve's Python proxy actor). Takes effect when the head starts."""
     replicas: int = 1
     """Replicas per endpoint; each holds the stable and the canary version."""
     max_batch_size: int = 32

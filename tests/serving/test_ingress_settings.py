@@ -20,7 +20,15 @@ def test_haproxy_gets_its_own_files_and_ports_per_head(tmp_path: Path) -> None:
         assert first[key].startswith(str(one.haproxy_dir)) and first[key] != second[key]
         # Serve puts the sockets in a folder named by the 56-character node id
         assert len(first[key]) + 57 <= 97
-    assert first["RAY_SERVE_HAPROXY_STATS_PORT"] != first["RAY_SERVE_HAPROXY_METRICS_PORT"]
+    ports = [
+        "RAY_SERVE_HAPROXY_STATS_PORT",
+        "RAY_SERVE_HAPROXY_METRICS_PORT",
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT",
+    ]
+    # Serve's fixed defaults are shared by every head on the machine: with one fallback
+    # proxy port, a second head's HAProxy sent requests to the first head's proxy (404)
+    assert len({first[p] for p in ports} | {second[p] for p in ports}) == 2 * len(ports)
     # Serve's 30 s draining period made every undeploy take over 30 s behind its own HAProxy
     assert float(first["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"]) <= 5
 
@@ -29,8 +37,8 @@ def test_proxy_leaves_serve_at_its_defaults(tmp_path: Path) -> None:
     assert serve_environment("proxy", tmp_path) == {}
 
 
-def test_serves_proxy_is_the_default(tmp_path: Path) -> None:
-    assert LocalHead(tmp_path).serve_ingress == "proxy"
+def test_haproxy_is_the_default(tmp_path: Path) -> None:
+    assert LocalHead(tmp_path).serve_ingress == "haproxy"
 
 
 def test_an_unknown_ingress_is_one_line(tmp_path: Path) -> None:

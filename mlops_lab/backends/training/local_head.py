@@ -99,7 +99,7 @@ def cluster_resources(dashboard_url: str, timeout: float = 5.0) -> dict[str, flo
     return total
 
 
-def _free_port(preferred: int | None = None) -> int:
+def free_port(preferred: int | None = None) -> int:
     candidates = [preferred] if preferred else []
     for port in [*candidates, 0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -197,8 +197,8 @@ class LocalHead:
 
     def _command(self, num_cpus: int | None, num_gpus: int | None) -> tuple[list[str], int, int]:
         """`ray start --head` on free ports; (command, dashboard port, GCS port)."""
-        port = _free_port(self.dashboard_port)
-        gcs_port = _free_port()
+        port = free_port(self.dashboard_port)
+        gcs_port = free_port()
         command = [
             _ray_executable(),
             "start",
@@ -218,17 +218,17 @@ class LocalHead:
             "--disable-usage-stats",
             # Ray's fixed defaults (52365, 10001) would collide with another head on this machine.
             "--dashboard-agent-listen-port",
-            str(_free_port()),
+            str(free_port()),
             "--ray-client-server-port",
-            str(_free_port()),
+            str(free_port()),
             # Fixed agent and metrics ports: the raylet then does not wait (60 s at most, even on
             # a busy machine) for the agents to report dynamic ones.
             "--dashboard-agent-grpc-port",
-            str(_free_port()),
+            str(free_port()),
             "--runtime-env-agent-port",
-            str(_free_port()),
+            str(free_port()),
             "--metrics-export-port",
-            str(_free_port()),
+            str(free_port()),
         ]
         if num_cpus is not None:
             command += ["--num-cpus", str(num_cpus)]
@@ -368,8 +368,10 @@ def serve_environment(ingress: str, files: Path) -> dict[str, str]:
     HAProxy that ships with ray[serve], listening on the HTTP port. The Python proxy actor
     and the router hop are then off the request path (measured by
     benchmarks/serving_throughput.py). HAProxy's files and side ports default to fixed
-    places (/tmp/haproxy-serve, 8404, 9101): each head gets its own (``files``), so several
-    heads can share a machine.
+    places (/tmp/haproxy-serve, 8404, 9101), and so does the proxy HAProxy falls back to
+    while no replica is up (8500): each head gets its own (``files``, free ports), so several
+    heads can share a machine. With one fallback port, a second head's HAProxy sent requests
+    during a canary change to the first head's proxy, which answered 404 for the route.
 
     A stopping replica stays reachable for a draining period (30 s by default) so that
     external load balancers can deregister it: every undeploy, and every first deploy that
@@ -386,8 +388,10 @@ def serve_environment(ingress: str, files: Path) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "metrics.sock"),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
     }
 
 
