@@ -32,6 +32,7 @@ from mlops_lab.backends.training.local_head import HeadInfo, LocalHead
 from mlops_lab.backends.training.ray_jobs import probe
 from mlops_lab.errors import ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv
+from mlops_lab.redact import has_secret
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -297,11 +298,16 @@ class TrainingService:
             register=register or "",
         )
         env = {**job.to_env(), "PYTHONUNBUFFERED": "1"}
-        # Endpoint overrides the kernel got from its environment (never secrets: config
-        # refuses secret-looking keys, and credentials are not config).
+        # Endpoint overrides the kernel got from its environment. Ray's dashboard shows a
+        # job's environment, so a URL with credentials is not sent: the job then uses the
+        # head's own (a head the lab starts has the kernel's). Kubernetes puts it in a Secret.
         for variable in self.lab.config.overrides.values():
-            if variable in os.environ and variable != "RAY_ADDRESS":
-                env[variable] = os.environ[variable]
+            value = os.environ.get(variable)
+            if value is None or variable == "RAY_ADDRESS":
+                continue
+            if kind != "kubernetes" and has_secret(value):
+                continue
+            env[variable] = value
         return env
 
     def _prepare_tracking(self, kind: str) -> None:
