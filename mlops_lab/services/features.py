@@ -38,6 +38,7 @@ from mlops_lab.backends.features.feast import (
     load_definitions,
     logical_path,
     names_text,
+    registry_reads,
     registry_stamp,
     safe_name,
     source_path,
@@ -162,9 +163,6 @@ class FeatureService:
                 self._store = feature_backends.make(self.lab.config)
             return self._store
 
-    def _registry_stamp(self) -> float:
-        return registry_stamp(self.store, self.repo)
-
     # --- apply / list -------------------------------------------------------------------
 
     def apply(self, data_ref: str | None = None) -> ApplyResult:
@@ -250,31 +248,32 @@ class FeatureService:
     def list(self) -> Catalog:
         """Entities, feature views (features, ttl, the data they read) and services."""
         store = self.store
-        entities: dict[str, tuple[str, ...]] = {
-            e.name: (e.join_key,) for e in store.list_entities()
-        }
-        views = []
-        for view in sorted(store.list_feature_views(), key=lambda v: v.name):
-            source = view.batch_source
-            tags = (getattr(source, "tags", None) or {}) if source is not None else {}
-            views.append(
-                ViewInfo(
-                    name=view.name,
-                    entities=tuple(view.entities),
-                    features=tuple(f.name for f in view.features),
-                    ttl=ttl_text(view.ttl),
-                    path=tags.get(PATH_TAG) or str(getattr(source, "path", "")),
-                    data_commit=tags.get(COMMIT_TAG, ""),
-                    online=bool(view.online),
+        with registry_reads(self.lab.config.features):
+            entities: dict[str, tuple[str, ...]] = {
+                e.name: (e.join_key,) for e in store.list_entities()
+            }
+            views = []
+            for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+                source = view.batch_source
+                tags = (getattr(source, "tags", None) or {}) if source is not None else {}
+                views.append(
+                    ViewInfo(
+                        name=view.name,
+                        entities=tuple(view.entities),
+                        features=tuple(f.name for f in view.features),
+                        ttl=ttl_text(view.ttl),
+                        path=tags.get(PATH_TAG) or str(getattr(source, "path", "")),
+                        data_commit=tags.get(COMMIT_TAG, ""),
+                        online=bool(view.online),
+                    )
                 )
-            )
-        services = {
-            s.name: tuple(
-                f"{p.name}:{f.name}" for p in s.feature_view_projections for f in p.features
-            )
-            for s in sorted(store.list_feature_services(), key=lambda s: s.name)
-        }
-        return Catalog(entities, tuple(views), services)
+            services = {
+                s.name: tuple(
+                    f"{p.name}:{f.name}" for p in s.feature_view_projections for f in p.features
+                )
+                for s in sorted(store.list_feature_services(), key=lambda s: s.name)
+            }
+            return Catalog(entities, tuple(views), services)
 
     # --- offline ------------------------------------------------------------------------
 
@@ -355,7 +354,7 @@ class FeatureService:
     def _pinned_store(self, commit: str) -> Any:
         """A registry whose data-store sources read ``commit``; rebuilt when the main
         registry changes."""
-        stamp = self._registry_stamp()
+        stamp = registry_stamp(self.store, self.repo)
         with self._lock:
             cached = self._pinned.get(commit)
             if cached is not None and cached[0] == stamp:
@@ -405,11 +404,12 @@ class FeatureService:
 
     def _services(self, store: Any) -> dict[str, Any]:
         """The registry's feature services by name, reread when the views are."""
-        stamp = self._registry_stamp()
+        stamp = registry_stamp(self.store, self.repo)
         cached = self._services_cache
         if cached is not None and cached[0] == stamp and cached[1] is store:
             return cached[2]
-        listed = store.registry.list_feature_services(store.project, allow_cache=True)
+        with registry_reads(self.lab.config.features):
+            listed = store.registry.list_feature_services(store.project, allow_cache=True)
         services = {s.name: s for s in listed}
         self._services_cache = (stamp, store, services)
         return services
@@ -417,13 +417,14 @@ class FeatureService:
     def _views(self, store: Any) -> dict[str, Any]:
         """The registry's feature views by name, reread only when the registry file changes
         (deserializing them costs as much as a small online read)."""
-        stamp = self._registry_stamp()
+        stamp = registry_stamp(self.store, self.repo)
         cached = self._views_cache
         if cached is not None and cached[0] == stamp and cached[1] is store:
             return cached[2]
-        if cached is not None and cached[1] is store:
-            store.refresh_registry()  # applied elsewhere (another kernel, the CLI)
-        views = {v.name: v for v in store.list_feature_views(allow_cache=True)}
+        with registry_reads(self.lab.config.features):
+            if cached is not None and cached[1] is store:
+                store.refresh_registry()  # applied elsewhere (another kernel, the CLI)
+            views = {v.name: v for v in store.list_feature_views(allow_cache=True)}
         self._views_cache = (stamp, store, views)
         return views
 

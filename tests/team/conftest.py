@@ -33,7 +33,7 @@ def team_servers() -> Iterator[TeamServers]:
     redis = Redis(root / "redis")
     mlflow = MlflowServer(root / "mlflow", "")
     try:
-        postgres.init(["mlflow", "feast", "feast_faults"])
+        postgres.init(["mlflow", "feast", "feast_faults", "feast_mid_session"])
         mlflow.backend = postgres.url("mlflow").replace("postgresql:", "postgresql+psycopg:")
         mlflow.start()
         redis.start()

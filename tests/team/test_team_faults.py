@@ -88,3 +88,21 @@ def test_postgres_down_is_one_line_naming_the_server(
     assert f"cannot connect to PostgreSQL at 127.0.0.1:{team_servers.postgres.port}" in (
         status.output
     )
+
+
+def test_postgres_stopping_mid_session_is_one_line_naming_the_server(
+    team_servers: TeamServers, tmp_path: Path
+) -> None:
+    lab = team_servers.project(tmp_path / "p", registry_db="feast_mid_session")
+    assert lab.features.list().views == ()  # the registry answers
+    team_servers.postgres.stop()
+    try:
+        with pytest.raises(LabError) as failure:
+            lab.features.list()
+    finally:
+        team_servers.postgres.start()
+    message = str(failure.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert "Feast registry postgresql://" in message
+    assert f"127.0.0.1:{team_servers.postgres.port}/feast_mid_session" in message
+    assert "start the PostgreSQL server" in message

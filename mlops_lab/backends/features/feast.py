@@ -4,13 +4,14 @@ conversions around Feast's point-in-time joins."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,10 +85,26 @@ def open_store(repo: Path, shared: FeaturesConfig | None = None) -> Any:
         store.registry  # noqa: B018 -- Feast connects the SQL registry on first use: do it now
         return store
     except Exception as exc:
-        raise BackendError(
-            f"Feast registry {redact_url(shared.registry)} is unreachable: {first_line(exc)}; "
-            "start the PostgreSQL server or fix [features] registry"
-        ) from None
+        raise _registry_unreachable(shared.registry, exc) from None
+
+
+@contextlib.contextmanager
+def registry_reads(shared: FeaturesConfig) -> Iterator[None]:
+    """Reads of a shared SQL registry: its database stopping mid-session is one line naming
+    it, not SQLAlchemy's traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if shared.registry and type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg"):
+            raise _registry_unreachable(shared.registry, exc) from None
+        raise
+
+
+def _registry_unreachable(registry: str, exc: BaseException) -> BackendError:
+    return BackendError(
+        f"Feast registry {redact_url(registry)} is unreachable: {first_line(exc)}; "
+        "start the PostgreSQL server or fix [features] registry"
+    )
 
 
 def repo_settings(repo: Path, shared: FeaturesConfig) -> dict[str, Any]:
