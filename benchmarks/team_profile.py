@@ -117,7 +117,7 @@ def quickstart(root: Path, env: dict[str, str]) -> tuple[float, dict[int, float]
     executed = root / "quickstart.out.ipynb"
     shutil.copy(resources.notebook("quickstart.ipynb"), notebook)
     start = time.perf_counter()
-    subprocess.run(
+    result = subprocess.run(
         [
             str(Path(sys.executable).parent / "mlops-lab"),
             "run",
@@ -127,10 +127,12 @@ def quickstart(root: Path, env: dict[str, str]) -> tuple[float, dict[int, float]
         ],
         cwd=root,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"the quickstart failed in {root}:\n{result.stderr[-3000:]}")
     cells = [
         c
         for c in nbformat.read(executed, as_version=4).cells
@@ -181,6 +183,8 @@ def main() -> None:
         redis.start()
         servers = TeamServers(root, postgres, redis, mlflow)
         if run_quickstart:
+            # the team's cluster runs jobs with its own `python`, which has the lab installed
+            os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
             servers.ray_address = head.up(num_cpus=4).dashboard_url
             os.environ["RAY_ADDRESS"] = servers.ray_address
         team = servers.project(root / "team")
@@ -194,6 +198,7 @@ def main() -> None:
             env = {**os.environ, "MLOPS_SERVING_HTTP_PORT": str(free_port())}
             team_s, team_cells = quickstart(root / "team", env)
             env.pop("RAY_ADDRESS", None)
+            env["MLOPS_SERVING_HTTP_PORT"] = str(free_port())  # the team's Serve keeps its own
             embedded_head.up(num_cpus=4)  # started beforehand, as the team's head is
             embedded_s, embedded_cells = quickstart(root / "embedded", env)
             print(
