@@ -32,17 +32,13 @@ def serve() -> None:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     config = pickle.loads(base64.b64decode(json.loads(sys.stdin.readline())["config"]))
     recorder = JobRecorder(Lab(config).tracking)
-    opening: Exception | None = None
-    try:  # import MLflow and open the store before the first call
-        recorder.client  # noqa: B018
-    except Exception as exc:
-        opening = exc
+    # Import MLflow before the first call, and nothing more: the store is opened by that
+    # call, so a command that ends before recording anything (bad input) leaves no trace.
+    import_mlflow(config.tracking.uri)
     for line in sys.stdin:
         request = json.loads(line)
         args = request["args"]
         try:
-            if opening is not None:
-                raise opening
             if request["call"] == "finish" and args[1] is not None:
                 args[1] = Path(args[1])
             result = getattr(recorder, request["call"])(*args)
@@ -53,6 +49,41 @@ def serve() -> None:
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
     os._exit(0)  # not the interpreter's teardown of MLflow's modules
+
+
+def import_mlflow(uri: str) -> None:
+    """MLflow's client and the modules of the store at ``uri``: for a database, MLflow's
+    SQLAlchemy stores (2 s, as long as MLflow itself); for a tracking server, its
+    request-header plugins.
+
+    MLflow loads every ``mlflow.request_header_provider`` plugin at its first request to a
+    server. Feast registers one, and loading it imports all of Feast (and torch): 3 to 10 s
+    before the job's run could be opened. It adds a header only inside Feast's own token
+    scope, which this process never enters, so it is left out here; other plugins (a
+    server's authentication) load as usual.
+    """
+    import mlflow
+    from mlflow.store.db.db_types import DATABASE_ENGINES
+
+    if uri.split(":", 1)[0].split("+", 1)[0] in DATABASE_ENGINES:
+        import mlflow.store.model_registry.sqlalchemy_store
+        import mlflow.store.tracking.sqlalchemy_store
+    if not uri.startswith(("http://", "https://")):
+        return
+    if "mlflow.tracking.request_header.registry" in sys.modules:
+        return
+    from mlflow.utils import plugins
+
+    every_plugin = plugins.get_entry_points
+
+    def without_feast(group: str) -> list[Any]:
+        return [e for e in every_plugin(group) if not e.value.startswith("feast.")]
+
+    plugins.get_entry_points = without_feast
+    try:
+        import mlflow.tracking.request_header.registry  # noqa: F401
+    finally:
+        plugins.get_entry_points = every_plugin
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from mlops_lab.lab import connect
+from mlops_lab.services.notebooks.recorder import job_recorder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,8 +61,12 @@ def run(
     Exits non-zero when a cell fails; the executed notebook is kept either way.
     """
     lab = connect()
-    values = lab.notebooks.resolve_parameters(notebook, pairs, file)
-    result = lab.notebooks.execute(notebook, values, output=output, timeout=timeout, cwd=cwd)
+    # First thing: the recorder imports MLflow while papermill is imported and the kernel starts
+    with job_recorder(lab) as recorder:
+        values = lab.notebooks.resolve_parameters(notebook, pairs, file)
+        result = lab.notebooks.execute(
+            notebook, values, output=output, timeout=timeout, cwd=cwd, recorder=recorder
+        )
     click.echo(
         f"{result.notebook.name}: succeeded in {result.duration_s:.1f} s; executed "
         f"notebook {result.output}; MLflow run {result.run_id}"

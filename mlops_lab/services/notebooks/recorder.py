@@ -1,10 +1,12 @@
 """The MLflow side of a notebook job in a process of its own.
 
-`mlops-lab run` starts the kernel and, at the same time, a recorder process that imports
-MLflow, opens the tracking store and the job's run; both take about as long as the kernel's
-start, and in a thread they would wait on the CLI's own imports (one interpreter lock). The
-CLI asks it for the run before the first cell, and to collect and finish the run after the
-last one, over its stdin/stdout, one JSON line per call.
+`mlops-lab run` starts a recorder process first thing, before it reads the notebook's
+parameters: it imports MLflow (seconds) while the CLI imports papermill and starts the
+kernel, then opens the tracking store and the job's run; in a thread it would wait on the
+CLI's own imports (one interpreter lock). The CLI asks it for the run before the first cell,
+and to collect and finish the run after the last one, over its stdin/stdout, one JSON line
+per call. A command that ends before its first call (bad input) stops it at once: until
+then it has only imported modules.
 
 A process that has MLflow imported already (a kernel, a pipeline's second job) records in a
 thread instead: there is nothing left to overlap.
@@ -57,6 +59,7 @@ class RecorderProcess:
             cwd=str(config.root),
         )
         self._lock = threading.Lock()
+        self._called = False
         self._send({"config": base64.b64encode(pickle.dumps(config)).decode()})
 
     def start(
@@ -79,7 +82,10 @@ class RecorderProcess:
         self._call("finish", run_id, str(output) if output else None, status, tags)
 
     def close(self) -> None:
-        """Ends the process (it exits at the end of its input)."""
+        """Ends the process: at the end of its input once it was asked anything (it has
+        answered every call by then), at once when it was not (it only imported MLflow)."""
+        if not self._called:
+            self._process.kill()
         if self._process.stdin and not self._process.stdin.closed:
             self._process.stdin.close()
         try:
@@ -101,6 +107,7 @@ class RecorderProcess:
     def _call(self, call: str, *args: Any) -> Any:
         assert self._process.stdout is not None
         with self._lock:
+            self._called = True
             self._send({"call": call, "args": args})
             line = self._process.stdout.readline()
         if not line:

@@ -12,6 +12,7 @@ job run, also when a cell failed, the kernel died or a cell ran past the timeout
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_lab import limits, lineage
-from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, source_tags
+from mlops_lab.backends.tracking.mlflow import JOB_ID_TAG, JobRecorder, source_tags
 from mlops_lab.display import BAD, GOOD, Id, Table, colour, file_link, tracking_ui
 from mlops_lab.errors import BackendError, ConfigError, LabError, NotFoundError, UsageError
 from mlops_lab.jobenv import JobEnv, variable
@@ -35,7 +36,7 @@ from mlops_lab.services.notebooks.parameters import (
     load_parameters_file,
     read_parameters,
 )
-from mlops_lab.services.notebooks.recorder import RecordingFailed, job_recorder
+from mlops_lab.services.notebooks.recorder import RecorderProcess, RecordingFailed, job_recorder
 
 if TYPE_CHECKING:
     from mlops_lab.lab import Lab
@@ -206,11 +207,13 @@ class NotebookService:
         extra_tags: Mapping[str, str] | None = None,
         raise_on_failure: bool = True,
         experiment: str | None = None,
+        recorder: JobRecorder | RecorderProcess | None = None,
     ) -> NotebookRun:
         """Run the notebook as a tracked job and return what it did.
 
         ``parent_run_id`` nests the job run (pipelines); ``raise_on_failure=False`` returns a
-        failed NotebookRun instead of raising NotebookRunError.
+        failed NotebookRun instead of raising NotebookRunError. ``recorder`` is one the
+        caller opened earlier with ``job_recorder`` (the CLI does, before its own imports).
         """
         source = self.source(path)
         values = self.check_parameters(source, parameters, text=text_parameters)
@@ -225,7 +228,8 @@ class NotebookService:
             raise UsageError(f"output {out} must end in .ipynb")
         execution.check_kernel(config.notebooks.kernel)
 
-        with job_recorder(self.lab) as tracker:
+        recording = contextlib.nullcontext(recorder) if recorder else job_recorder(self.lab)
+        with recording as tracker:
             tags = {
                 JOB_KIND_TAG: "notebook",
                 lineage.NOTEBOOK_PATH: str(source),
