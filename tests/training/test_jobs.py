@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 TRAIN = """
 import os
+import time
 import torch
 from mlops_lab import train_helpers as th
 
@@ -37,6 +38,9 @@ def loop(config):
     start = th.resume(model)
     for epoch in range(start, config["epochs"]):
         if epoch == 2 and th.rank() == 0 and not os.path.exists(config["marker"]):
+            # Ray Train's controller collects reported checkpoints when it polls the workers
+            # (every 2 s): a worker dying sooner after its last report loses it
+            time.sleep(6)
             open(config["marker"], "w").close()
             os._exit(1)  # a worker dies mid-training; --max-failures 1 resumes it
         loss = torch.nn.functional.mse_loss(model(config["x"]), config["y"])
