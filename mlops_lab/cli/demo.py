@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlops_lab import config, resources
-from mlops_lab.backends.training.local_head import free_port
+from mlops_lab.backends.training.local_head import free_port, port_taken
 from mlops_lab.lab import Lab
 
 PORT_VARIABLE = "MLOPS_SERVING_HTTP_PORT"
@@ -32,7 +32,7 @@ def demo(directory: Path | None, keep_ray: bool) -> None:
     head_was_running = local_ray and lab.training.cluster.address() is not None
     port = lab.config.serving.http_port
     chosen = PORT_VARIABLE in os.environ
-    if local_ray and not head_was_running and not chosen and free_port(port) != port:
+    if local_ray and not head_was_running and not chosen and port_taken(port):
         # Serve starts on the demo's new head; its kernel reads the port from the environment
         os.environ[PORT_VARIABLE] = str(free_port())
         click.echo(f"Port {port} is in use; the demo serves on {os.environ[PORT_VARIABLE]}.")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from mlops_lab.backends.training.local_head import LocalHead
+from mlops_lab.backends.training.local_head import LocalHead, port_taken
 from mlops_lab.errors import BackendError, ConfigError, UnreachableError
 
 if TYPE_CHECKING:
@@ -225,27 +224,17 @@ class RayServeBackend:
     ) -> None:
         options = self._http_options(details)
         starting = not (details.get("controller_info") or {}).get("actor_id")
-        if starting and urllib.parse.urlsplit(dashboard).hostname in ("127.0.0.1", "localhost"):
-            _check_port_free(options["port"])
+        local = urllib.parse.urlsplit(dashboard).hostname in ("127.0.0.1", "localhost")
+        if starting and local and port_taken(options["port"]):
+            # Serve would fail with its HTTP server's own error (HAProxy's "Some protocols
+            # failed to start their listeners")
+            raise ConfigError(
+                f"port {options['port']} ([serving] http_port) is taken by another process on "
+                "this machine; set [serving] http_port (or MLOPS_SERVING_HTTP_PORT) to a free "
+                "port and deploy again (nothing was deployed)"
+            )
         body = {"proxy_location": "HeadOnly", "http_options": options, "applications": applications}
         _request("PUT", dashboard + API, body)
-
-
-def _check_port_free(port: int) -> None:
-    """Serve starting on this machine would fail on a taken port with its HTTP server's own
-    error (HAProxy's: "Some protocols failed to start their listeners")."""
-    with socket.socket() as sock:
-        sock.setsockopt(
-            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-        )  # closed connections do not count
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise ConfigError(
-                f"port {port} ([serving] http_port) is taken by another process on this "
-                "machine; set [serving] http_port (or MLOPS_SERVING_HTTP_PORT) to a free port "
-                "and deploy again (nothing was deployed)"
-            ) from None
 
 
 def _request(method: str, url: str, body: Any = None, timeout: float = TIMEOUT_S) -> Any:

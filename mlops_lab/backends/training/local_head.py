@@ -99,6 +99,17 @@ def cluster_resources(dashboard_url: str, timeout: float = 5.0) -> dict[str, flo
     return total
 
 
+def port_taken(port: int) -> bool:
+    """True when a process listens on ``port`` here (closed connections do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port(preferred: int | None = None) -> int:
     candidates = [preferred] if preferred else []
     for port in [*candidates, 0]:
